@@ -1,0 +1,156 @@
+"""Cross-reference checks: what a schema cannot see across files."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterator
+
+from ..errors import Problem
+from ..money import MoneyFormatError, parse_money
+
+# categories the automated cycle posts, so each needs a batch adjustment type
+BATCH_CATEGORIES = ("deposit_interest", "sync_up", "transfer", "ap_refund", "current_only",
+                    "write_down")
+
+
+def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
+    get = lambda stem, key=None: (  # noqa: E731
+        (docs[stem].data or {}).get(key, {}) if key else (docs[stem].data or {})
+    ) if stem in docs else {}
+    inst = get("installation")
+    minor_units = int(inst.get("minor_units", 2) or 2)
+    customer_classes = set(inst.get("customer_classes") or {})
+    dist_codes = set(inst.get("distribution_codes") or {})
+    deposit_classes = get("deposit_classes", "deposit_classes")
+    sa_types = get("sa_types", "sa_types")
+    adj_types = get("adjustment_types", "adjustment_types")
+    batch_types = get("adjustment_types", "batch_types")
+    controls = get("write_off_controls", "write_off_controls")
+    todo_types = set(get("todo_types", "todo_types"))
+    profiles = set(get("approval_profiles", "approval_profiles"))
+
+    def p(stem, path, message, code, key=False):
+        return stem, docs[stem].problem(path, message, code, key=key)
+
+    def unknown(what, value, known):
+        hint = f"; known: {', '.join(sorted(known))}" if known else " (none are configured)"
+        return f"unknown {what} {value!r}{hint}"
+
+    # SA types
+    for code, t in sa_types.items():
+        dc = t.get("deposit_class")
+        if dc not in deposit_classes:
+            yield p("sa_types", ("sa_types", code, "deposit_class"),
+                    unknown("deposit class", dc, deposit_classes), "unknown-reference")
+        dcode = t.get("distribution_code")
+        if dcode not in dist_codes:
+            yield p("sa_types", ("sa_types", code, "distribution_code"),
+                    unknown("distribution code", dcode, dist_codes), "unknown-reference")
+    # each deposit class needs a cash deposit SA type
+    with_deposit = {t.get("deposit_class") for t in sa_types.values()
+                    if t.get("special_role") == "cash_deposit"}
+    for code in deposit_classes:
+        if code not in with_deposit:
+            yield p("deposit_classes", ("deposit_classes", code),
+                    f"deposit class {code!r} has no SA type with special_role cash_deposit, "
+                    "so it can never hold a deposit", "no-deposit-sa-type", key=True)
+    # interest rates in order
+    for code, d in deposit_classes.items():
+        rates = ((d.get("interest") or {}).get("rates")) or []
+        for i in range(1, len(rates)):
+            if str(rates[i].get("effective")) <= str(rates[i - 1].get("effective")):
+                yield p("deposit_classes", ("deposit_classes", code, "interest", "rates", i,
+                                            "effective"),
+                        f"effective date {rates[i].get('effective')} is not after the previous "
+                        f"rate's {rates[i - 1].get('effective')}; list rates oldest first, one "
+                        "per date", "rates-out-of-order")
+    # adjustment types
+    for code, t in adj_types.items():
+        dcode = t.get("distribution_code")
+        if dcode is not None and dcode not in dist_codes:
+            yield p("adjustment_types", ("adjustment_types", code, "distribution_code"),
+                    unknown("distribution code", dcode, dist_codes), "unknown-reference")
+        if t.get("ft_algorithm") in ("ADJT-NM", "ADJT-TA", "ADJT-GL") and dcode is None:
+            yield p("adjustment_types", ("adjustment_types", code),
+                    f"adjustment type {code!r} posts to the GL ({t.get('ft_algorithm')}) and "
+                    "needs a distribution_code", "missing-reference", key=True)
+        prof = t.get("approval_profile")
+        if prof is not None and prof not in profiles:
+            yield p("adjustment_types", ("adjustment_types", code, "approval_profile"),
+                    unknown("approval profile", prof, profiles), "unknown-reference")
+    for category, code in batch_types.items():
+        if code not in adj_types:
+            yield p("adjustment_types", ("batch_types", category),
+                    unknown("adjustment type", code, adj_types), "unknown-reference")
+        elif adj_types[code].get("category") != category:
+            yield p("adjustment_types", ("batch_types", category),
+                    f"adjustment type {code!r} has category "
+                    f"{adj_types[code].get('category')!r}, not {category!r}", "unknown-reference")
+    if "adjustment_types" in docs:
+        for category in BATCH_CATEGORIES:
+            if category not in batch_types:
+                yield p("adjustment_types", ("batch_types",) if batch_types else (),
+                        f"no batch adjustment type for category {category!r}; add "
+                        f"batch_types.{category}", "missing-reference",
+                        key=bool(batch_types))
+    # write-off controls
+    for cls in customer_classes:
+        if cls not in controls and "write_off_controls" in docs:
+            yield p("write_off_controls", ("write_off_controls",),
+                    f"customer class {cls!r} has no write-off control", "missing-reference",
+                    key=True)
+    for cls, control in controls.items():
+        if cls not in customer_classes:
+            yield p("write_off_controls", ("write_off_controls", cls),
+                    unknown("customer class", cls, customer_classes), "unknown-reference",
+                    key=True)
+        criteria = control.get("criteria") or []
+        seen: dict[str, int] = {}
+        for i, crit in enumerate(criteria):
+            alg = crit.get("algorithm")
+            if alg in seen:
+                yield p("write_off_controls", ("write_off_controls", cls, "criteria", i,
+                                               "algorithm"),
+                        f"{alg} appears twice (first as criterion {seen[alg] + 1}); "
+                        "only the first could ever decide", "duplicate-criterion")
+            seen.setdefault(alg, i)
+            todo = crit.get("todo_type")
+            if todo is not None and todo not in todo_types:
+                yield p("write_off_controls", ("write_off_controls", cls, "criteria", i,
+                                               "todo_type"),
+                        unknown("To Do type", todo, todo_types), "unknown-reference")
+        if not criteria or criteria[-1].get("algorithm") != "WO-CRIT-DFLT":
+            at = ("write_off_controls", cls, "criteria") + ((len(criteria) - 1,) if criteria else ())
+            yield p("write_off_controls", at,
+                    "the last criterion must be WO-CRIT-DFLT so every balance has an outcome",
+                    "default-not-last")
+        wd = next((c for c in criteria if c.get("algorithm") == "WO-WRITEDOWN"), None)
+        ap = next((c for c in criteria if c.get("algorithm") == "WO-AP-ADJ"), None)
+        try:
+            lower = parse_money(wd["lower"], minor_units) if wd else None
+            upper = parse_money(wd["upper"], minor_units) if wd else None
+            min_refund = parse_money(ap["min_refund"], minor_units) if ap else None
+        except (MoneyFormatError, KeyError, TypeError) as exc:
+            i = criteria.index(wd if wd else ap)
+            yield p("write_off_controls", ("write_off_controls", cls, "criteria", i),
+                    f"bad amount: {exc}", "bad-format")
+            continue
+        if wd and lower >= upper:
+            i = criteria.index(wd)
+            yield p("write_off_controls", ("write_off_controls", cls, "criteria", i, "lower"),
+                    f"lower {wd['lower']} must be below upper {wd['upper']}", "bad-band")
+        if wd and ap:
+            i = criteria.index(ap)
+            where = ("write_off_controls", cls, "criteria", i, "min_refund")
+            if min_refund < -lower:
+                yield p("write_off_controls", where,
+                        f"credits from -{ap['min_refund']} down to {wd['lower']} (exclusive) would "
+                        f"be both refunded and written down; set min_refund to "
+                        f"{str(Decimal(str(wd['lower'])).copy_negate())} so the ranges meet",
+                        "band-overlap")
+            elif min_refund > -lower:
+                yield p("write_off_controls", where,
+                        f"credits between -{ap['min_refund']} and {wd['lower']} are neither "
+                        f"written down nor refunded; set min_refund to "
+                        f"{str(Decimal(str(wd['lower'])).copy_negate())} so the ranges meet",
+                        "band-gap")

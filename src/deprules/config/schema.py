@@ -1,0 +1,131 @@
+"""JSON Schema validation that speaks in file:line:col.
+
+jsonschema errors are mapped to stable codes and located with the positions the
+YAML loader kept. For oneOf/anyOf only the most relevant inner error is shown.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from ..errors import Problem
+from ..yamlload import LoadedYaml
+
+_CODES = {
+    "required": "missing-key",
+    "additionalProperties": "unknown-key",
+    "unevaluatedProperties": "unknown-key",
+    "type": "wrong-type",
+    "enum": "unknown-value",
+    "const": "unknown-value",
+    "pattern": "bad-format",
+    "format": "bad-format",
+    "propertyNames": "bad-format",
+    "minimum": "out-of-range",
+    "maximum": "out-of-range",
+    "exclusiveMinimum": "out-of-range",
+    "exclusiveMaximum": "out-of-range",
+    "minItems": "out-of-range",
+    "maxItems": "out-of-range",
+    "minLength": "out-of-range",
+    "minProperties": "out-of-range",
+}
+
+SCHEMA_NAMES = (
+    "installation",
+    "deposit_classes",
+    "sa_types",
+    "adjustment_types",
+    "write_off_controls",
+    "todo_types",
+    "approval_profiles",
+    "rules",
+    "pack",
+)
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    text = resources.files("deprules").joinpath("schemas", f"{name}.schema.json").read_text()
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(name))
+
+
+def _leaf(error: ValidationError) -> ValidationError:
+    while error.context:
+        inner = best_match(error.context)
+        if inner is None:
+            break
+        error = inner
+    return error
+
+
+def _describe(error: ValidationError) -> str:
+    if error.validator == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        desc = error.schema.get("description", "")
+        hint = f" ({desc})" if desc and len(desc) < 120 else ""
+        return f"{error.instance!r} is not of type {want}{hint}"
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{error.instance!r} is not one of: {allowed}"
+    if error.validator == "pattern":
+        desc = error.schema.get("description", "")
+        return f"{error.instance!r} does not have the expected form" + (f": {desc}" if desc else
+                                                                     f" ({error.validator_value})")
+    return error.message
+
+
+def schema_problems(doc: LoadedYaml, schema_name: str) -> list[Problem]:
+    """Validate ``doc`` against a shipped schema, one located problem per error."""
+    problems: list[Problem] = []
+    for error in _validator(schema_name).iter_errors(doc.data):
+        error = _leaf(error)
+        path = tuple(error.absolute_path)
+        code = _CODES.get(str(error.validator), f"schema-{error.validator}")
+        if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(
+            error.instance, dict
+        ):
+            known = set(error.schema.get("properties", {}))
+            patterns = error.schema.get("patternProperties", {})
+            import re
+
+            for key in error.instance:
+                if key in known or any(re.search(p, key) for p in patterns):
+                    continue
+                hint = f"; expected one of: {', '.join(sorted(known))}" if known else ""
+                problems.append(doc.problem(path + (key,), f"unknown key {key!r}{hint}",
+                                            code, key=True))
+            continue
+        if error.validator == "propertyNames":
+            # the offending key is the instance
+            problems.append(doc.problem(path + (error.instance,),
+                                        f"key {error.instance!r} is not a valid code "
+                                        "(capital letters, digits and dashes)", code, key=True))
+            continue
+        problems.append(doc.problem(path, _describe(error), code))
+    return problems
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals to text so a document can be hashed and printed as JSON."""
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

@@ -1,0 +1,220 @@
+"""Account states <-> pandas tables, built column-wise in one go.
+
+The ledger's tables (one row per entity, money as int64 minor units, dates as
+datetime64) are what is stored, exported and analysed; account states are what
+the executor works on. Conversions collect rows into lists first and build each
+DataFrame once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import date
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .model import (
+    FT,
+    Account,
+    AccountState,
+    Adjustment,
+    Bill,
+    Cause,
+    CheckRequest,
+    GLLine,
+    HistoryFT,
+    JournalEntry,
+    NonCashDeposit,
+    ServiceAgreement,
+    ToDo,
+)
+
+CAUSE_COLUMNS = [f.name for f in fields(Cause)]
+
+# table name -> (entity class, AccountState attribute, whether the entity has a cause)
+ENTITIES: dict[str, tuple[type, str]] = {
+    "accounts": (Account, "account"),
+    "service_agreements": (ServiceAgreement, "sas"),
+    "adjustments": (Adjustment, "adjustments"),
+    "fts": (FT, "fts"),
+    "gl_lines": (GLLine, "gl_lines"),
+    "bills": (Bill, "bills"),
+    "todos": (ToDo, "todos"),
+    "checks": (CheckRequest, "checks"),
+    "non_cash_deposits": (NonCashDeposit, "ncds"),
+    "ft_history": (HistoryFT, "history"),
+    "journal": (JournalEntry, "journal"),
+}
+
+DATE_FIELDS = {"cc_postpone_date", "start_date", "stop_date", "last_interest_date", "created_on",
+               "date", "completed_on", "due_date", "end_date", "on"}
+INT_FIELDS = {"credit_rating", "late_payments_12m", "current_balance", "payoff_balance",
+              "total_deposit_amount", "amount", "payoff_amount", "current_amount", "seq"}
+BOOL_FIELDS = {"do_not_refund", "refund_method_applied"}
+
+
+def _columns(cls: type) -> list[str]:
+    out = []
+    for f in fields(cls):
+        if f.name == "cause":
+            out.extend(CAUSE_COLUMNS)
+        else:
+            out.append(f.name)
+    return out
+
+
+def _row(obj: Any) -> list:
+    row = []
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if f.name == "cause":
+            row.extend(getattr(v, c) for c in CAUSE_COLUMNS)
+        else:
+            row.append(v)
+    return row
+
+
+def _frame(cls: type, rows: list[list]) -> pd.DataFrame:
+    cols = _columns(cls)
+    if rows:
+        data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+    else:
+        data = {c: [] for c in cols}
+    out = {}
+    for c, values in data.items():
+        if c in DATE_FIELDS:
+            out[c] = pd.to_datetime(pd.Series(values, dtype=object), errors="raise")
+            if out[c].dtype != "datetime64[ns]":
+                out[c] = out[c].astype("datetime64[ns]")
+        elif c in INT_FIELDS:
+            out[c] = pd.Series(np.asarray(values, dtype=np.int64), dtype="int64")
+        elif c in BOOL_FIELDS:
+            out[c] = pd.Series(values, dtype=bool)
+        else:
+            out[c] = pd.Series(["" if v is None else str(v) for v in values], dtype=object)
+    return pd.DataFrame(out, columns=cols)
+
+
+def tables_from_states(states: Iterable[AccountState]) -> dict[str, pd.DataFrame]:
+    rows: dict[str, list] = {name: [] for name in ENTITIES}
+    for st in states:
+        rows["accounts"].append(_row(st.account))
+        for name, (_, attr) in ENTITIES.items():
+            if name == "accounts":
+                continue
+            items = getattr(st, attr)
+            items = items.values() if isinstance(items, dict) else items
+            rows[name].extend(_row(x) for x in items)
+    return {name: _frame(cls, rows[name]) for name, (cls, _) in ENTITIES.items()}
+
+
+def _py(value: Any, name: str) -> Any:
+    if name in DATE_FIELDS:
+        if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+            return None
+        if isinstance(value, pd.Timestamp):
+            return None if pd.isna(value) else value.date()
+        if isinstance(value, np.datetime64):
+            return None if np.isnat(value) else pd.Timestamp(value).date()
+        return value
+    if name in INT_FIELDS:
+        return int(value)
+    if name in BOOL_FIELDS:
+        return bool(value)
+    return value
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    if df.empty:
+        return []
+    out = {}
+    for c in df.columns:
+        s = df[c]
+        if str(s.dtype).startswith("datetime64"):
+            arr = s.dt.date.astype(object).where(s.notna(), None).tolist()
+        elif str(s.dtype) in ("Int64",):
+            arr = [None if pd.isna(x) else int(x) for x in s]
+        else:
+            arr = s.tolist()
+        out[c] = arr
+    n = len(df)
+    cols = list(out)
+    return [{c: out[c][i] for c in cols} for i in range(n)]
+
+
+def _build(cls: type, rec: dict) -> Any:
+    kwargs = {}
+    cause = None
+    for f in fields(cls):
+        if f.name == "cause":
+            cause = Cause(**{c: (rec.get(c) or "") for c in CAUSE_COLUMNS})
+            kwargs["cause"] = cause
+        elif f.name in rec:
+            v = rec[f.name]
+            if isinstance(v, float) and np.isnan(v):
+                v = None
+            if f.name in INT_FIELDS and v is not None:
+                v = int(v)
+            elif f.name in BOOL_FIELDS:
+                v = bool(v)
+            elif f.name in DATE_FIELDS and isinstance(v, pd.Timestamp):
+                v = v.date()
+            kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def states_from_tables(tables: dict[str, pd.DataFrame]) -> dict[str, AccountState]:
+    states: dict[str, AccountState] = {}
+    for rec in _records(tables["accounts"]):
+        acct = _build(Account, rec)
+        if acct.cc_postpone_date is not None and not isinstance(acct.cc_postpone_date, date):
+            acct.cc_postpone_date = None
+        states[acct.account_id] = AccountState(acct)
+    for name, (cls, attr) in ENTITIES.items():
+        if name == "accounts" or name not in tables:
+            continue
+        for rec in _records(tables[name]):
+            obj = _build(cls, rec)
+            st = states[rec["account_id"]]
+            if attr == "sas":
+                st.sas[obj.sa_id] = obj
+            else:
+                getattr(st, attr).append(obj)
+    return states
+
+
+def states_from_extract(extract, config) -> dict[str, AccountState]:
+    """The ledger's starting point: the extract's accounts, SAs, NCDs and FT history."""
+    sa = extract.service_agreements
+    sas = sa.copy()
+    tables = {
+        "accounts": extract.accounts.assign(name=""),
+        "service_agreements": sas,
+        "non_cash_deposits": extract.non_cash_deposits,
+    }
+    ft = extract.financial_transactions
+    if len(ft):
+        owner = dict(zip(sa["sa_id"], sa["account_id"]))
+        ft = ft.assign(account_id=ft["sa_id"].map(owner))
+    else:
+        ft = ft.assign(account_id=pd.Series([], dtype=object))
+    tables["ft_history"] = ft
+    return states_from_tables(tables)
+
+
+def extract_tables(states: Iterable[AccountState]) -> dict[str, pd.DataFrame]:
+    """The ledger's current state in the extract format (for `ledger export`)."""
+    t = tables_from_states(states)
+    accounts = t["accounts"].drop(columns=["name"])
+    sas = t["service_agreements"]
+    ncd = t["non_cash_deposits"]
+    cols = ["ft_id", "sa_id", "date", "payoff_amount", "current_amount"]
+    hist = t["ft_history"][cols]
+    # posted FTs extend the history only where there is one: without history an SA's
+    # extract payoff is held constant, and a partial history would change its interest
+    posted = t["fts"][cols]
+    posted = posted[posted["sa_id"].isin(set(hist["sa_id"]))]
+    return {"accounts": accounts, "service_agreements": sas, "non_cash_deposits": ncd,
+            "financial_transactions": pd.concat([hist, posted], ignore_index=True)}

@@ -1,0 +1,81 @@
+"""Exact money: integer minor units inside, decimal text at the edges.
+
+One money type for the whole product: ``int`` counts of minor units (cents for
+USD).  Conversions to and from text go through :class:`decimal.Decimal`, never
+through binary floating point.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
+
+_MONEY_RE = re.compile(r"^[+-]?(\d+)(\.(\d+))?$")
+
+ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+
+
+class MoneyFormatError(ValueError):
+    """Text that is not a decimal amount with at most the currency's minor units."""
+
+
+def parse_money(text: object, minor_units: int = 2) -> int:
+    """Parse decimal text (``-200.00``) into minor units.
+
+    Refuses floats, exponents, thousands separators and more decimals than the
+    currency has, so that nothing is silently rounded on the way in.
+    """
+    if isinstance(text, bool):
+        raise MoneyFormatError(f"{text!r} is not an amount")
+    if isinstance(text, int):
+        return text * 10**minor_units
+    if isinstance(text, float):
+        raise MoneyFormatError(
+            f"{text!r} is a binary floating point number; write the amount as decimal text"
+        )
+    if isinstance(text, Decimal):
+        s = format(text, "f")
+    else:
+        s = str(text).strip()
+    m = _MONEY_RE.match(s)
+    if not m:
+        raise MoneyFormatError(f"{s!r} is not a decimal amount like -200.00")
+    decimals = m.group(3) or ""
+    if len(decimals) > minor_units:
+        raise MoneyFormatError(
+            f"{s!r} has {len(decimals)} decimals; the currency has {minor_units}"
+        )
+    try:
+        value = Decimal(s)
+    except InvalidOperation as exc:  # pragma: no cover - the regex already guards
+        raise MoneyFormatError(f"{s!r} is not a decimal amount") from exc
+    return int(value.scaleb(minor_units))
+
+
+def format_money(minor: int, minor_units: int = 2) -> str:
+    """Format minor units as decimal text with exactly ``minor_units`` decimals."""
+    if minor_units == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    q, r = divmod(abs(int(minor)), 10**minor_units)
+    return f"{sign}{q}.{r:0{minor_units}d}"
+
+
+def round_fraction(value: Fraction, mode: str = "half_up") -> int:
+    """Round an exact fraction of minor units to an integer.
+
+    ``half_up`` rounds halves away from zero; ``half_even`` to the even neighbour.
+    """
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"unknown rounding mode {mode!r}")
+    sign = -1 if value < 0 else 1
+    a = abs(value)
+    q, r = divmod(a.numerator, a.denominator)
+    twice = 2 * r
+    if twice > a.denominator:
+        q += 1
+    elif twice == a.denominator:
+        if mode == "half_up" or q % 2 == 1:
+            q += 1
+    return sign * q

@@ -1,0 +1,214 @@
+"""Matching back ends behind one narrow interface.
+
+``DurableMatcher`` compiles a process's variants into a durable-rules ruleset and
+contains the library's sharp edges (see ../shared/durable-rules.md): rulesets
+are global and immutable, so they are named by content hash and registered once
+per process; evaluation is made synchronous with a host whose timers never
+start; every session is deleted when its account is done; every fact carries
+an explicit unique id; unmatched facts are expected; errors inside actions are
+captured and re-raised naming rule and account.
+
+``PythonMatcher`` evaluates the same folded conditions directly. The two must
+agree exactly (tests/test_engine_differential.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Iterable, Protocol
+
+from ..errors import EngineError
+from .book import RuleBook, Variant
+from .conditions import And, Cmp, Const, Expr, In, Or, evaluate, key
+
+Match = tuple[Variant, str]  # (variant, fact id = sa_id)
+
+
+class Matcher(Protocol):
+    name: str
+
+    def match(self, process: str, facts: list[dict], account_id: str) -> list[Match]: ...
+
+
+class PythonMatcher:
+    name = "python"
+
+    def __init__(self, book: RuleBook):
+        self.book = book
+
+    def match(self, process: str, facts: list[dict], account_id: str) -> list[Match]:
+        out = []
+        for v in self.book.variants(process):
+            if not v.possible:
+                continue
+            for f in facts:
+                if evaluate(v.expr, f):
+                    out.append((v, f["id"]))
+        return out
+
+
+_OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+
+
+def _plain(v):
+    return int(v) if isinstance(v, bool) else v
+
+
+def to_durable(e: Expr) -> dict:
+    """A folded expression as a durable-rules JSON condition on one fact."""
+    if isinstance(e, Cmp):
+        k, v = key(e.left.name), _plain(e.right.value)
+        return {k: v} if e.op == "==" else {_OPS[e.op]: {k: v}}
+    if isinstance(e, In):
+        k = key(e.left.name)
+        if e.negate:
+            items = [{"$neq": {k: _plain(o.value)}} for o in e.options]
+            return items[0] if len(items) == 1 else {"$and": items}
+        if not e.options:
+            return {"$nex": {k: 1}}  # nothing can match
+        items = [{k: _plain(o.value)} for o in e.options]
+        return items[0] if len(items) == 1 else {"$or": items}
+    if isinstance(e, And):
+        return {"$and": [to_durable(i) for i in e.items]}
+    if isinstance(e, Or):
+        return {"$or": [to_durable(i) for i in e.items]}
+    if isinstance(e, Const):
+        # only reached for an always-true rule: any fact with an id
+        return {"$ex": {"id": 1}}
+    raise TypeError(f"cannot compile {e!r}")
+
+
+class _SyncHost:
+    """A durable host whose background dispatch timers never start."""
+
+    _lock = threading.Lock()
+    _host = None
+
+    @classmethod
+    def get(cls):
+        with cls._lock:
+            if cls._host is None:
+                from durable.engine import Host
+
+                class SyncHost(Host):
+                    def _run(self):  # no timer threads: actions run inside assert_fact
+                        return None
+
+                cls._host = SyncHost()
+            return cls._host
+
+
+_registered: set[str] = set()
+_reg_lock = threading.Lock()
+_sid = itertools.count(1)
+
+
+class DurableMatcher:
+    name = "durable"
+
+    def __init__(self, book: RuleBook):
+        self.book = book
+        self._names: dict[str, str | None] = {}
+        self._index: dict[str, dict[str, Variant]] = {}
+
+    def _ruleset(self, process: str) -> str | None:
+        if process in self._names:
+            return self._names[process]
+        variants = [v for v in self.book.variants(process) if v.possible]
+        if not variants:
+            self._names[process] = None
+            return None
+        name = f"deprules-{process}-{self.book.hash[:20]}"
+        index = {f"r{i}": v for i, v in enumerate(variants)}
+        host = _SyncHost.get()
+        with _reg_lock:
+            if name not in _registered:
+                # same content hash -> same variants in the same order, so a ruleset
+                # registered by another matcher serves this one too
+                definition = {rname: {"all": [{"m": to_durable(v.expr)}],
+                                      "run": _action(name, rname)}
+                              for rname, v in index.items()}
+                _BUFFERS[name] = ([], [])
+                # register_rulesets pops "run" from the dicts it is given; this one is ours
+                host.register_rulesets({name: definition})
+                _registered.add(name)
+        self._names[process] = name
+        self._index[name] = index
+        return name
+
+    def match(self, process: str, facts: list[dict], account_id: str) -> list[Match]:
+        name = self._ruleset(process)
+        if name is None or not facts:
+            return []
+        from durable.engine import MessageNotHandledException, MessageObservedException
+
+        host = _SyncHost.get()
+        sid = f"{account_id}#{next(_sid)}"
+        buffer, errors = _BUFFERS[name]
+        buffer.clear()
+        errors.clear()
+        try:
+            for f in facts:
+                fact = dict(f)
+                fact["sid"] = sid
+                try:
+                    host.assert_fact(name, fact)
+                except MessageNotHandledException:
+                    pass
+                except MessageObservedException:
+                    raise EngineError(f"account {account_id}: the engine saw fact {f['id']} twice "
+                                      "(duplicate SA id?)", account_id=account_id) from None
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"rules engine failed on account {account_id} in {process}: "
+                              f"{exc}", account_id=account_id) from None
+        finally:
+            # all actions have run (synchronous host), so deleting the session is safe
+            try:
+                host.delete_state(name, sid)
+            except Exception:
+                pass
+        if errors:
+            rname, exc = errors[0]
+            rule = self._index[name][rname].name
+            raise EngineError(f"rule {rule} failed on account {account_id}: {exc}", rule=rule,
+                              account_id=account_id)
+        seen = set()
+        out = []
+        index = self._index[name]
+        for rname, fid in buffer:  # $or may fire once per branch: de-duplicate
+            if (rname, fid) in seen:
+                continue
+            seen.add((rname, fid))
+            out.append((index[rname], fid))
+        return out
+
+
+# ruleset name -> (matches, errors) of the call in progress; evaluation is synchronous
+_BUFFERS: dict[str, tuple[list, list]] = {}
+
+
+def _action(name: str, rname: str):
+    def run(c):
+        buffer, errors = _BUFFERS[name]
+        try:
+            buffer.append((rname, c.m["id"]))
+        except BaseException as exc:  # durable would swallow it
+            errors.append((rname, exc))
+    return run
+
+
+def make_matcher(book: RuleBook, backend: str = "durable") -> Matcher:
+    if backend == "durable":
+        return DurableMatcher(book)
+    if backend == "python":
+        return PythonMatcher(book)
+    raise ValueError(f"unknown engine back end {backend!r} (durable or python)")
+
+
+def all_processes(book: RuleBook) -> Iterable[str]:
+    from .vocabulary import PROCESSES
+
+    return PROCESSES

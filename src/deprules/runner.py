@@ -1,0 +1,256 @@
+"""Forward chaining to a fixed point: facts -> decisions -> executor -> new facts.
+
+Each process runs in rounds. A round builds the facts of one account, asks the
+matcher which rule variants match which SA, resolves exclusive groups, fires at
+most one rule per SA (the first in rule-file order) through the executor, and
+records what changed. A round that changes nothing ends the process; a process
+still changing after ``MAX_ROUNDS`` rounds is a rule loop, reported with the
+rules involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from .errors import EngineError, LedgerError
+from .ledger.executor import Executor
+from .ledger.model import AccountState, Cause
+from .money import format_money
+from .rules.book import RuleBook, Variant
+from .rules.conditions import Cmp, Const, In, evaluate, key, render
+from .rules.engine import Matcher, make_matcher
+from .rules.facts import build_facts
+from .rules.vocabulary import FIELDS, PARAMS, PROCESSES
+
+MAX_ROUNDS = 25
+
+
+@dataclass
+class TraceEntry:
+    process: str
+    rule: str
+    seed_step: str
+    sa_id: str
+    outcome: str
+    inputs: dict
+    round: int
+    actions: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"process": self.process, "rule": self.rule, "seed_step": self.seed_step,
+                "sa_id": self.sa_id, "outcome": self.outcome, "inputs": self.inputs,
+                "actions": self.actions}
+
+
+@dataclass
+class WhyNot:
+    process: str
+    rule: str
+    seed_step: str
+    sa_id: str
+    condition: str
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"process": self.process, "rule": self.rule, "seed_step": self.seed_step,
+                "sa_id": self.sa_id, "condition": self.condition, "detail": self.detail}
+
+    def render(self) -> str:
+        return f"{self.rule} not met for {self.sa_id}: {self.detail}"
+
+
+@dataclass
+class AccountRun:
+    state: AccountState
+    trace: list[TraceEntry] = field(default_factory=list)
+    why_not: list[WhyNot] = field(default_factory=list)
+
+
+class Runner:
+    """Runs processes of a rule book over account states on a process date."""
+
+    def __init__(self, book: RuleBook, backend: str = "durable", run_id: str = "run",
+                 matcher: Matcher | None = None, user: str = "batch"):
+        self.book = book
+        self.config = book.config
+        self.matcher = matcher or make_matcher(book, backend)
+        self.run_id = run_id
+        self.user = user
+        self.minor_units = self.config.installation.minor_units
+
+    # ---- public ------------------------------------------------------------------------
+    def run_cycle(self, state: AccountState, on: date, processes=PROCESSES,
+                  explain: bool = False) -> AccountRun:
+        run = AccountRun(state)
+        for process in processes:
+            self.run_process(run, process, on, explain)
+        return run
+
+    def run_process(self, run: AccountRun, process: str, on: date, explain: bool = False) -> bool:
+        state = run.state
+        executor = Executor(state, self.config, on)
+        changed_any = False
+        fired_last: list[str] = []
+        for rnd in range(1, MAX_ROUNDS + 1):
+            facts = build_facts(state, self.config, on)
+            matches = self.matcher.match(process, facts, state.account_id)
+            if explain and rnd == 1:
+                run.why_not.extend(self._why_not(process, facts, matches))
+            decisions = self._resolve(matches)
+            by_id = {f["id"]: f for f in facts}
+            changed_round = False
+            fired_last = []
+            for variant, sa_id in decisions:
+                if self._fire(executor, run, variant, sa_id, by_id[sa_id], process, on, rnd):
+                    changed_round = True
+                    fired_last.append(f"{variant.rule.id} ({sa_id})")
+            if not changed_round:
+                return changed_any
+            changed_any = True
+        raise EngineError(
+            f"account {state.account_id}: {process} did not settle after {MAX_ROUNDS} rounds; "
+            f"rules still firing: {', '.join(sorted(set(fired_last)))} (a rule loop: check "
+            "that each rule's actions make its own conditions false)",
+            rule=fired_last[0] if fired_last else None, account_id=state.account_id)
+
+    # ---- internals ------------------------------------------------------------------------
+    def _resolve(self, matches: list[tuple[Variant, str]]) -> list[tuple[Variant, str]]:
+        # exclusive groups: lowest rank per (SA, group)
+        best: dict[tuple[str, str], tuple[Variant, str]] = {}
+        plain = []
+        for v, sa_id in matches:
+            if v.rule.group:
+                k = (sa_id, v.rule.group)
+                if k not in best or (v.rank, v.rule.order) < (best[k][0].rank, best[k][0].rule.order):
+                    best[k] = (v, sa_id)
+            else:
+                plain.append((v, sa_id))
+        chosen = sorted(plain + list(best.values()), key=lambda m: (m[0].rule.order, m[1]))
+        # one firing per SA per round: later rules see the facts this one produces
+        out, seen = [], set()
+        for v, sa_id in chosen:
+            if sa_id in seen:
+                continue
+            seen.add(sa_id)
+            out.append((v, sa_id))
+        return sorted(out, key=lambda m: m[1])
+
+    def _inputs(self, variant: Variant, fact: dict) -> dict:
+        out: dict[str, Any] = {}
+        for name in sorted(variant.rule.fields):
+            out[name.split(".")[-1]] = self._show(FIELDS[name][0], fact.get(key(name)))
+        for name in sorted(variant.rule.params):
+            value = variant.params.get(name)
+            if value is not None:
+                out[name.split(".")[-1]] = self._show(PARAMS[name][0], value)
+        return out
+
+    def _show(self, kind: str, value: Any) -> Any:
+        if kind == "money" and isinstance(value, int):
+            return format_money(value, self.minor_units)
+        if kind == "bool" and isinstance(value, int):
+            return bool(value)
+        if kind == "date" and isinstance(value, int):
+            return f"{value // 10000:04d}-{value // 100 % 100:02d}-{value % 100:02d}" if value else None
+        return value
+
+    def _fire(self, ex: Executor, run: AccountRun, variant: Variant, sa_id: str, fact: dict,
+              process: str, on: date, rnd: int) -> bool:
+        rule = variant.rule
+        cause = Cause(process=process, rule=rule.id, seed_step=rule.seed_step, run_id=self.run_id,
+                      config_hash=self.book.hash, user=self.user)
+        state = run.state
+        sa = state.sas[sa_id]
+        before = len(state.journal)
+        try:
+            for action in rule.then:
+                self._apply(ex, variant, action.verb, action.args, sa, cause, on)
+        except LedgerError as exc:
+            raise EngineError(f"rule {rule.id} on account {state.account_id}, SA {sa_id}: {exc}",
+                              rule=rule.id, account_id=state.account_id) from None
+        entries = state.journal[before:]
+        if not entries:
+            return False
+        run.trace.append(TraceEntry(process, rule.id, rule.seed_step, sa_id,
+                                    rule.outcome or rule.description, self._inputs(variant, fact),
+                                    rnd, [e.kind + ":" + e.entity_id for e in entries]))
+        return True
+
+    def _apply(self, ex: Executor, variant: Variant, verb: str, args: dict, sa, cause: Cause,
+               on: date) -> None:
+        state = ex.state
+        if verb == "set_status":
+            ex.set_status(sa, args["to"], cause,
+                          stop_date=on if args.get("stop_date") == "process_date" else None)
+        elif verb == "post_interest":
+            ex.post_interest(sa, cause)
+        elif verb == "create_adjustment":
+            expr = args["amount"]
+            sign = -1 if expr.startswith("-") else 1
+            field_name = expr.lstrip("-")
+            value = {"sa.payoff_balance": sa.payoff_balance,
+                     "sa.current_balance": sa.current_balance,
+                     "sa.sync_difference": sa.payoff_balance - sa.current_balance}[field_name]
+            ex.create_adjustment(sa, self.config.batch_types[args["category"]], sign * value,
+                                 cause)
+        elif verb == "create_todo":
+            todo_type = variant.resolve(args["type"])
+            if todo_type is None:
+                raise LedgerError(f"no To Do type configured for {args['type']}")
+            ex.create_todo(todo_type, sa, cause)
+        elif verb == "create_final_bill":
+            ex.create_final_bill(sa, cause)
+        elif verb == "apply_deposit_to_debt":
+            ex.apply_deposit(sa, cause)
+        elif verb == "mark_refund_method_applied":
+            bill = state.final_bill(sa.sa_id)
+            if bill is not None and not bill.refund_method_applied:
+                bill.refund_method_applied = True
+                ex._journal(cause, "refund_method", sa.sa_id, bill.bill_id,
+                            method=variant.params.get("deposit_class.refund_method.algorithm"))
+        elif verb == "complete_bill":
+            bill = state.final_bill(sa.sa_id)
+            if bill is not None:
+                ex.complete_bill(bill, cause)
+        elif verb == "close_sa":
+            ex.close(sa, cause)
+        else:  # the schema prevents this
+            raise LedgerError(f"unknown action {verb!r}")
+
+    def _why_not(self, process: str, facts: list[dict], matches) -> list[WhyNot]:
+        fired = {(v.rule.id, sa) for v, sa in matches}
+        out = []
+        for v in self.book.variants(process):
+            for f in facts:
+                if (v.rule.id, f["id"]) in fired:
+                    continue
+                if not all(evaluate(g, f) for g in v.guard):
+                    continue  # not this SA's class or kind
+                for cond, folded in zip(v.rule.when, v.folded):
+                    if evaluate(folded, f):
+                        continue
+                    out.append(WhyNot(process, v.rule.id, v.rule.seed_step, f["id"], cond.text,
+                                      self._explain(cond.text, folded, f, v)))
+                    break
+        return out
+
+    def _explain(self, text: str, folded, fact: dict, v: Variant) -> str:
+        if isinstance(folded, Const):
+            # decided by configuration alone
+            vals = [f"{p} is {v.params.get(p)!r}" for p in sorted(v.rule.params) if p in text]
+            return f"{text} is false for this configuration ({'; '.join(vals) or 'parameter not set'})"
+        if isinstance(folded, Cmp):
+            name = folded.left.name
+            kind = FIELDS[name][0]
+            actual = self._show(kind, fact.get(key(name)))
+            wanted = self._show(kind, folded.right.value) if not isinstance(
+                folded.right.value, bool) else folded.right.value
+            return f"{name} is {actual!r}, needs {folded.op} {wanted!r}"
+        if isinstance(folded, In):
+            name = folded.left.name
+            return (f"{name} is {fact.get(key(name))!r}, needs "
+                    f"{'not ' if folded.negate else ''}one of "
+                    f"{[o.value for o in folded.options]}")
+        return f"{render(folded)} is false"
