@@ -10,8 +10,10 @@ rules involved.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
+from collections import Counter
 from typing import Any
 
 from .errors import EngineError, LedgerError
@@ -36,12 +38,12 @@ class TraceEntry:
     outcome: str
     inputs: dict
     round: int
-    actions: list[str] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)  # journal entries the firing wrote
 
     def as_dict(self) -> dict:
         return {"process": self.process, "rule": self.rule, "seed_step": self.seed_step,
                 "sa_id": self.sa_id, "outcome": self.outcome, "inputs": self.inputs,
-                "actions": self.actions}
+                "changes": self.changes}
 
 
 @dataclass
@@ -138,13 +140,20 @@ class Runner:
         return sorted(out, key=lambda m: m[1])
 
     def _inputs(self, variant: Variant, fact: dict) -> dict:
-        out: dict[str, Any] = {}
+        """The values the rule saw, keyed by short names (the full name where ambiguous)."""
+        values: list[tuple[str, Any]] = []
         for name in sorted(variant.rule.fields):
-            out[name.split(".")[-1]] = self._show(FIELDS[name][0], fact.get(key(name)))
+            values.append((name, self._show(FIELDS[name][0], fact.get(key(name)))))
         for name in sorted(variant.rule.params):
             value = variant.params.get(name)
             if value is not None:
-                out[name.split(".")[-1]] = self._show(PARAMS[name][0], value)
+                values.append((name, self._show(PARAMS[name][0], value)))
+        short = Counter(n.split(".")[-1] for n, _ in values)
+        out: dict[str, Any] = {}
+        for name, value in values:
+            leaf = name.split(".")[-1]
+            k = leaf if short[leaf] == 1 else ".".join(name.split(".")[-2:])
+            out[k] = value
         return out
 
     def _show(self, kind: str, value: Any) -> Any:
@@ -173,9 +182,11 @@ class Runner:
         entries = state.journal[before:]
         if not entries:
             return False
+        changes = [dict(kind=e.kind, entity_id=e.entity_id, **json.loads(e.detail))
+                   for e in entries]
         run.trace.append(TraceEntry(process, rule.id, rule.seed_step, sa_id,
                                     rule.outcome or rule.description, self._inputs(variant, fact),
-                                    rnd, [e.kind + ":" + e.entity_id for e in entries]))
+                                    rnd, changes))
         return True
 
     def _apply(self, ex: Executor, variant: Variant, verb: str, args: dict, sa, cause: Cause,
@@ -228,9 +239,11 @@ class Runner:
                     continue
                 if not all(evaluate(g, f) for g in v.guard):
                     continue  # not this SA's class or kind
-                for cond, folded in zip(v.rule.when, v.folded):
+                for i, (cond, folded) in enumerate(zip(v.rule.when, v.folded)):
                     if evaluate(folded, f):
                         continue
+                    if i == 0:
+                        break  # the rule's first condition places it at another stage: noise
                     out.append(WhyNot(process, v.rule.id, v.rule.seed_step, f["id"], cond.text,
                                       self._explain(cond.text, folded, f, v)))
                     break

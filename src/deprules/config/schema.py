@@ -129,3 +129,19 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+def export_schemas(out_dir) -> list:
+    """Write every shipped schema to ``out_dir``; returns the paths written."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in sorted(resources.files("deprules").joinpath("schemas").iterdir(),
+                        key=lambda e: e.name):
+        if entry.name.endswith(".schema.json"):
+            target = out / entry.name
+            target.write_text(entry.read_text())
+            written.append(target)
+    return written

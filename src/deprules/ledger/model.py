@@ -79,6 +79,9 @@ class ServiceAgreement:
     payoff_balance: int
     total_deposit_amount: int = 0
     last_interest_date: date | None = None
+    # balances as loaded from the extract: with the FTs they prove every cent
+    opening_payoff: int | None = None
+    opening_current: int | None = None
 
 
 @dataclass

@@ -51,6 +51,7 @@ ENTITIES: dict[str, tuple[type, str]] = {
 DATE_FIELDS = {"cc_postpone_date", "start_date", "stop_date", "last_interest_date", "created_on",
                "date", "completed_on", "due_date", "end_date", "on"}
 INT_FIELDS = {"credit_rating", "late_payments_12m", "current_balance", "payoff_balance",
+              "opening_payoff", "opening_current",
               "total_deposit_amount", "amount", "payoff_amount", "current_amount", "seq"}
 BOOL_FIELDS = {"do_not_refund", "refund_method_applied"}
 
@@ -188,7 +189,7 @@ def states_from_tables(tables: dict[str, pd.DataFrame]) -> dict[str, AccountStat
 def states_from_extract(extract, config) -> dict[str, AccountState]:
     """The ledger's starting point: the extract's accounts, SAs, NCDs and FT history."""
     sa = extract.service_agreements
-    sas = sa.copy()
+    sas = sa.assign(opening_payoff=sa["payoff_balance"], opening_current=sa["current_balance"])
     tables = {
         "accounts": extract.accounts.assign(name=""),
         "service_agreements": sas,

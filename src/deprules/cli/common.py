@@ -1,0 +1,87 @@
+"""Options shared by commands, output helpers, and error reporting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from ..errors import DeprulesError, ProblemsError
+
+
+def setup_options(f):
+    """--config and --rules, present on every command."""
+    f = click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default="rules",
+                     show_default=True, envvar="DEPRULES_RULES",
+                     help="Folder of rule files (*.yaml).")(f)
+    f = click.option("--config", "config_dir", type=click.Path(path_type=Path),
+                     default="config", show_default=True, envvar="DEPRULES_CONFIG",
+                     help="Configuration folder.")(f)
+    return f
+
+
+def format_option(f):
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="Output format.")(f)
+
+
+def who_options(f):
+    from ..storeops import default_user
+
+    f = click.option("--reason", default="", help="Why (kept in the journal).")(f)
+    f = click.option("--by", "who", default=default_user, show_default="$DEPRULES_USER or login",
+                     help="Who is doing this (kept in the journal).")(f)
+    return f
+
+
+def store_option(f):
+    return click.option("--store", "store_dir", type=click.Path(path_type=Path), required=True,
+                        envvar="DEPRULES_STORE", help="Ledger store folder ($DEPRULES_STORE).")(f)
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def load(config_dir, rules_dir, overlays=(), sets=()):
+    from ..workspace import load_setup
+
+    return load_setup(config_dir, rules_dir, overlays, sets)
+
+
+def report_errors(f):
+    """Turn deprules errors into a message and an exit code, never a traceback."""
+
+    @wraps(f)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        fmt = kwargs.get("fmt", "text")
+        try:
+            return f(*args, **kwargs)
+        except ProblemsError as exc:
+            if fmt == "json":
+                emit_json({"ok": False, "problems": [p.as_dict() for p in exc.problems]})
+            else:
+                click.echo(exc.render(), err=True)
+            ctx.exit(exc.exit_code)
+        except DeprulesError as exc:
+            if fmt == "json":
+                emit_json({"ok": False, "error": str(exc), "kind": type(exc).__name__})
+            else:
+                click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except MemoryError:
+            click.echo("error: out of memory; try fewer accounts or --workers 1", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was committed", err=True)
+            ctx.exit(130)
+        except OSError as exc:
+            click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+                       err=True)
+            ctx.exit(2)
+
+    return wrapper

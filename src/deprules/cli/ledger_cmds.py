@@ -1,0 +1,193 @@
+"""deprules ledger / run: the persisted ledger store and batch processes on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..dates import DATE
+from .common import (
+    emit_json,
+    format_option,
+    load,
+    report_errors,
+    setup_options,
+    store_option,
+    who_options,
+)
+from .main import cli
+
+
+@cli.group("ledger")
+def ledger_group():
+    """Create, inspect, check and export a persisted ledger store."""
+
+
+@ledger_group.command("init")
+@click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
+              help="Extract folder to load.")
+@store_option
+@who_options
+@setup_options
+@report_errors
+def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir):
+    """Create a store from an extract (validated first; nothing is written on a problem)."""
+    from ..storeops import init_store
+
+    setup = load(config_dir, rules_dir)
+    _, ledger = init_store(store_dir, extract_dir, setup, who)
+    n_sa = sum(len(s.sas) for s in ledger.states.values())
+    click.echo(f"created store {store_dir}: {len(ledger.states)} accounts, {n_sa} SAs")
+
+
+@ledger_group.command("show")
+@click.argument("account_id")
+@store_option
+@setup_options
+@format_option
+@report_errors
+def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
+    """Show one account: SAs, adjustments, bills, checks, To Dos and its journal."""
+    from ..errors import InputError
+    from ..money import format_money
+    from ..results import account_json
+    from ..storeops import open_ledger
+
+    setup = load(config_dir, rules_dir)
+    ledger, meta = open_ledger(store_dir, setup)
+    st = ledger.states.get(account_id)
+    if st is None:
+        raise InputError(f"account {account_id!r} is not in store {store_dir}")
+    mu = setup.config.installation.minor_units
+    data = {"account_id": account_id, "generation": meta.get("generation")}
+    data.update(account_json(st, mu, setup.config))
+    data["journal"] = [{"seq": e.seq, "on": e.on.isoformat(), "kind": e.kind,
+                        "entity_id": e.entity_id, "sa_id": e.sa_id, "process": e.cause.process,
+                        "rule": e.cause.rule, "seed_step": e.cause.seed_step,
+                        "run_id": e.cause.run_id, "user": e.cause.user,
+                        "reason": e.cause.reason, "detail": e.detail} for e in st.journal]
+    if fmt == "json":
+        emit_json(data)
+        return
+    a = st.account
+    click.echo(f"Account {a.account_id} ({a.customer_class}, credit rating {a.credit_rating})")
+    for sa in data["service_agreements"]:
+        click.echo(f"  SA {sa['sa_id']:<12} {sa['sa_type']:<8} {sa['status']:<13} payoff "
+                   f"{sa['payoff_balance']:>10} current {sa['current_balance']:>10}")
+    for adj in data["adjustments"]:
+        click.echo(f"  adjustment {adj['adjustment_id']} {adj['sa_id']} {adj['category']:<16} "
+                   f"{adj['amount']:>10} {adj['status']}")
+    for b in data["bills"]:
+        click.echo(f"  bill {b['bill_id']} {b['sa_id']} {b['amount']:>10} {b['status']} "
+                   f"due {b['due_date']}")
+    for c in data["checks"]:
+        click.echo(f"  check {c['check_id']} {c['amount']:>10} to {c['payee_account_id']} "
+                   f"{c['status']}")
+    for t in data["todos"]:
+        click.echo(f"  To Do {t['todo_id']} {t['todo_type']} {t['status']}: {t['message']}")
+    if data["journal"]:
+        click.echo("  journal:")
+    for e in data["journal"]:
+        who = e["rule"] or e["user"]
+        click.echo(f"    {e['seq']:>3} {e['on']} {e['kind']:<16} {e['entity_id']:<16} "
+                   f"{e['process']:<8} {who}  {e['detail']}")
+    del format_money
+
+
+@ledger_group.command("check")
+@store_option
+@setup_options
+@format_option
+@report_errors
+def ledger_check(store_dir, config_dir, rules_dir, fmt):
+    """Check every invariant of the store (DOMAIN.md section 6). Exit 1 on a finding."""
+    from ..storeops import open_ledger
+
+    setup = load(config_dir, rules_dir)
+    ledger, meta = open_ledger(store_dir, setup)
+    problems = ledger.check()
+    if fmt == "json":
+        emit_json({"ok": not problems, "generation": meta.get("generation"),
+                   "accounts": len(ledger.states), "problems": problems})
+    else:
+        for p in problems:
+            click.echo(p)
+        click.echo(f"{len(problems)} problem(s)" if problems else
+                   f"ledger sound: {len(ledger.states)} accounts, generation "
+                   f"{meta.get('generation')}")
+    if problems:
+        raise SystemExit(1)
+
+
+@ledger_group.command("export")
+@store_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True)
+@setup_options
+@report_errors
+def ledger_export(store_dir, out_dir, fmt, config_dir, rules_dir):
+    """Write the store's current state as an extract folder (loads back with ledger init)."""
+    from ..extract import Extract, write_extract
+    from ..storeops import open_ledger
+
+    setup = load(config_dir, rules_dir)
+    ledger, _ = open_ledger(store_dir, setup)
+    t = ledger.extract_tables()
+    extract = Extract(accounts=t["accounts"], service_agreements=t["service_agreements"],
+                      non_cash_deposits=t["non_cash_deposits"],
+                      financial_transactions=t["financial_transactions"], source=str(store_dir))
+    write_extract(extract, out_dir, fmt, minor_units=setup.config.installation.minor_units)
+    click.echo(f"exported {len(t['accounts'])} accounts to {out_dir}")
+
+
+@ledger_group.command("journal")
+@store_option
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@format_option
+@report_errors
+def ledger_journal(store_dir, limit, fmt):
+    """The store's commit journal: who ran what, when, why."""
+    from ..ledger.store import Store
+
+    entries = Store.open(store_dir).journal()[-limit:]
+    if fmt == "json":
+        emit_json(entries)
+        return
+    for e in entries:
+        click.echo(" ".join(f"{k}={v}" for k, v in e.items()))
+
+
+PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
+
+
+@cli.command("run")
+@click.argument("process", type=click.Choice(PROCESS_CHOICES, case_sensitive=False))
+@store_option
+@click.option("--date", "on", type=DATE, required=True, help="Process date.")
+@click.option("--engine", "backend", type=click.Choice(["durable", "python"]), default="durable",
+              show_default=True)
+@who_options
+@setup_options
+@format_option
+@report_errors
+def run_process(process, store_dir, on, backend, who, reason, config_dir, rules_dir, fmt):
+    """Run a batch process (or the whole cycle) on a store, committing atomically.
+
+    PROCESS is DEPRFND, SAACT, STOP (stop processing: interest and sync-up), BILLING
+    (final bill, refund method, completion), WPM, or cycle (all five in order).
+    Running it again on the same date changes nothing.
+    """
+    from ..processes import run_batch
+    from ..storeops import store_session
+
+    setup = load(config_dir, rules_dir)
+    process = process.upper() if process.lower() != "cycle" else "cycle"
+    with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason) as s:
+        summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
+        s.summary.update(summary.as_journal())
+    if fmt == "json":
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.render())

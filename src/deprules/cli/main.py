@@ -1,0 +1,196 @@
+"""deprules: deposit refund rules (CC&B 3.3.3.1 Refund Deposit) driven by YAML."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..dates import DATE
+from .common import emit_json, format_option, load, report_errors, setup_options
+
+
+class _Group(click.Group):
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except Exception as exc:  # a bug, not a user mistake: say so plainly
+            if os.environ.get("DEPRULES_DEBUG"):
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                       "This is a bug in deprules; set DEPRULES_DEBUG=1 to see the traceback.",
+                       err=True)
+            sys.exit(3)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "max_content_width": 100})
+@click.version_option(__version__, prog_name="deprules")
+def cli():
+    """Deposit refund rules: validate configuration, evaluate accounts, run the refund
+    cycle on a ledger, simulate what-ifs and run regression packs.
+
+    Configuration lives in config/ and rules in rules/ (change with --config and
+    --rules on any command). Exit codes: 0 success, 1 a finding (invalid
+    configuration, failed scenario, broken invariant), 2 a usage or input error.
+    """
+
+
+def main():
+    cli(prog_name="deprules")
+
+
+# ---- validate / config / schema / rules -------------------------------------------------
+@cli.command()
+@setup_options
+@format_option
+@report_errors
+def validate(config_dir, rules_dir, fmt):
+    """Validate the configuration and the rules.
+
+    Every problem of every file is reported, as FILE:LINE:COL: $.json.path: message [code].
+    Exit 0 when valid, 1 when not.
+    """
+    setup = load(config_dir, rules_dir)
+    if fmt == "json":
+        emit_json({"ok": True, "config_hash": setup.hash, "rules": len(setup.book.rules)})
+    else:
+        c = setup.config
+        click.echo(f"valid: {len(c.deposit_classes)} deposit classes, {len(c.sa_types)} SA types, "
+                   f"{len(c.adjustment_types)} adjustment types, {len(c.write_off_controls)} "
+                   f"write-off controls, {len(setup.book.rules)} rules "
+                   f"(configuration hash {setup.hash[:12]})")
+
+
+@cli.group("config")
+def config_group():
+    """Inspect the configuration."""
+
+
+@config_group.command("show")
+@setup_options
+@format_option
+@click.option("--whatif", "overlays", multiple=True, type=click.Path(path_type=Path),
+              help="Overlay YAML or configuration folder applied on top (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+              help="Change one value, e.g. deposit_classes.RES.refund_criteria.hold_months=18.")
+@report_errors
+def config_show(config_dir, rules_dir, fmt, overlays, sets):
+    """Show the resolved configuration (after overlays and --set)."""
+    from ..reporting.config_text import config_text
+
+    setup = load(config_dir, rules_dir, overlays, sets)
+    if fmt == "json":
+        emit_json({"config_hash": setup.hash, "config": setup.config.raw})
+    else:
+        click.echo(config_text(setup))
+
+
+@cli.group("schema")
+def schema_group():
+    """JSON Schemas of the configuration, rule and pack files."""
+
+
+@schema_group.command("export")
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@report_errors
+def schema_export(out_dir):
+    """Write every JSON Schema to OUT_DIR (for editors and other tools)."""
+    from ..config.schema import export_schemas
+
+    for path in export_schemas(out_dir):
+        click.echo(str(path))
+
+
+@cli.group("rules")
+def rules_group():
+    """List the rules and the vocabulary they are written in."""
+
+
+@rules_group.command("list")
+@setup_options
+@format_option
+@report_errors
+def rules_list(config_dir, rules_dir, fmt):
+    """Every rule, by process, with its seed step and description."""
+    setup = load(config_dir, rules_dir)
+    rows = [{"process": r.process, "id": r.id, "seed_step": r.seed_step,
+             "description": r.description, "file": f"{r.file}:{r.line}",
+             "when": [c.text for c in r.when],
+             "then": [a.verb if not a.args else {a.verb: a.args} for a in r.then]}
+            for r in setup.book.rules]
+    if fmt == "json":
+        emit_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['process']:<8} {r['seed_step']:<8} {r['id']}")
+        click.echo(f"         {r['description']}")
+
+
+@rules_group.command("vocabulary")
+@format_option
+def rules_vocabulary(fmt):
+    """Fields, parameters and actions a rule may use."""
+    from ..rules.vocabulary import ACTIONS, FIELDS, PARAMS
+
+    if fmt == "json":
+        emit_json({"fields": {k: {"type": t, "description": d} for k, (t, d) in FIELDS.items()},
+                   "parameters": {k: {"type": t, "description": d}
+                                  for k, (t, d) in PARAMS.items()},
+                   "actions": {k: {"arguments": sorted(a), "description": d}
+                               for k, (a, d) in ACTIONS.items()}})
+        return
+    click.echo("Fact fields:")
+    for k, (t, d) in FIELDS.items():
+        click.echo(f"  {k:<34} {t:<6} {d}")
+    click.echo("\nConfiguration parameters:")
+    for k, (t, d) in PARAMS.items():
+        click.echo(f"  {k:<46} {t:<6} {d}")
+    click.echo("\nActions:")
+    for k, (a, d) in ACTIONS.items():
+        click.echo(f"  {k:<28} {', '.join(sorted(a)) or '-':<18} {d}")
+
+
+# ---- evaluate -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("account_id")
+@click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
+              help="Extract folder holding the account.")
+@click.option("--as-of", "as_of", type=DATE, required=True, help="Process date.")
+@click.option("--explain", is_flag=True, help="Also say why each rule that did not fire did not.")
+@click.option("--engine", "backend", type=click.Choice(["durable", "python"]), default="durable",
+              show_default=True, help="Rule matching back end.")
+@setup_options
+@format_option
+@report_errors
+def evaluate(account_id, extract_dir, as_of, explain, backend, config_dir, rules_dir, fmt):
+    """Run the automated cycle (DEPRFND, SAACT, stop processing, BILLING, WPM) for one
+    account on a process date, in memory, and show what happened and why.
+
+    The extract is never modified.
+    """
+    from ..errors import InputError
+    from ..results import evaluate_json, evaluate_text
+    from ..runner import Runner
+    from ..workspace import load_states
+
+    setup = load(config_dir, rules_dir)
+    states = load_states(extract_dir, setup.config, account_ids=[account_id])
+    if account_id not in states:
+        raise InputError(f"account {account_id!r} is not in the extract {extract_dir}")
+    state = states[account_id]
+    before = {s.sa_id: (s.status, s.payoff_balance, s.current_balance) for s in state.sas.values()}
+    runner = Runner(setup.book, backend=backend, run_id=f"evaluate-{as_of.isoformat()}")
+    run = runner.run_cycle(state, as_of, explain=explain)
+    mu = setup.config.installation.minor_units
+    if fmt == "json":
+        emit_json(evaluate_json(run, as_of, setup.hash, mu, setup.config, explain))
+    else:
+        click.echo(evaluate_text(run, before, as_of, setup.hash, mu, setup.config, explain))
+
+
+from . import extract_cmds, ledger_cmds  # noqa: E402,F401  (register their commands)

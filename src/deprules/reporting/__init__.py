@@ -1,0 +1,1 @@
+"""Text renderings for the terminal."""
