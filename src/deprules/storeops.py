@@ -31,8 +31,11 @@ def init_store(store_dir: Path | str, extract_dir: Path | str, setup: Setup,
         raise InvariantError("the extract does not load into a sound ledger:\n" +
                              "\n".join(problems[:20]))
     meta = {"config_hash": setup.hash, "extract": str(extract_dir),
-            "minor_units": setup.config.installation.minor_units, "who": who}
-    store = Store.create(store_dir, ledger.tables(), meta)
+            "minor_units": setup.config.installation.minor_units}
+    store = Store.create(store_dir, ledger.tables(), meta, who=who,
+                         journal_entries=[{"command": "ledger init", "who": who,
+                                           "extract": str(extract_dir),
+                                           "config_hash": setup.hash}])
     return store, ledger
 
 
@@ -69,7 +72,7 @@ def store_session(store_dir: Path | str, setup: Setup, who: str, command: str,
             raise InvariantError(f"{command}: refusing to commit, ledger invariants broken:\n" +
                                  "\n".join(problems[:20]))
         new_meta = dict(meta)
-        new_meta.update({"config_hash": setup.hash, "who": who})
+        new_meta["config_hash"] = setup.hash
         entry = {"command": command, "who": who, "reason": reason, "run_id": session.run_id,
                  "config_hash": setup.hash}
         entry.update(session.summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Iterator
 
@@ -18,7 +19,8 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
         (docs[stem].data or {}).get(key, {}) if key else (docs[stem].data or {})
     ) if stem in docs else {}
     inst = get("installation")
-    minor_units = int(inst.get("minor_units", 2) or 2)
+    mu_raw = inst.get("minor_units", 2)
+    minor_units = mu_raw if isinstance(mu_raw, int) and not isinstance(mu_raw, bool) else 2
     customer_classes = set(inst.get("customer_classes") or {})
     dist_codes = set(inst.get("distribution_codes") or {})
     deposit_classes = get("deposit_classes", "deposit_classes")
@@ -31,6 +33,13 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
 
     def p(stem, path, message, code, key=False):
         return stem, docs[stem].problem(path, message, code, key=key)
+
+    def bad_money(stem, path, value):
+        try:
+            parse_money(value, minor_units)
+        except (MoneyFormatError, TypeError) as exc:
+            return p(stem, path, f"{exc}", "bad-format")
+        return None
 
     def unknown(what, value, known):
         hint = f"; known: {', '.join(sorted(known))}" if known else " (none are configured)"
@@ -57,6 +66,14 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
     # interest rates in order
     for code, d in deposit_classes.items():
         rates = ((d.get("interest") or {}).get("rates")) or []
+        for i, r in enumerate(rates):
+            try:
+                date.fromisoformat(str(r.get("effective")))
+            except ValueError:
+                yield p("deposit_classes", ("deposit_classes", code, "interest", "rates", i,
+                                            "effective"),
+                        f"{r.get('effective')!r} is not a calendar date (YYYY-MM-DD)",
+                        "bad-format")
         for i in range(1, len(rates)):
             if str(rates[i].get("effective")) <= str(rates[i - 1].get("effective")):
                 yield p("deposit_classes", ("deposit_classes", code, "interest", "rates", i,
@@ -91,14 +108,17 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
             if category not in batch_types:
                 yield p("adjustment_types", ("batch_types",) if batch_types else (),
                         f"no batch adjustment type for category {category!r}; add "
-                        f"batch_types.{category}", "missing-reference",
-                        key=bool(batch_types))
+                        f"batch_types.{category}", "missing-reference")
+    for code, prof in get("approval_profiles", "approval_profiles").items():
+        found = bad_money("approval_profiles", ("approval_profiles", code, "threshold"),
+                          prof.get("threshold"))
+        if found:
+            yield found
     # write-off controls
     for cls in customer_classes:
         if cls not in controls and "write_off_controls" in docs:
             yield p("write_off_controls", ("write_off_controls",),
-                    f"customer class {cls!r} has no write-off control", "missing-reference",
-                    key=True)
+                    f"customer class {cls!r} has no write-off control", "missing-reference")
     for cls, control in controls.items():
         if cls not in customer_classes:
             yield p("write_off_controls", ("write_off_controls", cls),
@@ -126,15 +146,22 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
                     "default-not-last")
         wd = next((c for c in criteria if c.get("algorithm") == "WO-WRITEDOWN"), None)
         ap = next((c for c in criteria if c.get("algorithm") == "WO-AP-ADJ"), None)
-        try:
-            lower = parse_money(wd["lower"], minor_units) if wd else None
-            upper = parse_money(wd["upper"], minor_units) if wd else None
-            min_refund = parse_money(ap["min_refund"], minor_units) if ap else None
-        except (MoneyFormatError, KeyError, TypeError) as exc:
-            i = criteria.index(wd if wd else ap)
-            yield p("write_off_controls", ("write_off_controls", cls, "criteria", i),
-                    f"bad amount: {exc}", "bad-format")
+        amounts_ok = True
+        for crit, names in ((wd, ("lower", "upper")), (ap, ("min_refund",))):
+            if crit is None:
+                continue
+            for name in names:
+                found = bad_money("write_off_controls", ("write_off_controls", cls, "criteria",
+                                                         criteria.index(crit), name),
+                                  crit.get(name))
+                if found:
+                    amounts_ok = False
+                    yield found
+        if not amounts_ok:
             continue
+        lower = parse_money(wd["lower"], minor_units) if wd else None
+        upper = parse_money(wd["upper"], minor_units) if wd else None
+        min_refund = parse_money(ap["min_refund"], minor_units) if ap else None
         if wd and lower >= upper:
             i = criteria.index(wd)
             yield p("write_off_controls", ("write_off_controls", cls, "criteria", i, "lower"),

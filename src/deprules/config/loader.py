@@ -157,54 +157,23 @@ def _apply_overlay(docs: Docs, overlay: LoadedYaml, problems: list[Problem]) -> 
             problems.append(overlay.problem(exc.path, exc.message, "bad-overlay"))
 
 
-def parse_set(assignment: str) -> LoadedYaml:
-    """``a.b.c=VALUE`` as a tiny overlay document named ``--set a.b.c``."""
+def parse_set(assignment: str) -> tuple[LoadedYaml, tuple]:
+    """``a.b.c=VALUE``: the value (a tiny document named ``--set a.b.c``) and its path."""
     if "=" not in assignment:
         raise InputError(f"--set {assignment!r}: expected PATH=VALUE, e.g. "
                          "deposit_classes.RES.refund_criteria.hold_months=18")
     path_text, value_text = assignment.split("=", 1)
-    keys: list[Any] = [int(p) if p.isdigit() else p for p in path_text.strip().split(".") if p]
+    keys = tuple(int(p) if p.isdigit() else p for p in path_text.strip().split(".") if p)
     if not keys:
         raise InputError(f"--set {assignment!r}: the path is empty")
-    parsed = load_yaml_text(value_text, f"--set {path_text}").data if value_text.strip() else ""
-    if isinstance(parsed, Decimal):
-        parsed = value_text.strip()  # money and rates are decimal text in configuration
-    data: Any = parsed
-    for k in reversed(keys):
-        data = {k: data} if not isinstance(k, int) else _indexed(k, data)
-    doc = LoadedYaml(f"--set {path_text}", data)
-    # every path inside the tiny document points at "line 1, column of the value"
-    _fill_positions(doc, (), data, (1, len(path_text) + 2))
-    return doc
+    doc = load_yaml_text(value_text, f"--set {path_text.strip()}") if value_text.strip() else \
+        LoadedYaml(f"--set {path_text.strip()}", "", {(): (1, 1)})
+    if isinstance(doc.data, Decimal):
+        doc.data = value_text.strip()  # money and rates are decimal text in configuration
+    return doc, keys
 
 
-class _Indexed(dict):
-    """A placeholder mapping for numeric path segments in ``--set``."""
-
-
-def _indexed(index: int, value: Any) -> dict:
-    return _Indexed({index: value})
-
-
-def _fill_positions(doc: LoadedYaml, path: tuple, data: Any, pos: tuple[int, int]) -> None:
-    doc.positions[path] = pos
-    if isinstance(data, dict):
-        for k, v in data.items():
-            doc.key_positions[path + (k,)] = (1, 1)
-            _fill_positions(doc, path + (k,), v, pos)
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            _fill_positions(doc, path + (i,), v, pos)
-
-
-def _apply_set(docs: Docs, doc: LoadedYaml, problems: list[Problem]) -> None:
-    # unwind the nested single-key document into a path
-    path: list[Any] = []
-    node = doc.data
-    while isinstance(node, dict) and len(node) == 1:
-        (k, v), = node.items()
-        path.append(k)
-        node = v
+def _apply_set(docs: Docs, doc: LoadedYaml, path: tuple, problems: list[Problem]) -> None:
     section = path[0]
     if section not in _SECTIONS:
         problems.append(Problem(doc.file, 1, 1, "", f"unknown section {section!r}; expected one "
@@ -215,7 +184,7 @@ def _apply_set(docs: Docs, doc: LoadedYaml, problems: list[Problem]) -> None:
         return
     target = ((key,) if key else ()) + tuple(path[1:])
     try:
-        _set_path(docs[stem], target, node, doc, tuple(path))
+        _set_path(docs[stem], target, doc.data, doc, ())
     except _OverlayError as exc:
         problems.append(Problem(doc.file, 1, 1, "", exc.message, "bad-overlay"))
 
@@ -268,7 +237,7 @@ def load_config(
             problems.extend(exc.problems)
     for assignment in sets:
         try:
-            _apply_set(docs, parse_set(assignment), problems)
+            _apply_set(docs, *parse_set(assignment), problems)
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:

@@ -70,13 +70,19 @@ def _leaf(error: ValidationError) -> ValidationError:
     return error
 
 
+def _text(value: Any) -> str:
+    from decimal import Decimal
+
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 def _describe(error: ValidationError) -> str:
     if error.validator == "type":
         want = error.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
         desc = error.schema.get("description", "")
         hint = f" ({desc})" if desc and len(desc) < 120 else ""
-        return f"{error.instance!r} is not of type {want}{hint}"
+        return f"{_text(error.instance)} is not of type {want}{hint}"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{error.instance!r} is not one of: {allowed}"
@@ -108,7 +114,7 @@ def schema_problems(doc: LoadedYaml, schema_name: str) -> list[Problem]:
                 problems.append(doc.problem(path + (key,), f"unknown key {key!r}{hint}",
                                             code, key=True))
             continue
-        if error.validator == "propertyNames":
+        if error.validator == "propertyNames" or "propertyNames" in error.relative_schema_path:
             # the offending key is the instance
             problems.append(doc.problem(path + (error.instance,),
                                         f"key {error.instance!r} is not a valid code "

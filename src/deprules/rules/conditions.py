@@ -237,6 +237,8 @@ def fold(e: Expr, params: dict, negate: bool = False) -> Expr:
         if not isinstance(left, Field):
             hit = any(_compare("==", left, o) for o in opts)
             return Const(hit != neg)
+        if not opts:
+            return Const(neg)
         return In(left, tuple(Const(o) for o in opts), neg)
     if isinstance(e, Cmp):
         a, b = _value(e.left, params), _value(e.right, params)
@@ -250,6 +252,8 @@ def fold(e: Expr, params: dict, negate: bool = False) -> Expr:
         if isinstance(b, Field):
             raise ConditionSyntaxError("compare a fact field with a constant or a parameter, "
                                        "not with another field")
+        if isinstance(b, bool) and op == "!=":
+            op, b = "==", not b  # say "is false" rather than "is not true"
         return Cmp(op, a, Const(b))
     raise TypeError(f"cannot fold {e!r}")
 

@@ -48,6 +48,12 @@ class PythonMatcher:
         return out
 
 
+# Every fact carries SINK_FIELD and every ruleset has a no-op rule on it, so no fact is
+# ever "not handled": deleting a session whose only fact was unhandled segfaults
+# durable-rules 2.0.28 (measured; see docs/architecture.md).
+SINK_FIELD = "deprules_fact"
+SINK_RULE = "zz_sink"
+
 _OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
 
@@ -65,8 +71,6 @@ def to_durable(e: Expr) -> dict:
         if e.negate:
             items = [{"$neq": {k: _plain(o.value)}} for o in e.options]
             return items[0] if len(items) == 1 else {"$and": items}
-        if not e.options:
-            return {"$nex": {k: 1}}  # nothing can match
         items = [{k: _plain(o.value)} for o in e.options]
         return items[0] if len(items) == 1 else {"$or": items}
     if isinstance(e, And):
@@ -74,8 +78,8 @@ def to_durable(e: Expr) -> dict:
     if isinstance(e, Or):
         return {"$or": [to_durable(i) for i in e.items]}
     if isinstance(e, Const):
-        # only reached for an always-true rule: any fact with an id
-        return {"$ex": {"id": 1}}
+        # only reached for an always-true rule ($ex tests hang the engine: measured)
+        return {SINK_FIELD: 1}
     raise TypeError(f"cannot compile {e!r}")
 
 
@@ -129,6 +133,7 @@ class DurableMatcher:
                 definition = {rname: {"all": [{"m": to_durable(v.expr)}],
                                       "run": _action(name, rname)}
                               for rname, v in index.items()}
+                definition[SINK_RULE] = {"all": [{"m": {SINK_FIELD: 1}}], "run": _sink}
                 _BUFFERS[name] = ([], [])
                 # register_rulesets pops "run" from the dicts it is given; this one is ours
                 host.register_rulesets({name: definition})
@@ -141,7 +146,7 @@ class DurableMatcher:
         name = self._ruleset(process)
         if name is None or not facts:
             return []
-        from durable.engine import MessageNotHandledException, MessageObservedException
+        from durable.engine import MessageObservedException
 
         host = _SyncHost.get()
         sid = f"{account_id}#{next(_sid)}"
@@ -152,10 +157,9 @@ class DurableMatcher:
             for f in facts:
                 fact = dict(f)
                 fact["sid"] = sid
+                fact[SINK_FIELD] = 1
                 try:
                     host.assert_fact(name, fact)
-                except MessageNotHandledException:
-                    pass
                 except MessageObservedException:
                     raise EngineError(f"account {account_id}: the engine saw fact {f['id']} twice "
                                       "(duplicate SA id?)", account_id=account_id) from None
@@ -179,7 +183,7 @@ class DurableMatcher:
         out = []
         index = self._index[name]
         for rname, fid in buffer:  # $or may fire once per branch: de-duplicate
-            if (rname, fid) in seen:
+            if rname == SINK_RULE or (rname, fid) in seen:
                 continue
             seen.add((rname, fid))
             out.append((index[rname], fid))
@@ -188,6 +192,10 @@ class DurableMatcher:
 
 # ruleset name -> (matches, errors) of the call in progress; evaluation is synchronous
 _BUFFERS: dict[str, tuple[list, list]] = {}
+
+
+def _sink(c):
+    return None
 
 
 def _action(name: str, rname: str):
