@@ -193,4 +193,14 @@ def evaluate(account_id, extract_dir, as_of, explain, backend, config_dir, rules
         click.echo(evaluate_text(run, before, as_of, setup.hash, mu, setup.config, explain))
 
 
-from . import extract_cmds, ledger_cmds  # noqa: E402,F401  (register their commands)
+def _register_commands() -> None:
+    """Import every cli/*_cmds.py module: each adds its commands to ``cli``."""
+    import importlib
+    import pkgutil
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])):
+        if mod.endswith("_cmds"):
+            importlib.import_module(f"{__package__}.{mod}")
+
+
+_register_commands()
