@@ -95,8 +95,11 @@ class Runner:
         executor = Executor(state, self.config, on)
         changed_any = False
         fired_last: list[str] = []
+        cash_only = self.book.cash_deposit_only(process)
         for rnd in range(1, MAX_ROUNDS + 1):
-            facts = build_facts(state, self.config, on)
+            facts = build_facts(state, self.config, on, cash_deposit_only=cash_only)
+            if not facts:
+                return changed_any
             matches = self.matcher.match(process, facts, state.account_id)
             if explain and rnd == 1:
                 run.why_not.extend(self._why_not(process, facts, matches))
@@ -182,8 +185,7 @@ class Runner:
         entries = state.journal[before:]
         if not entries:
             return False
-        changes = [dict(kind=e.kind, entity_id=e.entity_id, **json.loads(e.detail))
-                   for e in entries]
+        changes = [dict(kind=e.kind, entity_id=e.entity_id, **e.details()) for e in entries]
         run.trace.append(TraceEntry(process, rule.id, rule.seed_step, sa_id,
                                     rule.outcome or rule.description, self._inputs(variant, fact),
                                     rnd, changes))

@@ -66,7 +66,7 @@ def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
                         "entity_id": e.entity_id, "sa_id": e.sa_id, "process": e.cause.process,
                         "rule": e.cause.rule, "seed_step": e.cause.seed_step,
                         "run_id": e.cause.run_id, "user": e.cause.user,
-                        "reason": e.cause.reason, "detail": e.detail} for e in st.journal]
+                        "reason": e.cause.reason, "detail": e.details()} for e in st.journal]
     if fmt == "json":
         emit_json(data)
         return
@@ -90,8 +90,9 @@ def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
         click.echo("  journal:")
     for e in data["journal"]:
         who = e["rule"] or e["user"]
+        detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
         click.echo(f"    {e['seq']:>3} {e['on']} {e['kind']:<16} {e['entity_id']:<16} "
-                   f"{e['process']:<8} {who}  {e['detail']}")
+                   f"{e['process']:<8} {who}  {detail}")
     del format_money
 
 

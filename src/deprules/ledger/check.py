@@ -114,7 +114,7 @@ def check_account(st: AccountState, config: Config) -> list[str]:
 
     for e in st.journal:
         if e.kind == "status":
-            d = json.loads(e.detail)
+            d = e.details()
             if (d["from_status"], d["to_status"]) not in LEGAL_MOVES:
                 out.append(f"{aid}: SA {e.sa_id} moved {d['from_status']} -> {d['to_status']}")
         if not e.cause.process or not e.cause.run_id:

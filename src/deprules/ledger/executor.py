@@ -59,7 +59,8 @@ class Executor:
         self.state.journal.append(JournalEntry(
             seq=len(self.state.journal) + 1, account_id=self.state.account_id, sa_id=sa_id,
             on=self.on, kind=kind, entity_id=entity_id,
-            detail=json.dumps(detail, sort_keys=True, default=str), cause=cause))
+            detail={k: (v.isoformat() if isinstance(v, date) else v) for k, v in detail.items()},
+            cause=cause))
 
     def money(self, minor: int) -> str:
         return format_money(minor, self.config.installation.minor_units)

@@ -203,8 +203,13 @@ class JournalEntry:
     on: date
     kind: str
     entity_id: str
-    detail: str
+    detail: dict | str  # a dict while in memory; JSON text once stored
     cause: Cause
+
+    def details(self) -> dict:
+        import json
+
+        return self.detail if isinstance(self.detail, dict) else json.loads(self.detail or "{}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ DataFrame once.
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from datetime import date
 from typing import Any, Iterable
@@ -72,6 +73,8 @@ def _row(obj: Any) -> list:
         v = getattr(obj, f.name)
         if f.name == "cause":
             row.extend(getattr(v, c) for c in CAUSE_COLUMNS)
+        elif isinstance(v, dict):
+            row.append(json.dumps(v, sort_keys=True))
         else:
             row.append(v)
     return row

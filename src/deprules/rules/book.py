@@ -171,6 +171,15 @@ class RuleBook:
     def variants(self, process: str) -> list[Variant]:
         return self._variants[process]
 
+    @cached_property
+    def _cash_only(self) -> dict[str, bool]:
+        return {p: all(r.applies_to == "cash_deposit" for r in self.by_process(p))
+                for p in self._variants}
+
+    def cash_deposit_only(self, process: str) -> bool:
+        """True when no rule of the process looks at SAs other than cash deposits."""
+        return self._cash_only[process]
+
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
 

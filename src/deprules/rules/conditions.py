@@ -254,6 +254,7 @@ def fold(e: Expr, params: dict, negate: bool = False) -> Expr:
                                        "not with another field")
         if isinstance(b, bool) and op == "!=":
             op, b = "==", not b  # say "is false" rather than "is not true"
+        _check_types(a.name, b, op)
         return Cmp(op, a, Const(b))
     raise TypeError(f"cannot fold {e!r}")
 
@@ -261,6 +262,46 @@ def fold(e: Expr, params: dict, negate: bool = False) -> Expr:
 def key(name: str) -> str:
     """The fact key of a field name (engines do not like dots in property names)."""
     return name.replace(".", "__")
+
+
+_KIND_TYPES = {"str": str, "int": int, "money": int, "date": int, "bool": bool}
+
+
+def _check_types(name: str, value: Any, op: str) -> None:
+    kind = FIELDS[name][0]
+    want = _KIND_TYPES[kind]
+    ok = isinstance(value, bool) if want is bool else (
+        isinstance(value, want) and not isinstance(value, bool))
+    if not ok:
+        raise ConditionSyntaxError(f"{name} is a {kind} field but is compared with "
+                                   f"{value!r}", "type-mismatch")
+    if kind in ("str", "bool") and op not in ("==", "!="):
+        raise ConditionSyntaxError(f"{name} is a {kind} field: compare it with == or != only",
+                                   "type-mismatch")
+
+
+def compile_python(e: Expr):
+    """A folded expression as a Python function of a fact (generated from our own AST only).
+
+    Equivalent to :func:`evaluate` (folding has checked the types), several times faster.
+    """
+    def src(x: Expr) -> str:
+        if isinstance(x, Const):
+            return "True" if x.value else "False"
+        if isinstance(x, Cmp):
+            v = int(x.right.value) if isinstance(x.right.value, bool) else x.right.value
+            return f"(f[{key(x.left.name)!r}] {x.op} {v!r})"
+        if isinstance(x, In):
+            vals = tuple(int(o.value) if isinstance(o.value, bool) else o.value
+                         for o in x.options)
+            return f"(f[{key(x.left.name)!r}] {'not in' if x.negate else 'in'} {vals!r})"
+        if isinstance(x, And):
+            return "(" + " and ".join(src(i) for i in x.items) + ")"
+        if isinstance(x, Or):
+            return "(" + " or ".join(src(i) for i in x.items) + ")"
+        raise TypeError(f"cannot compile {x!r}")
+
+    return eval(compile(f"lambda f: {src(e)}", "<rule>", "eval"), {"__builtins__": {}})
 
 
 def evaluate(e: Expr, fact: dict) -> bool:

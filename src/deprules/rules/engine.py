@@ -20,7 +20,7 @@ from typing import Iterable, Protocol
 
 from ..errors import EngineError
 from .book import RuleBook, Variant
-from .conditions import And, Cmp, Const, Expr, In, Or, evaluate, key
+from .conditions import And, Cmp, Const, Expr, In, Or, compile_python, key
 
 Match = tuple[Variant, str]  # (variant, fact id = sa_id)
 
@@ -36,14 +36,19 @@ class PythonMatcher:
 
     def __init__(self, book: RuleBook):
         self.book = book
+        self._compiled: dict[str, list] = {}
+
+    def _tests(self, process: str) -> list:
+        if process not in self._compiled:
+            self._compiled[process] = [(v, compile_python(v.expr))
+                                       for v in self.book.variants(process) if v.possible]
+        return self._compiled[process]
 
     def match(self, process: str, facts: list[dict], account_id: str) -> list[Match]:
         out = []
-        for v in self.book.variants(process):
-            if not v.possible:
-                continue
+        for v, test in self._tests(process):
             for f in facts:
-                if evaluate(v.expr, f):
+                if test(f):
                     out.append((v, f["id"]))
         return out
 
