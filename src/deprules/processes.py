@@ -45,12 +45,15 @@ class BatchSummary:
                  f"{self.accounts} accounts changed"]
         for rule, n in d["rules_fired"].items():
             lines.append(f"  {n:>8}  {rule}")
+        labels = {"deposit_interest": "interest posted", "sync_up": "synced (current only)",
+                  "transfer": "applied to debt", "ap_refund": "refunded by check",
+                  "write_down": "written down"}
         for cat, amount in d["money_by_category"].items():
-            lines.append(f"  {cat:<17} {amount:>14}")
+            lines.append(f"  {labels.get(cat, cat):<22} {amount:>14}")
         if self.checks:
-            lines.append(f"  check requests   {self.checks:>14}")
+            lines.append(f"  {'check requests':<22} {self.checks:>14}")
         for t, n in d["todos_created"].items():
-            lines.append(f"  To Do {t:<11} {n:>14}")
+            lines.append(f"  {'To Do ' + t:<22} {n:>14}")
         return "\n".join(lines)
 
 
@@ -73,7 +76,11 @@ def run_batch(ledger: Ledger, setup: Setup, process: str, on: date, backend: str
         for t in run.trace:
             summary.rules[t.rule] += 1
         for a in st.adjustments[n_adj:]:
-            summary.money[a.category] += a.amount
+            if a.category == "transfer":
+                if a.amount > 0:  # count each pair once: the leg on the deposit SA
+                    summary.money["transfer"] += a.amount
+            else:
+                summary.money[a.category] += a.amount
         summary.checks += len(st.checks) - n_chk
         for t in st.todos[n_todo:]:
             summary.todos[t.todo_type] += 1
