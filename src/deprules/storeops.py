@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +13,7 @@ from .ledger.store import Store
 from .workspace import Setup
 
 
-def default_user() -> str:
-    return os.environ.get("DEPRULES_USER") or getpass.getuser() or "unknown"
+from .users import default_user  # noqa: E402,F401  (re-exported)
 
 
 def init_store(store_dir: Path | str, extract_dir: Path | str, setup: Setup,

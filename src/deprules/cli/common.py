@@ -29,7 +29,7 @@ def format_option(f):
 
 
 def who_options(f):
-    from ..storeops import default_user
+    from ..users import default_user
 
     f = click.option("--reason", default="", help="Why (kept in the journal).")(f)
     f = click.option("--by", "who", default=default_user, show_default="$DEPRULES_USER or login",

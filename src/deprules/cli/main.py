@@ -178,11 +178,18 @@ def evaluate(account_id, extract_dir, as_of, explain, backend, config_dir, rules
     from ..runner import Runner
     from ..workspace import load_states
 
+    from ..extract.single import csv_only, load_account
+    from ..workspace import extract_context
+
     setup = load(config_dir, rules_dir)
-    states = load_states(extract_dir, setup.config, account_ids=[account_id])
-    if account_id not in states:
+    if csv_only(extract_dir) and extract_dir.is_dir():
+        # stream the one account's rows: no pandas, no full load of a large extract
+        state = load_account(extract_dir, account_id, extract_context(setup.config),
+                             setup.config)
+    else:
+        state = load_states(extract_dir, setup.config, account_ids=[account_id]).get(account_id)
+    if state is None:
         raise InputError(f"account {account_id!r} is not in the extract {extract_dir}")
-    state = states[account_id]
     before = {s.sa_id: (s.status, s.payoff_balance, s.current_balance) for s in state.sas.values()}
     runner = Runner(setup.book, backend=backend, run_id=f"evaluate-{as_of.isoformat()}")
     run = runner.run_cycle(state, as_of, explain=explain)

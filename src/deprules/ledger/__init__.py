@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from ..config.model import Config
 from ..errors import InvariantError
 from .check import check_account
 from .executor import Executor
 from .model import AccountState, Cause
-from .tables import extract_tables, states_from_extract, states_from_tables, tables_from_states
+
+if TYPE_CHECKING:  # pandas is imported only by the commands that build tables
+    import pandas as pd
 
 
 class Ledger:
@@ -23,16 +23,24 @@ class Ledger:
 
     @classmethod
     def from_extract(cls, extract, config: Config) -> "Ledger":
+        from .tables import states_from_extract
+
         return cls(states_from_extract(extract, config), config)
 
     @classmethod
-    def from_tables(cls, tables: dict[str, pd.DataFrame], config: Config) -> "Ledger":
+    def from_tables(cls, tables: "dict[str, pd.DataFrame]", config: Config) -> "Ledger":
+        from .tables import states_from_tables
+
         return cls(states_from_tables(tables), config)
 
-    def tables(self) -> dict[str, pd.DataFrame]:
+    def tables(self) -> "dict[str, pd.DataFrame]":
+        from .tables import tables_from_states
+
         return tables_from_states(self.states[k] for k in sorted(self.states))
 
-    def extract_tables(self) -> dict[str, pd.DataFrame]:
+    def extract_tables(self) -> "dict[str, pd.DataFrame]":
+        from .tables import extract_tables
+
         return extract_tables(self.states[k] for k in sorted(self.states))
 
     def check(self, account_ids: Iterable[str] | None = None) -> list[str]:
