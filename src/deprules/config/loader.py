@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError, InputError, Problem
-from ..money import MoneyFormatError, parse_money
+from ..money import parse_money
 from ..yamlload import LoadedYaml, YamlLimits, load_yaml_file, load_yaml_text
 from .checks import cross_reference_problems
 from .model import (
@@ -223,11 +223,24 @@ def load_config(
     for overlay in overlays:
         overlay = Path(overlay)
         if overlay.is_dir():
-            # a full candidate folder replaces the baseline files it contains
-            for stem in FILES:
-                if (overlay / f"{stem}.yaml").exists():
+            # a candidate folder: files named like configuration files (sa_types.yaml, ...)
+            # replace the baseline's whole file; any other *.yaml is an overlay of sections,
+            # applied after the replacements, in name order
+            names = {f"{stem}.yaml" for stem in FILES}
+            found = sorted(p for p in overlay.glob("*.yaml") if p.is_file())
+            if not found:
+                raise InputError(f"what-if folder {overlay} holds no *.yaml files (expected "
+                                 "configuration files to replace, or overlay files of sections)")
+            for path in found:
+                if path.name in names:
                     try:
-                        docs[stem] = load_yaml_file(overlay / f"{stem}.yaml", limits)
+                        docs[path.stem] = load_yaml_file(path, limits)
+                    except ConfigError as exc:
+                        problems.extend(exc.problems)
+            for path in found:
+                if path.name not in names:
+                    try:
+                        _apply_overlay(docs, load_yaml_file(path, limits), problems)
                     except ConfigError as exc:
                         problems.extend(exc.problems)
             continue
@@ -350,4 +363,4 @@ def build_config(docs: Docs, source: str) -> Config:
     )
 
 
-__all__ = ["load_config", "build_config", "parse_set", "FILES", "MoneyFormatError"]
+__all__ = ["load_config", "build_config", "parse_set", "FILES"]

@@ -7,6 +7,7 @@ YAML loader kept. For oneOf/anyOf only the most relevant inner error is shown.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -105,8 +106,6 @@ def schema_problems(doc: LoadedYaml, schema_name: str) -> list[Problem]:
         ):
             known = set(error.schema.get("properties", {}))
             patterns = error.schema.get("patternProperties", {})
-            import re
-
             for key in error.instance:
                 if key in known or any(re.search(p, key) for p in patterns):
                     continue
