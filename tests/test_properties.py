@@ -112,3 +112,39 @@ def test_durable_and_python_back_ends_agree(setup, case):
     rb = Runner(setup.book, backend="python", run_id="x").run_cycle(b, on, explain=True)
     assert [t.as_dict() for t in ra.trace] == [t.as_dict() for t in rb.trace]
     assert [w.as_dict() for w in ra.why_not] == [w.as_dict() for w in rb.why_not]
+
+
+@given(st.lists(st.sampled_from(["pending_start", "active", "pending_stop", "stopped",
+                                 "reactivated", "closed", "canceled"]), min_size=1,
+                max_size=6),
+       st.sampled_from(["active", "pending_stop", "stopped", "reactivated"]),
+       st.booleans())
+def test_status_machine_allows_only_legal_moves(setup, moves, start, zero):
+    from deprules.errors import LedgerError
+    from deprules.ledger.executor import Executor
+    from deprules.ledger.model import LEGAL_MOVES, Cause
+
+    on = date(2026, 11, 21)
+    state = AccountState(Account("A1", "RES", 500))
+    bal = 0 if zero else -100
+    sa = ServiceAgreement("S1", "A1", "DEP-RES", start, date(2020, 1, 1), None, bal, bal,
+                          opening_payoff=bal, opening_current=bal)
+    state.sas["S1"] = sa
+    ex = Executor(state, setup.config, on)
+    for to in moves:
+        before = sa.status
+        legal = (before, to) in LEGAL_MOVES and not (to == "closed" and not zero)
+        if before == to:
+            assert ex.set_status(sa, to, Cause("TEST", run_id="t", config_hash="h")) is False
+        elif legal:
+            assert ex.set_status(sa, to, Cause("TEST", run_id="t", config_hash="h")) is True
+            assert sa.status == to
+        else:
+            try:
+                ex.set_status(sa, to, Cause("TEST", run_id="t", config_hash="h"))
+            except LedgerError as exc:
+                assert "S1" in str(exc) and (to in str(exc) or "closed" in str(exc))
+                assert sa.status == before
+            else:
+                raise AssertionError(f"{before} -> {to} was allowed")
+    assert check_account(state, setup.config) == []
