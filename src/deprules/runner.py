@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from .errors import EngineError, LedgerError
 from .ledger.executor import Executor
@@ -27,6 +27,9 @@ from .rules.facts import build_facts
 from .rules.vocabulary import FIELDS, PARAMS, PROCESSES
 
 MAX_ROUNDS = 25
+
+# an optional callback (process, round, facts, matches) called once per round, for coverage
+Observer = Callable[[str, int, list, list], None]
 
 
 @dataclass
@@ -74,12 +77,16 @@ class Runner:
     """Runs processes of a rule book over account states on a process date."""
 
     def __init__(self, book: RuleBook, backend: str = "durable", run_id: str = "run",
-                 matcher: Matcher | None = None, user: str = "batch"):
+                 matcher: Matcher | None = None, user: str = "batch",
+                 observer: Observer | None = None, reason: str = ""):
         self.book = book
+        # sees (process, round, facts, matches) of every round; never changes what happens
+        self.observer = observer
         self.config = book.config
         self.matcher = matcher or make_matcher(book, backend)
         self.run_id = run_id
         self.user = user
+        self.reason = reason
         self.minor_units = self.config.installation.minor_units
 
     # ---- public ------------------------------------------------------------------------
@@ -101,6 +108,8 @@ class Runner:
             if not facts:
                 return changed_any
             matches = self.matcher.match(process, facts, state.account_id)
+            if self.observer is not None:
+                self.observer(process, rnd, facts, list(matches))
             if explain and rnd == 1:
                 run.why_not.extend(self._why_not(process, facts, matches))
             decisions = self._resolve(matches)
@@ -172,7 +181,7 @@ class Runner:
               process: str, on: date, rnd: int) -> bool:
         rule = variant.rule
         cause = Cause(process=process, rule=rule.id, seed_step=rule.seed_step, run_id=self.run_id,
-                      config_hash=self.book.hash, user=self.user)
+                      config_hash=self.book.hash, user=self.user, reason=self.reason)
         state = run.state
         sa = state.sas[sa_id]
         before = len(state.journal)

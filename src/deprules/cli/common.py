@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from functools import wraps
 from pathlib import Path
 
 import click
 
+from ..dates import DateParam
 from ..errors import DeprulesError, ProblemsError
+
+# A process date outside these years is a typo, and the ledger stores dates as
+# datetime64[ns] (years 1677 to 2262): a due date or journal entry there would not fit.
+PROCESS_DATE_MIN, PROCESS_DATE_MAX = date(1900, 1, 1), date(2199, 12, 31)
+
+
+class ProcessDateParam(DateParam):
+    """An ISO date between PROCESS_DATE_MIN and PROCESS_DATE_MAX."""
+
+    def convert(self, value, param, ctx):
+        d = super().convert(value, param, ctx)
+        if not PROCESS_DATE_MIN <= d <= PROCESS_DATE_MAX:
+            self.fail(f"{d.isoformat()} is outside the process dates deprules accepts "
+                      f"({PROCESS_DATE_MIN.isoformat()} to {PROCESS_DATE_MAX.isoformat()})",
+                      param, ctx)
+        return d
+
+
+PROCESS_DATE = ProcessDateParam()
 
 
 def setup_options(f):
@@ -82,6 +103,25 @@ def report_errors(f):
         except OSError as exc:
             click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
                        err=True)
+            ctx.exit(2)
+        except RecursionError:
+            # e.g. a rule condition of thousands of nested operators: Python's parser gives up
+            click.echo("error: the input is nested too deeply to process (a condition or "
+                       "document with thousands of nested levels?)", err=True)
+            ctx.exit(2)
+        except OverflowError as exc:
+            click.echo(f"error: a number is too large to process ({exc}); money must fit "
+                       "64-bit minor units and dates the years 1700 to 2261", err=True)
+            ctx.exit(2)
+        except UnicodeDecodeError as exc:
+            click.echo(f"error: a file is not UTF-8 text ({exc.reason} at byte {exc.start}: "
+                       f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8", err=True)
+            ctx.exit(2)
+        except ValueError as exc:
+            if type(exc).__name__ != "OutOfBoundsDatetime":  # pandas; not imported here
+                raise
+            click.echo(f"error: a date is out of the range the ledger can store ({exc}); "
+                       "dates must be in the years 1700 to 2261", err=True)
             ctx.exit(2)
 
     return wrapper

@@ -110,8 +110,6 @@ def check_account(st: AccountState, config: Config) -> list[str]:
             out.append(f"{aid}: check request {c.check_id} is {c.status} but adjustment "
                        f"{a.adjustment_id} is {a.status}")
     # status moves legal
-    import json
-
     for e in st.journal:
         if e.kind == "status":
             d = e.details()
@@ -125,4 +123,55 @@ def check_account(st: AccountState, config: Config) -> list[str]:
     for (sa_id, tt, _), n in counts.items():
         if n > 1:
             out.append(f"{aid}: {n} open {tt} To Dos for SA {sa_id}")
+    out.extend(check_manual(st))
+    return out
+
+
+TODO_STATUSES = {"open", "being_worked", "complete"}
+CHECK_STATUSES = {"not_selected", "requested", "paid", "canceled", "hold"}
+# statuses a partial refund's adjustments may be in together: waiting, done, or undone
+GROUP_STATUSES = ({"incomplete", "pending_approval"}, {"frozen"}, {"canceled"})
+
+
+def check_manual(st: AccountState) -> list[str]:
+    """Invariants of the manual paths: approvals, To Do and check moves, partial refunds."""
+    from .executor import CHECK_MOVES
+
+    out: list[str] = []
+    aid = st.account_id
+    open_approvals = {t.adjustment_id for t in st.todos
+                      if t.todo_type == "ADJ-APPROVAL" and t.status != "complete"}
+    groups: dict[str, set[str]] = defaultdict(set)
+    for a in st.adjustments:
+        for who, verb in ((a.approved_by, "approved"), (a.rejected_by, "rejected")):
+            if who and who == a.cause.user:
+                out.append(f"{aid}: adjustment {a.adjustment_id} was {verb} by its creator {who}")
+        if a.approved_by and a.status not in ("frozen", "canceled"):
+            out.append(f"{aid}: adjustment {a.adjustment_id} is approved but {a.status}")
+        if a.status == "pending_approval" and a.adjustment_id not in open_approvals:
+            out.append(f"{aid}: adjustment {a.adjustment_id} waits for approval without an open "
+                       "ADJ-APPROVAL To Do")
+        if a.group_id:
+            groups[a.group_id].add(a.status)
+    for gid, statuses in sorted(groups.items()):
+        if not any(statuses <= allowed for allowed in GROUP_STATUSES):
+            out.append(f"{aid}: partial refund {gid} is half done: its adjustments are "
+                       f"{', '.join(sorted(statuses))}")
+    for t in st.todos:
+        if t.status not in TODO_STATUSES:
+            out.append(f"{aid}: To Do {t.todo_id} has unknown status {t.status!r}")
+        elif t.status == "being_worked" and not t.worked_by:
+            out.append(f"{aid}: To Do {t.todo_id} is being worked by nobody")
+    for c in st.checks:
+        if c.status not in CHECK_STATUSES:
+            out.append(f"{aid}: check request {c.check_id} has unknown status {c.status!r}")
+    for e in st.journal:
+        if e.kind in ("check_status", "todo_status"):
+            d = e.details()
+            before, to = d.get("from_status"), d.get("to_status")
+            if e.kind == "check_status" and before and (before, to) not in CHECK_MOVES:
+                out.append(f"{aid}: check request {e.entity_id} moved {before} -> {to}")
+            if e.kind == "todo_status" and (before, to) not in (
+                    ("open", "being_worked"), ("open", "complete"), ("being_worked", "complete")):
+                out.append(f"{aid}: To Do {e.entity_id} moved {before} -> {to}")
     return out

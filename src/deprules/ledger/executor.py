@@ -8,7 +8,6 @@ was already made, which is how forward chaining detects its fixed point.
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 from ..config.model import Config
@@ -49,7 +48,8 @@ class Executor:
 
     # ids are per account and per kind, so they do not depend on how a run is partitioned
     def _next_id(self, kind: str, existing: int) -> str:
-        n = self._seq.get(kind, existing) + 1
+        # an earlier executor may have added rows since this one last counted
+        n = max(self._seq.get(kind, 0), existing) + 1
         self._seq[kind] = n
         return f"{self.state.account_id}-{kind}{n:03d}"
 
@@ -147,6 +147,9 @@ class Executor:
             return False
         if adj.status not in ("incomplete", "pending_approval"):
             raise LedgerError(f"adjustment {adj.adjustment_id} is {adj.status}; it cannot be frozen")
+        if self.sa(adj.sa_id).status in ("closed", "canceled"):
+            raise LedgerError(f"adjustment {adj.adjustment_id}: SA {adj.sa_id} is "
+                              f"{self.sa(adj.sa_id).status}; nothing can be posted to it")
         adj_type = self.config.adjustment_types[adj.adjustment_type]
         fp, fc, gl = FT_ALGORITHMS[adj_type.ft_algorithm]
         sa = self.sa(adj.sa_id)
@@ -196,10 +199,15 @@ class Executor:
             adj.cancel_ft_id = ft.ft_id
         for todo in self.state.todos:
             if todo.adjustment_id == adj.adjustment_id and todo.status != "complete":
+                before = todo.status
                 todo.status, todo.completed_on = "complete", self.on
+                self._journal(cause, "todo_status", adj.sa_id, todo.todo_id,
+                              from_status=before, to_status="complete")
         if check is not None:
+            before = check.status
             check.status = "canceled"
-            self._journal(cause, "check_status", adj.sa_id, check.check_id, to_status="canceled")
+            self._journal(cause, "check_status", adj.sa_id, check.check_id,
+                          from_status=before, to_status="canceled")
         adj.status = "canceled"
         self._journal(cause, "cancel", adj.sa_id, adj.adjustment_id)
         return True
@@ -272,6 +280,11 @@ class Executor:
         return True
 
     def close(self, sa: ServiceAgreement, cause: Cause) -> bool:
+        if sa.status != "closed" and self.config.sa_types[sa.sa_type].is_cash_deposit:
+            bill = self.state.final_bill(sa.sa_id)
+            if bill is None or bill.status != "complete":
+                raise LedgerError(f"SA {sa.sa_id} cannot be closed before its final bill is "
+                                  "complete (DOMAIN.md section 2)")
         return self.set_status(sa, "closed", cause)
 
     # ---- algorithms ---------------------------------------------------------------------------
@@ -340,5 +353,144 @@ class Executor:
         return sorted(debts, key=lambda o: (types[o.sa_type].distribution_priority,
                                             o.start_date, o.sa_id))
 
+    # ---- manual paths: CSR, approver, A/P (cli: refund, sa, bill, todo, adjust, ap) -------
+    def approval_profile(self, adjustment_type: str, amount: int, created_by: str):
+        """The approval profile an adjustment must wait for, or None (batch never waits)."""
+        adj_type = self.config.adjustment_types[adjustment_type]
+        profile = self.config.approval_profiles.get(adj_type.approval_profile or "")
+        if created_by != "batch" and profile is not None and abs(amount) > profile.threshold:
+            return profile
+        return None
 
-__all__ = ["Executor", "FT_ALGORITHMS", "FINISHED"]
+    def submit(self, adj: Adjustment, cause: Cause) -> bool:
+        """Freeze an incomplete adjustment, or send it for approval when its profile says so."""
+        if adj.status == "frozen":
+            return False
+        if adj.status != "incomplete":
+            hint = " (approve or reject it)" if adj.status == "pending_approval" else ""
+            raise LedgerError(f"adjustment {adj.adjustment_id} is {adj.status}; only an "
+                              f"incomplete adjustment can be frozen{hint}")
+        profile = self.approval_profile(adj.adjustment_type, adj.amount, adj.created_by)
+        if profile is None:
+            return self.freeze(adj, cause)
+        adj.status = "pending_approval"
+        self.create_todo("ADJ-APPROVAL", self.sa(adj.sa_id), cause, adjustment=adj)
+        self._journal(cause, "pending_approval", adj.sa_id, adj.adjustment_id,
+                      threshold=self.money(profile.threshold))
+        return True
+
+    def check_decider(self, adj: Adjustment, by: str, verb: str) -> None:
+        if adj.status != "pending_approval":
+            raise LedgerError(f"adjustment {adj.adjustment_id} is {adj.status}, not "
+                              f"pending_approval; there is nothing to {verb}")
+        if not by:
+            raise LedgerError(f"who is to {verb} adjustment {adj.adjustment_id}? (--by USER)")
+        if by == adj.cause.user:
+            raise LedgerError(f"{by} created adjustment {adj.adjustment_id} and cannot {verb} "
+                              "it: another user must")
+
+    def approve(self, adj: Adjustment, by: str, cause: Cause) -> bool:
+        """Approve an adjustment waiting for approval: freeze it, close its approval To Do."""
+        self.check_decider(adj, by, "approve")
+        adj.approved_by = by
+        self._journal(cause, "approve", adj.sa_id, adj.adjustment_id, by=by)
+        self.freeze(adj, cause)
+        self._complete_approval_todos(adj, by, cause)
+        return True
+
+    def reject(self, adj: Adjustment, by: str, cause: Cause) -> bool:
+        """Reject an adjustment waiting for approval: it is canceled (it never posted)."""
+        self.check_decider(adj, by, "reject")
+        adj.rejected_by = by
+        self._journal(cause, "reject", adj.sa_id, adj.adjustment_id, by=by)
+        self._complete_approval_todos(adj, by, cause)
+        return self.cancel(adj, cause)
+
+    def _complete_approval_todos(self, adj: Adjustment, by: str, cause: Cause) -> None:
+        for todo in self.state.todos:
+            if todo.adjustment_id == adj.adjustment_id and todo.status != "complete":
+                self.complete_todo(todo, by, cause)
+
+    def work_todo(self, todo: ToDo, by: str, cause: Cause) -> bool:
+        """open -> being_worked by ``by``."""
+        if todo.status == "being_worked" and todo.worked_by == by:
+            return False
+        if todo.status != "open":
+            who = f" by {todo.worked_by}" if todo.status == "being_worked" else ""
+            raise LedgerError(f"To Do {todo.todo_id} is {todo.status}{who}; only an open To Do "
+                              "can be taken")
+        todo.status, todo.worked_by = "being_worked", by
+        self._journal(cause, "todo_status", todo.sa_id, todo.todo_id, from_status="open",
+                      to_status="being_worked", by=by)
+        return True
+
+    def complete_todo(self, todo: ToDo, by: str, cause: Cause) -> bool:
+        """open or being_worked -> complete."""
+        if todo.status == "complete":
+            return False
+        before = todo.status
+        todo.status, todo.completed_on, todo.completed_by = "complete", self.on, by
+        self._journal(cause, "todo_status", todo.sa_id, todo.todo_id, from_status=before,
+                      to_status="complete", by=by)
+        return True
+
+    def set_total_deposit(self, sa: ServiceAgreement, amount: int, cause: Cause) -> bool:
+        """The amount the utility wants to hold on a cash deposit SA."""
+        if not self.config.sa_types[sa.sa_type].is_cash_deposit:
+            raise LedgerError(f"SA {sa.sa_id} ({sa.sa_type}) is not a cash deposit; it has no "
+                              "total deposit amount")
+        if amount < 0:
+            raise LedgerError(f"total deposit amount {self.money(amount)} is negative")
+        if sa.total_deposit_amount == amount:
+            return False
+        before = sa.total_deposit_amount
+        sa.total_deposit_amount = amount
+        self._journal(cause, "total_deposit", sa.sa_id, sa.sa_id, from_amount=self.money(before),
+                      to_amount=self.money(amount))
+        return True
+
+    def set_stop_date(self, sa: ServiceAgreement, stop_date: date, cause: Cause) -> bool:
+        if sa.stop_date == stop_date:
+            return False
+        if sa.status not in ("active", "pending_stop"):
+            raise LedgerError(f"SA {sa.sa_id} is {sa.status}; its stop date cannot change")
+        before = sa.stop_date
+        sa.stop_date = stop_date
+        self._journal(cause, "stop_date", sa.sa_id, sa.sa_id, from_date=before, to_date=stop_date)
+        return True
+
+    def set_check_status(self, check: CheckRequest, to: str, cause: Cause) -> bool:
+        if check.status == to:
+            return False
+        if (check.status, to) not in CHECK_MOVES:
+            raise LedgerError(f"check request {check.check_id} is {check.status}; it cannot "
+                              f"become {to}")
+        before = check.status
+        check.status = to
+        self._journal(cause, "check_status", check.sa_id, check.check_id, from_status=before,
+                      to_status=to)
+        return True
+
+    def stage_transfer(self, from_sa: ServiceAgreement, to_sa: ServiceAgreement, amount: int,
+                       cause: Cause, created_by: str = "csr") -> tuple[Adjustment, Adjustment]:
+        """A transfer pair left incomplete, to be frozen together later (e.g. on approval)."""
+        code = self.config.batch_types["transfer"]
+        a = self.create_adjustment(from_sa, code, amount, cause, created_by=created_by,
+                                   freeze=False)
+        b = self.create_adjustment(to_sa, code, -amount, cause, created_by=created_by,
+                                   freeze=False, twin_id=a.adjustment_id)
+        a.twin_id = b.adjustment_id
+        return a, b
+
+
+# check request moves (DOMAIN.md section 2); canceled comes with its adjustment's cancel
+CHECK_MOVES = {
+    ("not_selected", "requested"),
+    ("requested", "paid"),
+    ("not_selected", "canceled"),
+    ("not_selected", "hold"),
+    ("hold", "not_selected"),
+}
+
+
+__all__ = ["Executor", "FT_ALGORITHMS", "FINISHED", "CHECK_MOVES"]

@@ -100,6 +100,9 @@ class Adjustment:
     ft_id: str = ""
     cancel_ft_id: str = ""
     approved_by: str = ""
+    # manual paths: who rejected it, and the partial refund (group) it belongs to
+    rejected_by: str = ""
+    group_id: str = ""
 
 
 @dataclass
@@ -153,6 +156,7 @@ class ToDo:
     adjustment_id: str = ""
     worked_by: str = ""
     completed_on: date | None = None
+    completed_by: str = ""
 
 
 @dataclass
