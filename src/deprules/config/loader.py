@@ -64,7 +64,8 @@ class Docs(dict):
 
 def _read_folder(folder: Path, limits: YamlLimits, problems: list[Problem]) -> Docs:
     if not folder.is_dir():
-        raise InputError(f"configuration folder {folder} does not exist (use --config DIR)")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"configuration folder {folder} {what} (use --config DIR)")
     docs = Docs()
     for stem in FILES:
         path = folder / f"{stem}.yaml"

@@ -1,0 +1,258 @@
+"""Accounts are independent: slice the extract into partitions by sorted account id, run
+each partition (baseline and candidate, every process date) in a worker, merge in
+partition order.
+
+A partition travels as its own slice of the four extract tables (pickled once, to one
+worker); the two configurations travel once per worker process (the pool's initializer,
+or one broadcast ``scatter`` on Dask), so nothing large is pickled repeatedly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import DeprulesError, InputError
+from ..extract import Extract
+from ..workspace import Setup
+from .explain import explain_difference
+from .outcomes import CATEGORIES, AccountSimulator, Money
+
+Progress = Callable[[int], None]  # called with a number of accounts just finished
+
+
+class SimulationError(DeprulesError):
+    """A worker process failed (killed, out of memory) or the cluster could not be used."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs besides its slice of the extract."""
+
+    baseline: Setup
+    candidate: Setup | None
+    dates: tuple[date, ...]
+    backend: str  # rules engine: python | durable
+    run_id: str
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account_id: str
+    customer_class: str
+    outcome_baseline: str
+    outcome_candidate: str | None
+    money_baseline: Money
+    money_candidate: Money | None
+    rule_baseline: str
+    rule_candidate: str | None
+    changed: bool
+    reason: str
+
+
+@dataclass
+class MonthTotals:
+    """One process date, one configuration: outcomes at the end of it, money moved in it."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    money: list[int] = field(default_factory=lambda: [0] * len(CATEGORIES))
+
+    def add(self, outcome: str, money: Money) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        for i, v in enumerate(money):
+            self.money[i] += v
+
+    def merge(self, other: "MonthTotals") -> None:
+        for k, n in other.outcomes.items():
+            self.outcomes[k] = self.outcomes.get(k, 0) + n
+        for i, v in enumerate(other.money):
+            self.money[i] += v
+
+
+@dataclass
+class PartitionResult:
+    index: int
+    rows: list[AccountRow]
+    # per process date: {"baseline": MonthTotals, "candidate": MonthTotals}
+    months: list[dict[str, MonthTotals]]
+
+
+# ---- slicing ---------------------------------------------------------------------------
+def partition_size(accounts: int, requested: int, workers: int) -> int:
+    """At most ``requested`` accounts per partition, and at least four partitions per
+    worker when there are several, so every worker has work and the progress bar moves."""
+    if workers > 1 and accounts:
+        return max(1, min(requested, math.ceil(accounts / (4 * workers))))
+    return max(1, requested)
+
+
+def partitions(extract: Extract, size: int) -> Iterator[Extract]:
+    """Slices of ``size`` accounts by sorted account id, each with its SAs, NCDs and FTs."""
+    acc = extract.accounts.sort_values("account_id", kind="stable").reset_index(drop=True)
+    ids = acc["account_id"].to_numpy(dtype=object)
+    sas = extract.service_agreements.sort_values(["account_id", "sa_id"], kind="stable")
+    ncd = extract.non_cash_deposits.sort_values(["account_id", "ncd_id"], kind="stable")
+    ft = extract.financial_transactions
+    owner = dict(zip(sas["sa_id"], sas["account_id"]))
+    ft = ft.assign(_account=ft["sa_id"].map(owner)).sort_values(["_account", "ft_id"],
+                                                                kind="stable")
+    keys = {"sas": sas["account_id"].to_numpy(dtype=object),
+            "ncd": ncd["account_id"].to_numpy(dtype=object),
+            "ft": ft["_account"].to_numpy(dtype=object)}
+    for lo in range(0, len(ids), size):
+        hi = min(lo + size, len(ids))
+        first, last = ids[lo], ids[hi - 1]
+
+        def cut(frame, k):
+            a = np.searchsorted(keys[k], first, side="left")
+            b = np.searchsorted(keys[k], last, side="right")
+            return frame.iloc[a:b].reset_index(drop=True)
+
+        yield replace(extract, accounts=acc.iloc[lo:hi].reset_index(drop=True),
+                      service_agreements=cut(sas, "sas"), non_cash_deposits=cut(ncd, "ncd"),
+                      financial_transactions=cut(ft, "ft").drop(columns=["_account"]))
+
+
+# ---- the partition function (the same on every engine) ----------------------------------
+def run_partition(job: Job, index: int, extract: Extract,
+                  tick: Progress | None = None) -> PartitionResult:
+    """Baseline and candidate cycles for every account of one slice, reduced to rows."""
+    from ..ledger.tables import states_from_extract
+
+    base_sim = AccountSimulator(job.baseline.book, job.backend, job.dates, job.run_id)
+    cand_sim = (AccountSimulator(job.candidate.book, job.backend, job.dates, job.run_id)
+                if job.candidate else None)
+    states_b = states_from_extract(extract, job.baseline.config)
+    states_c = states_from_extract(extract, job.candidate.config) if job.candidate else {}
+    mu = job.baseline.config.installation.minor_units
+    months = [{"baseline": MonthTotals(), "candidate": MonthTotals()} for _ in job.dates]
+    rows: list[AccountRow] = []
+    done = 0
+    for aid in sorted(states_b):
+        st = states_b.pop(aid)  # each state is dropped as soon as it is reduced
+        cls = st.account.customer_class
+        ob, mb = base_sim.run(st)
+        for k, m in enumerate(mb):
+            months[k]["baseline"].add(m.outcome, m.money)
+        if cand_sim is None:
+            rows.append(AccountRow(aid, cls, ob.outcome, None, ob.money, None, ob.rule, None,
+                                   False, ""))
+        else:
+            sc = states_c.pop(aid)
+            classes = {sid: job.candidate.config.sa_types[s.sa_type].deposit_class
+                       for sid, s in sc.sas.items()}
+            oc, mc = cand_sim.run(sc)
+            for k, m in enumerate(mc):
+                months[k]["candidate"].add(m.outcome, m.money)
+            changed = ob.outcome != oc.outcome or ob.money != oc.money
+            reason = explain_difference(ob, oc, job.baseline.book, job.candidate.book, cls,
+                                        classes, mu) if changed else ""
+            rows.append(AccountRow(aid, cls, ob.outcome, oc.outcome, ob.money, oc.money,
+                                   ob.rule, oc.rule, changed, reason))
+        done += 1
+        if tick is not None and done % 100 == 0:
+            tick(100)
+    if tick is not None and done % 100:
+        tick(done % 100)
+    return PartitionResult(index, rows, months)
+
+
+# ---- engines -----------------------------------------------------------------------------
+_WORKER_JOB: Job | None = None
+
+
+def _init_worker(job: Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+
+
+def _run_in_worker(index: int, extract: Extract) -> PartitionResult:
+    assert _WORKER_JOB is not None, "worker not initialised"
+    return run_partition(_WORKER_JOB, index, extract)
+
+
+def _mp_context():
+    """forkserver where there is one (workers fork from a clean server that has imported
+    deprules once), else spawn; never plain fork of a process that may hold threads."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def run_local(job: Job, parts: Iterator[Extract], workers: int,
+              progress: Progress | None = None) -> list[PartitionResult]:
+    """In this process for one worker; a pool of ``workers`` processes otherwise."""
+    if workers <= 1:
+        return [run_partition(job, i, p, progress) for i, p in enumerate(parts)]
+    results: list[PartitionResult] = []
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
+                               initializer=_init_worker, initargs=(job,))
+    try:
+        sizes = {}
+        for i, p in enumerate(parts):
+            sizes[pool.submit(_run_in_worker, i, p)] = len(p.accounts)
+        for f in as_completed(sizes):
+            results.append(f.result())  # re-raises a worker's error (the rest is canceled)
+            if progress is not None:
+                progress(sizes[f])
+    except BrokenProcessPool as exc:
+        raise SimulationError(f"a worker process died ({exc}); try fewer --workers or a "
+                              "smaller --partition-size") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return sorted(results, key=lambda r: r.index)
+
+
+def run_dask(job: Job, parts: Iterator[Extract], workers: int, scheduler: str | None,
+             progress: Progress | None = None) -> list[PartitionResult]:
+    """The same partition function on a Dask cluster: ``scheduler`` or a local cluster."""
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("--engine dask needs dask[distributed]: pip install 'deprules[dask]' "
+                         "(or use --engine local)") from None
+    cluster = None
+    try:
+        if scheduler:
+            client = distributed.Client(scheduler, timeout="10s")
+        else:
+            cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
+                                               processes=True, dashboard_address=None,
+                                               silence_logs=logging.ERROR)
+            client = distributed.Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise InputError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") \
+            from None
+    try:
+        job_f = client.scatter(job, broadcast=True, hash=False)
+        futures, sizes = [], {}
+        for i, p in enumerate(parts):
+            data = client.scatter(p, hash=False)
+            f = client.submit(run_partition, job_f, i, data, pure=False)
+            futures.append(f)
+            sizes[f.key] = len(p.accounts)
+        for f in distributed.as_completed(futures):
+            if f.status == "error":
+                f.result()  # raise the worker's error
+            if progress is not None:
+                progress(sizes[f.key])
+        results = client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return sorted(results, key=lambda r: r.index)
