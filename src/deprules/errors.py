@@ -60,6 +60,9 @@ class ProblemsError(DeprulesError):
         self.what = what
         super().__init__(self.render())
 
+    def __reduce__(self):  # survive the trip back from a worker process
+        return (type(self), (self.problems, self.what))
+
     def render(self) -> str:
         lines = [p.render() for p in self.problems]
         lines.append(f"{len(self.problems)} problem(s) in {self.what}")
@@ -105,6 +108,9 @@ class EngineError(DeprulesError):
         self.rule = rule
         self.account_id = account_id
         super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.rule, self.account_id))
 
 
 class ScenarioError(ProblemsError):

@@ -223,6 +223,9 @@ def load_config(
     docs = _read_folder(folder, limits, problems)
     for overlay in overlays:
         overlay = Path(overlay)
+        if not overlay.exists():
+            raise InputError(f"what-if {overlay} does not exist (give an overlay YAML file or "
+                             "a folder of configuration files)")
         if overlay.is_dir():
             # a candidate folder: files named like configuration files (sa_types.yaml, ...)
             # replace the baseline's whole file; any other *.yaml is an overlay of sections,
