@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Problem
+from .errors import ConfigError, InputError, Problem
 
 try:  # the C composer is several times faster; fall back quietly
     _Loader = yaml.CSafeLoader
@@ -25,13 +25,45 @@ except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
 
+# A nesting limit above this would let the (recursive) composer and builder exhaust the
+# stack: 100,000 levels of "[" crash PyYAML's C composer with a segmentation fault.
+DEPTH_CEILING = 500
+
+
+def env_limit(name: str, default: int, ceiling: int | None = None) -> int:
+    """A positive whole number from the environment variable ``name`` (``default`` if unset).
+
+    A value that is not a whole number >= 1 (or is above ``ceiling``) is refused with
+    :class:`InputError` naming the variable, never a traceback.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise InputError(f"environment variable {name}={raw!r} is not a whole number "
+                         f"(default {default})") from None
+    if value < 1:
+        raise InputError(f"environment variable {name}={raw!r} must be at least 1 "
+                         f"(default {default})")
+    if ceiling is not None and value > ceiling:
+        raise InputError(f"environment variable {name}={raw!r} is above the ceiling of "
+                         f"{ceiling} (default {default})")
+    return value
+
+
 @dataclass(frozen=True)
 class YamlLimits:
-    """Bounds that make a hostile file fail fast. Environment variables override them."""
+    """Bounds that make a hostile file fail fast. Environment variables override them
+    (read when the limits are made, so a running program sees a changed variable)."""
 
-    max_bytes: int = int(os.environ.get("DEPRULES_YAML_MAX_BYTES", 5 * 1024 * 1024))
-    max_depth: int = int(os.environ.get("DEPRULES_YAML_MAX_DEPTH", 50))
-    max_nodes: int = int(os.environ.get("DEPRULES_YAML_MAX_NODES", 200_000))
+    max_bytes: int = field(
+        default_factory=lambda: env_limit("DEPRULES_YAML_MAX_BYTES", 5 * 1024 * 1024))
+    max_depth: int = field(
+        default_factory=lambda: env_limit("DEPRULES_YAML_MAX_DEPTH", 50, DEPTH_CEILING))
+    max_nodes: int = field(
+        default_factory=lambda: env_limit("DEPRULES_YAML_MAX_NODES", 200_000))
 
 
 Path_ = tuple  # a JSON path as a tuple of keys and indexes
@@ -82,12 +114,24 @@ def excerpt(text: str, line: int, column: int, context: int = 2) -> str:
         return ""
     lo, hi = max(1, line - context), min(len(lines), line + context)
     width = len(str(hi))
+    # a very long line (minified or hostile) is shown as a window around the column
+    start = 0
+    if 0 < line <= len(lines) and len(lines[line - 1]) > EXCERPT_WIDTH:
+        start = max(0, min(column - 1 - EXCERPT_WIDTH // 2, len(lines[line - 1]) - EXCERPT_WIDTH))
     out = []
     for n in range(lo, hi + 1):
-        out.append(f"  {n:>{width}} | {lines[n - 1]}")
+        text = lines[n - 1]
+        if len(text) > EXCERPT_WIDTH or start:
+            shown = text[start:start + EXCERPT_WIDTH]
+            text = ("..." if start else "") + shown + ("..." if len(text) > start + EXCERPT_WIDTH else "")
+        out.append(f"  {n:>{width}} | {text}")
         if n == line:
-            out.append(f"  {'':>{width}} | {' ' * max(0, column - 1)}^")
+            caret = max(0, column - 1 - start) + (3 if start else 0)
+            out.append(f"  {'':>{width}} | {' ' * caret}^")
     return "\n".join(out)
+
+
+EXCERPT_WIDTH = 120
 
 
 class _Builder:
@@ -98,6 +142,7 @@ class _Builder:
         self.positions: dict[Path_, tuple[int, int]] = {}
         self.key_positions: dict[Path_, tuple[int, int]] = {}
         self.problems: list[Problem] = []
+        self.bad_tags: set[int] = set()
 
     def _pos(self, node: yaml.Node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
@@ -120,6 +165,12 @@ class _Builder:
             )
         if record:
             self.positions[path] = self._pos(node)
+        if node.tag not in _TAGS and id(node) not in self.bad_tags:  # once, however aliased
+            self.bad_tags.add(id(node))
+            self.problems.append(
+                Problem(self.file, *self._pos(node), _jp(path),
+                        f"unsupported YAML tag {node.tag.replace(_STD, '!!')!r}; configuration, "
+                        "rule and pack files use plain values only", "yaml-tag"))
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             first: dict[Any, int] = {}
@@ -169,8 +220,37 @@ class _Builder:
         return value  # str, and timestamps kept as their ISO text
 
 
+_STD = "tag:yaml.org,2002:"
+# the tags plain YAML resolves to; anything else (!!python/object, !custom, !!binary) is refused
+_TAGS = frozenset(_STD + t for t in ("str", "int", "float", "bool", "null", "map", "seq",
+                                     "timestamp", "merge"))
+
+
 def _jp(path: Path_) -> str:
     return json_path(tuple(p for p in path if p != "<key>"))
+
+
+def _check_nesting(text: str, file: str, limits: YamlLimits) -> None:
+    """Refuse deep nesting from the event stream, before anything recursive sees it.
+
+    PyYAML's composer recurses once per level: 100,000 levels of ``[`` overflow the C
+    stack (a segmentation fault, not an exception). The parser is iterative, so counting
+    collection starts and ends is safe at any depth. The builder still applies the exact
+    limit; this only has to stop what it could not survive.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > limits.max_depth + 1:
+                mark = event.start_mark
+                raise ConfigError(
+                    [Problem(file, mark.line + 1, mark.column + 1, "",
+                             f"nesting deeper than {limits.max_depth} levels "
+                             "(DEPRULES_YAML_MAX_DEPTH)", "too-deep")],
+                    what=file)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 class _Abort(Exception):
@@ -182,6 +262,7 @@ def load_yaml_text(text: str, file: str, limits: YamlLimits | None = None) -> Lo
     """Parse ``text`` (named ``file`` in messages). Raises :class:`ConfigError`."""
     limits = limits or YamlLimits()
     try:
+        _check_nesting(text, file, limits)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -192,6 +273,16 @@ def load_yaml_text(text: str, file: str, limits: YamlLimits | None = None) -> Lo
         raise ConfigError(
             [Problem(file, line, col, "", f"YAML syntax error: {msg}", "yaml-syntax",
                      excerpt=excerpt(text, line, col))],
+            what=file,
+        ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. NUL
+        pos = max(0, min(exc.position, len(text)))
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise ConfigError(
+            [Problem(file, line, col, "", f"character U+{char:04X} is not allowed in YAML "
+                     f"({exc.reason})", "yaml-syntax", excerpt=excerpt(text, line, col))],
             what=file,
         ) from None
     except yaml.YAMLError as exc:
@@ -222,6 +313,9 @@ def load_yaml_file(path: Path | str, limits: YamlLimits | None = None,
     except FileNotFoundError:
         raise ConfigError([Problem(name, 0, 0, "", "file not found", "missing-file")],
                           what=name) from None
+    if not path.is_file():
+        raise ConfigError([Problem(name, 0, 0, "", "this is a folder (or device), not a file",
+                                   "not-a-file")], what=name)
     if size > limits.max_bytes:
         raise ConfigError(
             [Problem(name, 1, 1, "", f"file is {size} bytes, over the limit of "

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..dates import DATE
-from .common import emit_json, format_option, load, report_errors, setup_options
+from .common import PROCESS_DATE, emit_json, format_option, load, report_errors, setup_options
 from .main import cli
 
 
@@ -50,7 +49,7 @@ def extract_check(extract_dir, config_dir, rules_dir, fmt):
               help="Folder to write.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
               show_default=True)
-@click.option("--as-of", "as_of", type=DATE, default="2026-11-21", show_default=True,
+@click.option("--as-of", "as_of", type=PROCESS_DATE, default="2026-11-21", show_default=True,
               help="Date the extract is taken (deposit ages are relative to it).")
 @report_errors
 def extract_generate(accounts, seed, out_dir, fmt, as_of):

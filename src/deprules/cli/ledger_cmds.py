@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..dates import DATE
 from .common import (
+    PROCESS_DATE,
     emit_json,
     format_option,
     load,
@@ -166,7 +166,7 @@ PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
 @cli.command("run")
 @click.argument("process", type=click.Choice(PROCESS_CHOICES, case_sensitive=False))
 @store_option
-@click.option("--date", "on", type=DATE, required=True, help="Process date.")
+@click.option("--date", "on", type=PROCESS_DATE, required=True, help="Process date.")
 @click.option("--engine", "backend", type=click.Choice(["durable", "python"]), default="durable",
               show_default=True)
 @who_options

@@ -10,8 +10,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..dates import DATE
-from .common import emit_json, format_option, load, report_errors, setup_options
+from .common import PROCESS_DATE, emit_json, format_option, load, report_errors, setup_options
 
 
 class _Group(click.Group):
@@ -160,7 +159,7 @@ def rules_vocabulary(fmt):
 @click.argument("account_id")
 @click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
               help="Extract folder holding the account.")
-@click.option("--as-of", "as_of", type=DATE, required=True, help="Process date.")
+@click.option("--as-of", "as_of", type=PROCESS_DATE, required=True, help="Process date.")
 @click.option("--explain", is_flag=True, help="Also say why each rule that did not fire did not.")
 @click.option("--engine", "backend", type=click.Choice(["durable", "python"]), default="durable",
               show_default=True, help="Rule matching back end.")

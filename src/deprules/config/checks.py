@@ -13,6 +13,12 @@ from ..money import MoneyFormatError, parse_money
 BATCH_CATEGORIES = ("deposit_interest", "sync_up", "transfer", "ap_refund", "current_only",
                     "write_down")
 
+# Bounds the schemas leave open but the ledger needs: a due date must stay a date the
+# ledger can store (years up to 2261), and a rate above 100 % a year is a typo (it would
+# also let interest outgrow 64-bit money).
+MAX_BILL_DUE_DAYS = 3660
+MAX_ANNUAL_PERCENT = Decimal(100)
+
 
 def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
     get = lambda stem, key=None: (  # noqa: E731
@@ -45,6 +51,11 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
         hint = f"; known: {', '.join(sorted(known))}" if known else " (none are configured)"
         return f"unknown {what} {value!r}{hint}"
 
+    due = inst.get("bill_due_days")
+    if isinstance(due, int) and not isinstance(due, bool) and due > MAX_BILL_DUE_DAYS:
+        yield p("installation", ("bill_due_days",),
+                f"{due} days is more than the {MAX_BILL_DUE_DAYS} (ten years) a bill may take "
+                "to fall due", "out-of-range")
     # SA types
     for code, t in sa_types.items():
         dc = t.get("deposit_class")
@@ -67,6 +78,16 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
     for code, d in deposit_classes.items():
         rates = ((d.get("interest") or {}).get("rates")) or []
         for i, r in enumerate(rates):
+            try:
+                percent = Decimal(str(r.get("annual_percent")))
+            except ArithmeticError:
+                percent = None  # the schema reports the form
+            if percent is not None and percent.is_finite() and percent > MAX_ANNUAL_PERCENT:
+                yield p("deposit_classes", ("deposit_classes", code, "interest", "rates", i,
+                                            "annual_percent"),
+                        f"an annual rate of {r.get('annual_percent')} % is above "
+                        f"{MAX_ANNUAL_PERCENT} %; rates are in percent (0.11 means 0.11 %)",
+                        "out-of-range")
             try:
                 date.fromisoformat(str(r.get("effective")))
             except ValueError:

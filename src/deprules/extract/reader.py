@@ -41,6 +41,15 @@ from .context import (
 
 CAP = 50  # problems shown per (file, code); the rest are counted in one summary problem
 MIN_YEAR, MAX_YEAR = 1700, 2261  # what datetime64[ns] can hold, in whole years
+MAX_ROWS_ENV = "DEPRULES_EXTRACT_MAX_ROWS"
+DEFAULT_MAX_ROWS = 50_000_000
+
+
+def max_rows() -> int:
+    """Rows a table may have: ``$DEPRULES_EXTRACT_MAX_ROWS``, default 50,000,000."""
+    from deprules.yamlload import env_limit
+
+    return env_limit(MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
 
 
 @dataclass(eq=False)
@@ -148,6 +157,7 @@ def _load(folder: Path, ctx: ExtractContext) -> tuple[list[Problem], Extract | N
         raise InputError(f"extract folder {folder} does not exist")
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder; an extract is a folder of tables")
+    limit = max_rows()
     report = _Report()
     raws: dict[str, _Raw | None] = {}
     present: dict[str, bool] = {}
@@ -160,9 +170,9 @@ def _load(folder: Path, ctx: ExtractContext) -> tuple[list[Problem], Extract | N
                        "keep one of them", "duplicate-table")
             raws[table] = None
         elif has_csv:
-            raws[table] = _read_csv(csv_path, table, report)
+            raws[table] = _read_csv(csv_path, table, report, limit)
         elif has_pq:
-            raws[table] = _read_parquet(pq_path, table, ctx, report)
+            raws[table] = _read_parquet(pq_path, table, ctx, report, limit)
     missing = [t for t in REQUIRED_TABLES if not present[t]]
     if missing:
         names = " and ".join(f"{t}.csv (or .parquet)" for t in missing)
@@ -177,8 +187,38 @@ def _load(folder: Path, ctx: ExtractContext) -> tuple[list[Problem], Extract | N
     return [], Extract(**frames, source=str(folder))
 
 
-def _read_csv(path: Path, table: str, report: _Report) -> _Raw | None:
+def _too_many_rows(report: _Report, file: str, line: int, limit: int) -> None:
+    report.add(file, line, 0, "", f"the table has more than {limit:,} rows, the limit "
+               f"({MAX_ROWS_ENV}); split the extract or raise the limit", "too-many-rows")
+
+
+def _csv_lines_over(path: Path, limit: int) -> bool:
+    """True when the file has more than ``limit`` lines after the header (counted, not parsed).
+
+    A quoted line break counts as a line, so this errs towards refusing; files of at most
+    ``limit`` bytes cannot exceed it and are not read.
+    """
+    if path.stat().st_size <= limit:
+        return False
+    lines = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            lines += chunk.count(b"\n")
+            if lines > limit + 1:
+                return True
+    return False
+
+
+def _read_csv(path: Path, table: str, report: _Report, limit: int = DEFAULT_MAX_ROWS
+              ) -> _Raw | None:
     file = path.name
+    try:
+        if _csv_lines_over(path, limit):
+            _too_many_rows(report, file, limit + 2, limit)
+            return None
+    except OSError as exc:
+        report.add(file, 0, 0, "", f"cannot read the file: {exc.strerror or exc}", "bad-file")
+        return None
     try:
         with open(path, "rb") as f:
             first = f.readline().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
@@ -276,9 +316,13 @@ def _raw(table: str, file: str, fmt: str, header: list[str], texts: list[pa.Chun
     return _Raw(table, file, fmt, n, lines, cols, unusable or set())
 
 
-def _read_parquet(path: Path, table: str, ctx: ExtractContext, report: _Report) -> _Raw | None:
+def _read_parquet(path: Path, table: str, ctx: ExtractContext, report: _Report,
+                  limit: int = DEFAULT_MAX_ROWS) -> _Raw | None:
     file = path.name
     try:
+        if pq.ParquetFile(path).metadata.num_rows > limit:  # from the footer, nothing read
+            _too_many_rows(report, file, limit + 1, limit)
+            return None
         data = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         report.add(file, 0, 0, "", f"not a readable Parquet file: {exc}", "bad-file")
@@ -384,7 +428,18 @@ def _money_message(text: str, mu: int) -> str:
         parse_money(text, mu)
     except MoneyFormatError as exc:
         return str(exc)
-    return f"{text!r} is too large an amount (more than {18 - mu} digits before the point)"
+    if not text.isascii():
+        return f"{text!r} has digits other than 0-9; write the amount with ASCII digits"
+    return (f"{text!r} is too large an amount (more than {18 - mu} digits before the point "
+            "would not fit the ledger's 64-bit integers)")
+
+
+def _int_message(text: str, what: str) -> str:
+    digits = text.lstrip("+-")
+    if digits.isascii() and digits.isdigit() and len(digits) > 18 and (
+            what.startswith("a whole") or not text.startswith("-")):
+        return f"{text!r} is too large ({len(digits)} digits; at most 18 fit a 64-bit integer)"
+    return f"{text!r} is not {what}"
 
 
 def _parse_int(col: _Col, signed: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -519,7 +574,7 @@ def _parse_column(col: _Col, spec: Column, blank: np.ndarray, ctx: ExtractContex
     elif kind in (INT, COUNT):
         value, ok = _parse_int(col, signed=kind == INT)
         what = "a whole number" if kind == INT else "a count (a whole number, 0 or more)"
-        report.rows(col, ~ok & ~blank, "bad-integer", lambda i: f"{col.cell(i)!r} is not {what}")
+        report.rows(col, ~ok & ~blank, "bad-integer", lambda i: _int_message(col.cell(i), what))
     elif kind == DATE:
         value, ok = _parse_date(col, blank)
         report.rows(col, ~ok & ~blank, "bad-date", lambda i: _date_message(col.cell(i)))
@@ -537,6 +592,9 @@ def _parse_column(col: _Col, spec: Column, blank: np.ndarray, ctx: ExtractContex
 
 
 def _date_message(text: str) -> str:
+    if text.startswith("<value out of range"):  # a native Parquet date Arrow cannot print
+        return (f"the date is out of range (years {MIN_YEAR} to {MAX_YEAR}); leave the cell "
+                "blank when there is no date")
     head = text[:4]
     if head.isdigit() and not MIN_YEAR <= int(head) <= MAX_YEAR and len(text) == 10:
         return (f"{text!r} is out of range (years {MIN_YEAR} to {MAX_YEAR}); leave the cell "
@@ -592,6 +650,8 @@ def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Repo
     if ncds is not None:
         _check_reference(ncds, "account_id", accounts, "unknown-account", report)
         _check_order(ncds, "start_date", "end_date", report)
+        _check_sign(ncds, "amount", report, "a non-cash deposit's amount must be more than 0.00",
+                    ctx.minor_units, allow_zero=False)
         if "end_date" not in ncds.values:
             ncds.values["end_date"] = np.full(ncds.raw.n, np.datetime64("NaT"), "datetime64[ns]")
     if fts is not None:
@@ -601,6 +661,18 @@ def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Repo
         v.setdefault("late_payments_12m", np.zeros(n, np.int64))
         v.setdefault("do_not_refund", np.zeros(n, bool))
         v.setdefault("cc_postpone_date", np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
+
+
+def _check_sign(parsed: _Parsed, column: str, report: _Report, message: str, mu: int,
+                allow_zero: bool = True) -> None:
+    """Refuse negative (and, unless allowed, zero) amounts where they make no sense."""
+    if column not in parsed.values or column not in parsed.raw.cols:
+        return
+    v = parsed.values[column]
+    col = parsed.raw.cols[column]
+    valid = _parse_money(col, mu)[1]  # a cell that is not an amount is reported already
+    bad = valid & ~parsed.blank[column] & ((v < 0) if allow_zero else (v <= 0))
+    report.rows(col, bad, "out-of-range", lambda i: f"{col.cell(i)!r}: {message}")
 
 
 def _check_order(parsed: _Parsed, first: str, then: str, report: _Report) -> None:
@@ -625,6 +697,8 @@ def _check_service_agreements(sas: _Parsed, ctx: ExtractContext, report: _Report
                     "missing-stop-date", lambda i: f"an SA with status {v['status'][i]} needs a "
                     "stop_date")
     _check_order(sas, "start_date", "stop_date", report)
+    _check_sign(sas, "total_deposit_amount", report, "total_deposit_amount (what the utility "
+                "wants to hold) cannot be negative", ctx.minor_units)
     if "payoff_balance" in v and "sa_type" in v:
         deposit_types = [code for code, info in ctx.sa_types.items() if info.is_cash_deposit]
         is_deposit = _np(pc.is_in(sas.raw.cols["sa_type"].text,
