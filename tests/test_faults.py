@@ -419,9 +419,6 @@ def test_unexpected_exception_in_an_action_leaves_store_unchanged(small_store, m
     assert store_files(small_store) == before
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "runner.py: only a LedgerError raised by an action becomes an EngineError naming rule "
-    "and account; any other exception ends as 'internal error' (exit 3) without them"))
 def test_unexpected_exception_in_an_action_names_rule_and_account(small_store, monkeypatch):
     from deprules.ledger.executor import Executor
 

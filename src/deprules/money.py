@@ -11,7 +11,7 @@ import re
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 
-_MONEY_RE = re.compile(r"^[+-]?(\d+)(\.(\d+))?$")
+_MONEY_RE = re.compile(r"^[+-]?([0-9]+)(\.([0-9]+))?$")  # ASCII digits only
 
 ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 
@@ -38,6 +38,9 @@ def parse_money(text: object, minor_units: int = 2) -> int:
         s = format(text, "f")
     else:
         s = str(text).strip()
+    if not s.isascii() and any(ch.isdigit() for ch in s):
+        raise MoneyFormatError(f"{s!r} has digits other than 0-9; write the amount with ASCII "
+                               "digits")
     m = _MONEY_RE.match(s)
     if not m:
         raise MoneyFormatError(f"{s!r} is not a decimal amount like -200.00")
@@ -50,6 +53,10 @@ def parse_money(text: object, minor_units: int = 2) -> int:
         value = Decimal(s)
     except InvalidOperation as exc:  # pragma: no cover - the regex already guards
         raise MoneyFormatError(f"{s!r} is not a decimal amount") from exc
+    if len(m.group(1).lstrip("0")) > 18 - minor_units:
+        raise MoneyFormatError(f"{s!r} is too large an amount (more than {18 - minor_units} "
+                               "digits before the point would not fit the ledger's 64-bit "
+                               "integers)")
     return int(value.scaleb(minor_units))
 
 

@@ -191,6 +191,10 @@ class Runner:
         except LedgerError as exc:
             raise EngineError(f"rule {rule.id} on account {state.account_id}, SA {sa_id}: {exc}",
                               rule=rule.id, account_id=state.account_id) from None
+        except Exception as exc:  # a bug or a broken configuration: still name the culprits
+            raise EngineError(f"rule {rule.id} failed on account {state.account_id}, SA "
+                              f"{sa_id}: {type(exc).__name__}: {exc}", rule=rule.id,
+                              account_id=state.account_id) from exc
         entries = state.journal[before:]
         if not entries:
             return False

@@ -9,6 +9,7 @@ accounts' rows are not checked here: ``deprules extract check`` does that.
 from __future__ import annotations
 
 import csv
+import re
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from ..errors import ExtractError, InputError, Problem
 from ..money import MoneyFormatError, parse_money
 from .context import BOOL, COUNT, DATE, INT, MONEY, STATUS, STATUS_CODES, STATUS_NAMES, TABLES
 
+_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+MIN_YEAR, MAX_YEAR = 1700, 2261  # as the full reader: what the ledger's date columns hold
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
@@ -25,17 +29,29 @@ def csv_only(folder: Path) -> bool:
     return not any((folder / f"{t}.parquet").exists() for t in TABLES)
 
 
-def _rows(path: Path, keep) -> tuple[list[str], list[tuple[int, dict]]]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        out = []
-        for row in reader:
-            if not row or all(not c.strip() for c in row):
-                continue
-            rec = dict(zip(header, (c.strip() for c in row)))
-            if keep(rec):
-                out.append((reader.line_num, rec))
+def _rows(path: Path, keep, problems) -> tuple[list[str], list[tuple[int, dict]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            out = []
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue
+                rec = dict(zip(header, (c.strip() for c in row)))
+                if keep(rec):
+                    if len(row) > len(header):
+                        problems.append(Problem(path.name, reader.line_num, len(header) + 1, "",
+                                                f"the row has {len(row)} fields, the header "
+                                                f"{len(header)}", "bad-file"))
+                        continue
+                    out.append((reader.line_num, rec))
+    except UnicodeDecodeError as exc:
+        data = path.read_bytes()
+        line = data.count(b"\n", 0, data.find(exc.object[exc.start:exc.end])) + 1
+        problems.append(Problem(path.name, line, 0, "", f"the file is not UTF-8 text ({exc.reason});"
+                                " save it as UTF-8", "bad-file"))
+        return [], []
     return header, out
 
 
@@ -51,6 +67,8 @@ def _cell(table, file, line, col_index, column, text, ctx, problems):
         if kind == MONEY:
             return parse_money(text, ctx.minor_units)
         if kind in (INT, COUNT):
+            if not _INT_RE.match(text) or len(text.lstrip("+-")) > 18:
+                raise ValueError("not a 64-bit integer")
             value = int(text)
             if kind == COUNT and value < 0:
                 raise ValueError("a count cannot be negative")
@@ -62,7 +80,15 @@ def _cell(table, file, line, col_index, column, text, ctx, problems):
                 return None
             return low in _TRUE
         if kind == DATE:
-            return date.fromisoformat(text)
+            if not _DATE_RE.match(text):
+                raise ValueError("not YYYY-MM-DD")
+            value = date.fromisoformat(text)
+            if not MIN_YEAR <= value.year <= MAX_YEAR:
+                problems.append(Problem(*where, f"{text!r} is outside the years {MIN_YEAR} to "
+                                        f"{MAX_YEAR}; leave the cell blank if there is no date",
+                                        "bad-date"))
+                return None
+            return value
         if kind == STATUS:
             name = STATUS_CODES.get(text, text)
             if name not in STATUS_NAMES:
@@ -93,7 +119,7 @@ def _parse(table, folder, keep, ctx, problems) -> list[dict]:
     path = folder / f"{table}.csv"
     if not path.exists():
         return []
-    header, rows = _rows(path, keep)
+    header, rows = _rows(path, keep, problems)
     columns = TABLES[table]
     for c in columns:
         if c.required and c.name not in header:

@@ -147,12 +147,21 @@ def _convert(node: ast.AST) -> Expr:
 
 
 def parse_condition(text: str) -> Expr:
+    if len(text) > 2000:
+        raise ConditionSyntaxError("a condition longer than 2,000 characters: split it into "
+                                   "several conditions")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        return _convert(tree.body)
     except SyntaxError as exc:
         raise ConditionSyntaxError(f"cannot parse condition: {exc.msg}",
                                    offset=(exc.offset or 1) - 1) from None
-    return _convert(tree.body)
+    except ConditionSyntaxError:
+        raise
+    except (RecursionError, MemoryError):
+        raise ConditionSyntaxError("the condition is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer literal of thousands of digits
+        raise ConditionSyntaxError(f"cannot read the condition: {exc}") from None
 
 
 def referenced(expr: Expr) -> tuple[set[str], set[str]]:
