@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..dates import DATE
+from .common import PROCESS_DATE
 from .common import emit_json, format_option, report_errors, setup_options
 from .main import cli
 
@@ -129,7 +129,7 @@ def pack_group():
 @click.argument("account_ids", nargs=-1, required=True, metavar="ACCOUNT_ID...")
 @click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
               help="Extract folder holding the accounts.")
-@click.option("--as-of", "as_of", type=DATE, required=True, help="Process date of the cycle.")
+@click.option("--as-of", "as_of", type=PROCESS_DATE, required=True, help="Process date of the cycle.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True,
               help="The pack file to write.")
 @click.option("--reference", is_flag=True,
