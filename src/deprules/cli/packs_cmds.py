@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import PROCESS_DATE
-from .common import emit_json, format_option, report_errors, setup_options
+from .common import PROCESS_DATE, emit_json, format_option, report_errors, setup_options
 from .main import cli
 
 

@@ -32,7 +32,7 @@ LEGAL_MOVES = {
 FINISHED = frozenset({"stopped", "closed", "canceled"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cause:
     """Why a change happened: every row the ledger writes carries one."""
 
@@ -56,7 +56,7 @@ class Cause:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     account_id: str
     customer_class: str
@@ -67,7 +67,7 @@ class Account:
     name: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class ServiceAgreement:
     sa_id: str
     account_id: str
@@ -84,7 +84,7 @@ class ServiceAgreement:
     opening_current: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Adjustment:
     adjustment_id: str
     account_id: str
@@ -105,7 +105,7 @@ class Adjustment:
     group_id: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class FT:
     ft_id: str
     account_id: str
@@ -119,7 +119,7 @@ class FT:
     reverses: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class GLLine:
     ft_id: str
     account_id: str
@@ -128,7 +128,7 @@ class GLLine:
     amount: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Bill:
     bill_id: str
     account_id: str
@@ -142,7 +142,7 @@ class Bill:
     refund_method_applied: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class ToDo:
     todo_id: str
     account_id: str
@@ -159,7 +159,7 @@ class ToDo:
     completed_by: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class CheckRequest:
     check_id: str
     account_id: str
@@ -173,7 +173,7 @@ class CheckRequest:
     cause: Cause
 
 
-@dataclass
+@dataclass(slots=True)
 class NonCashDeposit:
     ncd_id: str
     account_id: str
@@ -187,7 +187,7 @@ class NonCashDeposit:
         return self.start_date <= d and (self.end_date is None or d < self.end_date)
 
 
-@dataclass
+@dataclass(slots=True)
 class HistoryFT:
     """An FT from the extract: history for the average daily balance, never reposted."""
 
@@ -199,7 +199,7 @@ class HistoryFT:
     current_amount: int
 
 
-@dataclass
+@dataclass(slots=True)
 class JournalEntry:
     seq: int
     account_id: str
@@ -216,7 +216,7 @@ class JournalEntry:
         return self.detail if isinstance(self.detail, dict) else json.loads(self.detail or "{}")
 
 
-@dataclass
+@dataclass(slots=True)
 class AccountState:
     """Everything the ledger holds about one account."""
 

@@ -130,9 +130,9 @@ def _py(value: Any, name: str) -> Any:
     return value
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
+def _records(df: pd.DataFrame):
     if df.empty:
-        return []
+        return iter(())
     out = {}
     for c in df.columns:
         s = df[c]
@@ -143,9 +143,9 @@ def _records(df: pd.DataFrame) -> list[dict]:
         else:
             arr = s.tolist()
         out[c] = arr
-    n = len(df)
     cols = list(out)
-    return [{c: out[c][i] for c in cols} for i in range(n)]
+    # one row dict at a time: a list of them all would double the peak memory
+    return (dict(zip(cols, row)) for row in zip(*(out[c] for c in cols)))
 
 
 def _build(cls: type, rec: dict) -> Any:
