@@ -187,8 +187,11 @@ def test_same_impact_whatever_workers_and_partitions(root, tmp_path):
     args = ["--extract", str(extract), "--as-of", "2026-11-21",
             "--whatif", str(root / "examples" / "whatif"), "--horizon", "2"]
     outs = []
-    for name, extra in (("w1", ["--workers", "1", "--partition-size", "1000"]),
-                        ("w2", ["--workers", "2", "--partition-size", "1"])):
+    for name, extra in (("w1", ["--workers", "1", "--partition-size", "1000",
+                                "--rules-engine", "python"]),
+                        ("w2", ["--workers", "2", "--partition-size", "1",
+                                "--rules-engine", "python"]),
+                        ("vector", ["--rules-engine", "vector", "--reasons", "all"])):
         out = tmp_path / name
         r = _cli(root, *args, "--out", str(out), *extra)
         assert r.exit_code == 0, r.stderr
@@ -202,11 +205,11 @@ def test_same_impact_whatever_workers_and_partitions(root, tmp_path):
     assert str(root) not in text and str(tmp_path) not in text  # no absolute paths
 
 
-def test_durable_and_python_matchers_give_the_same_impact(root, tmp_path):
-    py = _cli(root, *_demo_args(root), "--format", "json")
-    du = _cli(root, *_demo_args(root), "--format", "json", "--rules-engine", "durable")
-    assert py.exit_code == 0 and du.exit_code == 0, py.stderr + du.stderr
-    assert py.stdout == du.stdout
+def test_durable_python_and_vector_give_the_same_impact(root, tmp_path):
+    outs = [_cli(root, *_demo_args(root), "--format", "json", "--rules-engine", engine)
+            for engine in ("python", "durable", "vector")]
+    assert all(o.exit_code == 0 for o in outs), "".join(o.stderr for o in outs)
+    assert outs[0].stdout == outs[1].stdout == outs[2].stdout
 
 
 def test_dask_local_cluster_equals_local(root, tmp_path):

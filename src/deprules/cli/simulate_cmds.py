@@ -30,7 +30,9 @@ from .main import cli
                    "forward, and project month by month.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True,
               metavar="N",
-              help="Worker processes (local) or Dask workers of a local cluster.")
+              help="Worker processes (local) or Dask workers of a local cluster, for the "
+                   "per-account rules engines (python, durable); --rules-engine vector runs "
+                   "in one process and does not use them.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where partitions run.")
 @click.option("--scheduler", metavar="ADDRESS",
@@ -38,22 +40,31 @@ from .main import cli
 @click.option("--partition-size", "partition_size", type=click.IntRange(1), default=5000,
               metavar="N",
               show_default=True, help="Accounts per partition (at most).")
-@click.option("--rules-engine", "rules_engine", type=click.Choice(["python", "durable"]),
-              default="python", show_default=True,
-              help="Rule matcher: python (same folded rules, faster) or durable (reference).")
+@click.option("--rules-engine", "rules_engine",
+              type=click.Choice(["vector", "python", "durable"]), default=None,
+              help="vector (default): the whole extract set-at-a-time in one process, the "
+                   "same results as python, far faster; python: per account, in partitions "
+                   "(the default with --engine dask, where vector is refused); durable: per "
+                   "account, the reference matcher.")
+@click.option("--reasons", type=click.Choice(["examples", "all"]), default="examples",
+              show_default=True,
+              help="With --rules-engine vector: work out the reason of the example accounts "
+                   "impact.json and report.html show (examples) or of every changed account "
+                   "in accounts.csv (all, slower: those accounts run again per account). The "
+                   "per-account engines always give every reason.")
 @setup_options
 @format_option
 @report_errors
 def simulate_cmd(extract_dir, as_of, overlays, sets, out_dir, horizon, workers, engine,
-                 scheduler, partition_size, rules_engine, config_dir, rules_dir, fmt):
+                 scheduler, partition_size, rules_engine, reasons, config_dir, rules_dir, fmt):
     """Run the automated cycle for every account of an extract under the baseline
     configuration (--config) and a candidate (baseline + --whatif overlays and --set
     values), in memory, and report the impact: accounts by outcome, money by category,
     per customer class, what moved from which outcome to which, and why.
 
     Without --whatif or --set only the baseline runs. An invalid candidate exits 1 with
-    the overlay's FILE:LINE:COL. Same inputs, same impact.json, whatever --workers,
-    --engine or --partition-size.
+    the overlay's FILE:LINE:COL. Same inputs, same impact.json, whatever
+    --rules-engine, --workers, --engine or --partition-size.
     """
     from ..errors import InputError
     from ..simulate import simulate
@@ -78,7 +89,8 @@ def simulate_cmd(extract_dir, as_of, overlays, sets, out_dir, horizon, workers, 
         result = simulate(extract_dir, as_of, config_dir=config_dir, rules_dir=rules_dir,
                           overlays=overlays, sets=sets, horizon=horizon, workers=workers,
                           engine=engine, scheduler=scheduler, partition_size=partition_size,
-                          rules_engine=rules_engine, progress=progress, on_start=on_start)
+                          rules_engine=rules_engine, progress=progress, on_start=on_start,
+                          reasons=reasons)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

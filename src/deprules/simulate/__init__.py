@@ -7,9 +7,11 @@ impact compared account by account.
     print(result.text())
     result.write("out/demo")   # accounts.csv/.parquet, impact.json, report.html
 
-The extract is never modified. Accounts are independent, so they run in partitions on
-worker processes (``workers``) or on a Dask cluster (``engine="dask"``); the impact is
-byte-identical whatever the workers, engine or partition size.
+The extract is never modified. The default rules engine, ``vector``, runs the whole
+extract set-at-a-time in this process (``vector_path``). The per-account engines
+(``python``, ``durable``) run accounts in partitions on worker processes (``workers``) or on
+a Dask cluster (``engine="dask"``). The impact is byte-identical whatever the rules engine,
+workers, engine or partition size.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from .partition import (
 
 DEFAULT_PARTITION_SIZE = 5000
 ENGINES = ("local", "dask")
-RULES_ENGINES = ("python", "durable")
+RULES_ENGINES = ("vector", "python", "durable")
+DEFAULT_RULES_ENGINE = "vector"  # with engine="dask": "python" (vector runs in one process)
 
 
 @dataclass
@@ -69,19 +72,35 @@ def simulate(extract_dir: Path | str, as_of: date, *,
              overlays: Iterable[Path | str] = (), sets: Iterable[str] = (),
              horizon: int | None = None, workers: int = 1, engine: str = "local",
              scheduler: str | None = None, partition_size: int = DEFAULT_PARTITION_SIZE,
-             rules_engine: str = "python",
+             rules_engine: str | None = None,
              progress: Callable[[int], None] | None = None,
-             on_start: Callable[[int], None] | None = None) -> SimulationResult:
+             on_start: Callable[[int], None] | None = None,
+             reasons: str = "examples") -> SimulationResult:
     """Run baseline (and candidate, when overlays or sets are given) over an extract.
 
     ``progress`` is called with the number of accounts just finished; ``on_start`` once
     with the number of accounts, before the runs begin. Raises ConfigError (a candidate
     problem points at the overlay file), ExtractError, InputError or SimulationError.
+
+    ``rules_engine``: ``vector`` (the default; the whole extract in this process, so
+    ``workers`` and ``partition_size`` are not used), ``python`` or ``durable`` (per account,
+    in partitions). With ``engine="dask"`` the default is ``python``, and ``vector`` is an
+    error: Dask runs partitions of the per-account engines. ``reasons`` (vector only):
+    ``examples`` works out the ``reason`` of the accounts impact.json shows (the first
+    ``EXAMPLES_PER_TRANSITION`` of each transition), ``all`` of every changed account; the
+    impact is the same either way, only accounts.csv/.parquet's reason column differs.
     """
     from ..extract import load_extract
 
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if reasons not in ("examples", "all"):
+        raise InputError(f"unknown reasons {reasons!r}; expected examples or all")
+    if rules_engine is None:
+        rules_engine = "python" if engine == "dask" else DEFAULT_RULES_ENGINE
+    if rules_engine == "vector" and engine == "dask":
+        raise InputError("--rules-engine vector runs the whole extract in one process; "
+                         "for --engine dask use --rules-engine python (or durable)")
     if rules_engine not in RULES_ENGINES:
         raise InputError(f"unknown rules engine {rules_engine!r}; expected one of "
                          f"{', '.join(RULES_ENGINES)}")
@@ -103,18 +122,23 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     n = len(extract.accounts)
     if on_start is not None:
         on_start(n)
-    size = _effective_size(n, partition_size, workers)
-    parts = partitions(extract, size)
-    if engine == "dask":
-        results = run_dask(job, parts, workers, scheduler, progress)
+    if rules_engine == "vector":
+        from .vector_path import run_vector
+
+        rows, months = run_vector(job, extract, progress, reasons=reasons)
     else:
-        results = run_local(job, parts, workers, progress)
-    rows = [row for r in results for row in r.rows]
-    months = [{"baseline": _empty(), "candidate": _empty()} for _ in dates]
-    for r in results:
-        for k, m in enumerate(r.months):
-            for side in ("baseline", "candidate"):
-                months[k][side].merge(m[side])
+        size = _effective_size(n, partition_size, workers)
+        parts = partitions(extract, size)
+        if engine == "dask":
+            results = run_dask(job, parts, workers, scheduler, progress)
+        else:
+            results = run_local(job, parts, workers, progress)
+        rows = [row for r in results for row in r.rows]
+        months = [{"baseline": _empty(), "candidate": _empty()} for _ in dates]
+        for r in results:
+            for k, m in enumerate(r.months):
+                for side in ("baseline", "candidate"):
+                    months[k][side].merge(m[side])
     cfg = baseline.config
     impact = build_impact(
         rows, months, as_of=as_of, dates=dates, horizon=horizon,
@@ -134,4 +158,5 @@ def _empty():
 
 
 __all__ = ["simulate", "SimulationResult", "SimulationError", "AccountRow", "CATEGORIES",
-           "CATEGORY_LABELS", "outcome_rank", "process_dates", "DEFAULT_PARTITION_SIZE"]
+           "CATEGORY_LABELS", "outcome_rank", "process_dates", "DEFAULT_PARTITION_SIZE",
+           "DEFAULT_RULES_ENGINE", "RULES_ENGINES"]
