@@ -80,30 +80,9 @@ class Result:
 
 
 def describe(c: dict) -> str:
-    """One journal entry of a manual operation as a phrase."""
+    """One journal entry as a phrase (the one wording lives in results.describe_change)."""
     from .results import describe_change
 
-    k, e = c["kind"], c["entity_id"]
-    if k == "adjustment":
-        return f"{c['category']} adjustment {e} ({c['type']}) for {c['amount']} on {c['sa_id']}"
-    if k == "freeze":  # indented under its adjustment
-        return f"  {e} frozen, FT {c['ft_id']}: payoff {c['payoff']}, current {c['current']}"
-    if k in ("todo_status", "check_status"):
-        what = "To Do" if k == "todo_status" else "check request"
-        by = f" ({c['by']})" if c.get("by") else ""
-        return f"{what} {e}: {c.get('from_status') or '?'} -> {c['to_status']}{by}"
-    if k == "total_deposit":
-        return f"total deposit amount of {e}: {c['from_amount']} -> {c['to_amount']}"
-    if k in ("approve", "reject"):
-        return f"adjustment {e} {k}d by {c['by']}"
-    if k == "cancel":
-        return f"adjustment {e} canceled"
-    if k == "stop_date":
-        return f"{e}: stop date {c['from_date']} -> {c['to_date']}"
-    if k == "partial_refund":
-        wait = ", waiting for approval" if c.get("waits_for_approval") else ""
-        return (f"partial refund {e} of {c['amount']}: {c['to_debt']} to debt, "
-                f"{c['ap_refund']} by check{wait}")
     return describe_change(c)
 
 

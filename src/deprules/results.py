@@ -108,9 +108,11 @@ def describe_change(c: dict) -> str:
             "pending_stop", "stopped") else ""
         return f"{e}: {c['from_status']} -> {c['to_status']}{extra}"
     if k == "adjustment":
-        return f"{c['category']} adjustment {e} ({c['type']}) for {c['amount']}"
-    if k == "freeze":
-        return f"  frozen, FT {c['ft_id']}: payoff {c['payoff']}, current {c['current']}"
+        on = f" on {c['sa_id']}" if c.get("sa_id") else ""
+        return f"{c['category']} adjustment {e} ({c['type']}) for {c['amount']}{on}"
+    if k == "freeze":  # indented under its adjustment
+        who = f"{e} " if c.get("sa_id") else ""
+        return f"  {who}frozen, FT {c['ft_id']}: payoff {c['payoff']}, current {c['current']}"
     if k == "check":
         return f"check request {e} for {c['amount']}"
     if k == "todo":
@@ -126,4 +128,21 @@ def describe_change(c: dict) -> str:
         return f"refund method {c.get('method')} done"
     if k == "pending_approval":
         return f"adjustment {e} waits for approval (above {c['threshold']})"
+    # what only the manual operations write
+    if k in ("todo_status", "check_status"):
+        what = "To Do" if k == "todo_status" else "check request"
+        by = f" ({c['by']})" if c.get("by") else ""
+        return f"{what} {e}: {c.get('from_status') or '?'} -> {c['to_status']}{by}"
+    if k == "total_deposit":
+        return f"total deposit amount of {e}: {c['from_amount']} -> {c['to_amount']}"
+    if k in ("approve", "reject"):
+        return f"adjustment {e} {k}d by {c['by']}"
+    if k == "cancel":
+        return f"adjustment {e} canceled"
+    if k == "stop_date":
+        return f"{e}: stop date {c['from_date']} -> {c['to_date']}"
+    if k == "partial_refund":
+        wait = ", waiting for approval" if c.get("waits_for_approval") else ""
+        return (f"partial refund {e} of {c['amount']}: {c['to_debt']} to debt, "
+                f"{c['ap_refund']} by check{wait}")
     return f"{k} {e}"

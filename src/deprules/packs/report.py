@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from ..results import describe_change
 
-# journal entries only manual operations write (deprules.manual words them)
-_MANUAL_KINDS = {"todo_status", "check_status", "total_deposit", "approve", "reject", "cancel",
-                 "stop_date", "partial_refund"}
-
-
 def describe(c: dict) -> str:
-    if c.get("kind") in _MANUAL_KINDS:
-        from ..manual import describe as manual_describe
-
-        try:
-            return manual_describe(c)
-        except KeyError:
-            pass
-    return describe_change(c)
+    try:
+        return describe_change(c)
+    except KeyError:  # an entry missing a detail: say what it is, never fail the report
+        return f"{c.get('kind')} {c.get('entity_id')}"
 from .runner import ScenarioResult
 
 LABEL = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
