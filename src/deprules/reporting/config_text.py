@@ -5,6 +5,14 @@ from __future__ import annotations
 from ..money import format_money
 
 
+def _percent(value) -> str:
+    """An exact rate as decimal text (never through a float)."""
+    from decimal import Decimal
+
+    text = format(Decimal(value.numerator) / Decimal(value.denominator), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def config_text(setup) -> str:
     c = setup.config
     mu = c.installation.minor_units
@@ -22,7 +30,7 @@ def config_text(setup) -> str:
                                   if d.max_late_payments is not None else "")
         out.append(f"  {d.code}: {crit}; good customer {good}; refund method {d.refund_method}")
         if d.interest:
-            rates = ", ".join(f"{float(r.annual_percent):g}% from {r.effective}"
+            rates = ", ".join(f"{_percent(r.annual_percent)}% from {r.effective}"
                               for r in d.interest.rates)
             out.append(f"      interest {d.interest.algorithm} {d.interest.day_count}, min days "
                        f"{d.interest.min_days_held}, {d.interest.rounding}: {rates}")
