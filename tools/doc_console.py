@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -41,24 +43,32 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("doc", type=Path)
     ap.add_argument("--update", action="store_true")
+    ap.add_argument("--private", metavar="PATH", default="/tmp/csr-day",
+                    help="a scratch folder the document uses; it runs in a private temporary "
+                         "folder instead, so two runs cannot collide (default: %(default)s)")
     args = ap.parse_args()
     lines, found = blocks(args.doc.read_text())
+    private = tempfile.mkdtemp(prefix="doc-console-")
+    swap = lambda text: text.replace(args.private, private)  # noqa: E731
     script, commands = ["set +e", "cd " + str(ROOT)], []
     for kind, a, b in found:
         if kind == "sh":
-            script.extend(lines[a:b])
+            script.extend(swap(line) for line in lines[a:b])
             continue
         for k in range(a, b):
             if lines[k].startswith("$ "):
                 commands.append(k)
                 script.append(f"echo {MARK}")
-                script.append(lines[k][2:] + " 2>&1")
+                script.append(swap(lines[k][2:]) + " 2>&1")
     script.append(f"echo {MARK}")
     env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
                COLUMNS="100")
-    run = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True,
-                         env=env)
-    outputs = run.stdout.split(MARK + "\n")[1:]
+    try:
+        run = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True,
+                             text=True, env=env)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    outputs = run.stdout.replace(private, args.private).split(MARK + "\n")[1:]
     if len(outputs) != len(commands) + 1:
         print("could not match outputs to commands", file=sys.stderr)
         return 2
