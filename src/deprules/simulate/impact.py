@@ -55,11 +55,9 @@ def _money(values: list[int] | tuple[int, ...], mu: int) -> dict[str, str]:
 
 
 def _sum(money: Iterable[tuple[int, ...]]) -> list[int]:
-    total = [0] * len(CATEGORIES)
-    for m in money:
-        for i, v in enumerate(m):
-            total[i] += v
-    return total
+    # column sums in C over exact Python ints (a million rows: no per-cell Python loop)
+    columns = list(zip(*money))
+    return [sum(c) for c in columns] if columns else [0] * len(CATEGORIES)
 
 
 def _side_by_side(counts_b: Counter, counts_c: Counter | None) -> dict[str, dict]:
