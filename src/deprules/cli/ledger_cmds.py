@@ -50,7 +50,6 @@ def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir):
 def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
     """Show one account: SAs, adjustments, bills, checks, To Dos and its journal."""
     from ..errors import InputError
-    from ..money import format_money
     from ..results import account_json
     from ..storeops import open_ledger
 
@@ -93,7 +92,6 @@ def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
         detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
         click.echo(f"    {e['seq']:>3} {e['on']} {e['kind']:<16} {e['entity_id']:<16} "
                    f"{e['process']:<8} {who}  {detail}")
-    del format_money
 
 
 @ledger_group.command("check")
