@@ -100,6 +100,12 @@ def report_errors(f):
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was committed", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # the reader went away (`| head`): stop quietly, as Unix tools do
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except OSError as exc:
             click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
                        err=True)
