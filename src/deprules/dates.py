@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, timedelta
+from datetime import date
 
 import click
 
@@ -31,17 +31,6 @@ def as_int(d: date | None) -> int:
     return d.year * 10000 + d.month * 100 + d.day if d else 0
 
 
-def parse_date(text: str, what: str = "date") -> date:
-    try:
-        return date.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} {text!r} is not an ISO date YYYY-MM-DD") from None
-
-
-def days(n: int) -> timedelta:
-    return timedelta(days=n)
-
-
 class DateParam(click.ParamType):
     """A click parameter for ISO dates with a clear message."""
 
@@ -54,6 +43,3 @@ class DateParam(click.ParamType):
             return date.fromisoformat(value)
         except ValueError:
             self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
-
-
-DATE = DateParam()

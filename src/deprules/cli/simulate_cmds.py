@@ -7,15 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..dates import DATE
-from .common import format_option, report_errors, setup_options
+from .common import PROCESS_DATE, format_option, report_errors, setup_options
 from .main import cli
 
 
 @cli.command("simulate")
 @click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
               help="Extract folder (never modified).")
-@click.option("--as-of", "as_of", type=DATE, required=True, help="Process date.")
+@click.option("--as-of", "as_of", type=PROCESS_DATE, required=True, help="Process date.")
 @click.option("--whatif", "overlays", multiple=True, type=click.Path(path_type=Path),
               metavar="FILE_OR_DIR",
               help="Candidate: an overlay YAML of sections, or a folder (files named like "

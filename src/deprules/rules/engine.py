@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from ..errors import EngineError
 from .book import RuleBook, Variant
@@ -220,8 +220,3 @@ def make_matcher(book: RuleBook, backend: str = "durable") -> Matcher:
         return PythonMatcher(book)
     raise ValueError(f"unknown engine back end {backend!r} (durable or python)")
 
-
-def all_processes(book: RuleBook) -> Iterable[str]:
-    from .vocabulary import PROCESSES
-
-    return PROCESSES
