@@ -86,6 +86,12 @@ def assert_same(result, ref: dict, what: str = "") -> None:
     names = ["sas", "adjustments", "checks", "todos", "trace"]
     if result.why_not is not None:
         names.append("why_not")
+    # sa_rows: every row's SA as a position in the sas frame (what simulate aggregates by)
+    sa_ids = result.sas["sa_id"].to_numpy(dtype=object)
+    for name in names[1:]:
+        frame = getattr(result, name)
+        assert (sa_ids[result.sa_rows[name]] == frame["sa_id"].to_numpy(dtype=object)).all(), \
+            f"{what} {name}: sa_rows do not point at the rows' SAs"
     for name in names:
         got = plain(getattr(result, name)).reset_index(drop=True)
         want = plain(ref[name]).reset_index(drop=True)

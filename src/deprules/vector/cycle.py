@@ -66,15 +66,17 @@ class VectorCycle:
         t1 = time.perf_counter()
         newly = eng.flagged & ~eng.fb
         exclude = eng.fb | eng.flagged
-        frames = vector_frames(eng, log, exclude)
+        sa_rows: dict[str, np.ndarray] = {}
+        frames = vector_frames(eng, log, exclude, sa_rows)
         if explained:
             from .whynot import frame as why_frame
 
-            frames["why_not"] = why_frame(eng, log.why_not, exclude)
+            frames["why_not"] = why_frame(eng, log.why_not, exclude, sa_rows)
         t2 = time.perf_counter()
         fallback = ()
         if exclude.any():
-            fallback = self._fallback(on, processes, np.flatnonzero(newly), frames, explained)
+            fallback = self._fallback(on, processes, np.flatnonzero(newly), frames, explained,
+                                      sa_rows)
             eng.fb |= eng.flagged
         t3 = time.perf_counter()
         sas = self.sa_frame() if with_sas else None
@@ -83,11 +85,12 @@ class VectorCycle:
                    "fallback": t3 - t2}
         return VectorResult(on, sas, frames["adjustments"], frames["checks"], frames["todos"],
                             frames["trace"], fallback, frames.get("why_not"), dict(log.rounds),
-                            timings)
+                            timings, sa_rows)
 
     # ---- per-account fallback ----------------------------------------------------------
     def _fallback(self, on, processes, new_accts: np.ndarray, frames: dict,
-                  explained: set = frozenset()) -> tuple[str, ...]:
+                  explained: set = frozenset(), sa_rows: dict | None = None
+                  ) -> tuple[str, ...]:
         from ..ledger.tables import states_from_extract
         from ..runner import Runner
         from ..workspace import _subset
@@ -116,14 +119,28 @@ class VectorCycle:
         self._write_back()
         order_of = {a: i for i, a in enumerate(s.account_id.tolist())} if len(
             self._fb_states) else {}
+        sa_pos = {}  # the fallback accounts' SAs, by id
+        for aid in self._fb_states:
+            a = order_of[aid]
+            for r in range(int(s.acct_first[a]), int(s.acct_first[a + 1])):
+                sa_pos[s.sa_id[r]] = r
         for name in ("adjustments", "checks", "todos", "trace", "why_not"):
             if name not in frames:
                 continue
             both = pd.concat([frames[name], ref[name]], ignore_index=True)
+            rows = None
+            if sa_rows is not None and name in sa_rows:
+                ref_rows = np.array([sa_pos[x] for x in ref[name]["sa_id"].tolist()], np.int64)
+                rows = np.concatenate([np.asarray(sa_rows[name], np.int64), ref_rows])
             if len(ref[name]):
                 pos = both["account_id"].map(order_of).to_numpy()
-                both = both.iloc[np.argsort(pos, kind="stable")].reset_index(drop=True)
+                order = np.argsort(pos, kind="stable")
+                both = both.iloc[order].reset_index(drop=True)
+                if rows is not None:
+                    rows = rows[order]
             frames[name] = both
+            if rows is not None:
+                sa_rows[name] = rows
         return tuple(sorted(self._fb_states))
 
     def _write_back(self) -> None:

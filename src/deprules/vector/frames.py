@@ -65,6 +65,10 @@ class VectorResult:
     why_not: pd.DataFrame | None = None  # with explain: first failing condition per rule/SA
     rounds: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    # per frame (adjustments, checks, todos, trace, why_not): each row's SA as a position
+    # in the vector's SA order, (account_id, sa_id), which is the order of ``sas``; lets a
+    # caller aggregate by SA or account with integer indexing instead of matching ids
+    sa_rows: dict = field(default_factory=dict)
 
     def firing_counts(self) -> pd.DataFrame:
         """Rule firings per (account, rule)."""
@@ -215,9 +219,13 @@ def sa_frame(static: st.Static, mut: st.Mutable) -> pd.DataFrame:
     })
 
 
-def vector_frames(engine, log, exclude: np.ndarray) -> dict[str, pd.DataFrame]:
+def vector_frames(engine, log, exclude: np.ndarray, sa_rows: dict | None = None
+                  ) -> dict[str, pd.DataFrame]:
     """Adjustments, checks, To Dos and trace of the vector run (accounts in ``exclude``
-    left out: they are run by the per-account runner)."""
+    left out: they are run by the per-account runner). ``sa_rows``, when given, receives
+    each frame's SA positions (see ``VectorResult.sa_rows``)."""
+    if sa_rows is None:
+        sa_rows = {}
     s, m, config = engine.s, engine.m, engine.config
     rules = engine.variants_all
     rule_ids = list(dict.fromkeys(r.id for r in engine.book.rules))
@@ -268,6 +276,8 @@ def vector_frames(engine, log, exclude: np.ndarray) -> dict[str, pd.DataFrame]:
                        if config.adjustment_types[c].ap_request_type else -1 for c in adj_codes],
                       np.int32)
     ap = req_of[cols["type"]] >= 0
+    sa_rows["adjustments"] = cols["sa"]
+    sa_rows["checks"] = cols["sa"][ap]
     c_acct = acct[ap]
     c_seq = _ordinals(c_acct, m.n_chk)
     out["checks"] = _frame({
@@ -308,6 +318,7 @@ def vector_frames(engine, log, exclude: np.ndarray) -> dict[str, pd.DataFrame]:
             messages.append(tt.message)
     types = tcols["type"]
     vi = tcols["vi"]
+    sa_rows["todos"] = tcols["sa"]
     out["todos"] = _frame({
         "account_id": take_ids(s.account_ids, acct), "todo_seq": t_seq,
         "sa_id": take_ids(s.sa_ids, tcols["sa"]),
@@ -333,6 +344,7 @@ def vector_frames(engine, log, exclude: np.ndarray) -> dict[str, pd.DataFrame]:
         rows, tvi, pidx, rnd, acct = rows[keep], tvi[keep], pidx[keep], rnd[keep], acct[keep]
     order = np.argsort(acct, kind="stable")
     rows, tvi, pidx, rnd, acct = rows[order], tvi[order], pidx[order], rnd[order], acct[order]
+    sa_rows["trace"] = rows
     out["trace"] = _frame({
         "account_id": take_ids(s.account_ids, acct), "process": _cat(pidx, PROCESSES),
         "round": rnd, "sa_id": take_ids(s.sa_ids, rows), "rule": _cat(v_rule[tvi], rule_ids),

@@ -128,11 +128,16 @@ def _details(facts: Facts, v, text: str, folded, pos: np.ndarray, mu: int) -> pa
     return pa.array([_const_detail(v, text, folded)] * n, pa.string())
 
 
-def frame(engine, chunks: list, exclude: np.ndarray) -> pd.DataFrame:
-    """The why-not rows as a frame, per account in (process, variant, SA) order."""
+def frame(engine, chunks: list, exclude: np.ndarray, sa_rows: dict | None = None
+          ) -> pd.DataFrame:
+    """The why-not rows as a frame, per account in (process, variant, SA) order
+    (``sa_rows["why_not"]`` receives each row's SA position when given)."""
     from .frames import _cat, _text, empty
 
+    if sa_rows is None:
+        sa_rows = {}
     if not chunks:
+        sa_rows["why_not"] = np.zeros(0, np.int64)
         return empty(WHY_NOT_COLUMNS)
     s = engine.s
     rows = np.concatenate([c["rows"] for c in chunks])
@@ -156,6 +161,7 @@ def frame(engine, chunks: list, exclude: np.ndarray) -> pd.DataFrame:
     from ..rules.vocabulary import PROCESSES
 
     take = pa.array(order)
+    sa_rows["why_not"] = rows[order]
     return pd.DataFrame({
         "account_id": _text(s.account_ids.take(pa.array(acct[order]))),
         "sa_id": _text(s.sa_ids.take(pa.array(rows[order]))),
