@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..dates import add_months
 from ..errors import InputError
@@ -36,6 +37,9 @@ from .partition import (
     run_local,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 DEFAULT_PARTITION_SIZE = 5000
 ENGINES = ("local", "dask")
 RULES_ENGINES = ("vector", "python", "durable")
@@ -45,9 +49,16 @@ DEFAULT_RULES_ENGINE = "vector"  # with engine="dask": "python" (vector runs in 
 @dataclass
 class SimulationResult:
     impact: dict  # what impact.json holds
-    rows: list[AccountRow]  # one per account, sorted by account id
+    table: "pd.DataFrame"  # one row per account, sorted by account id (simulate.table)
     minor_units: int
     source: str = ""
+
+    @cached_property
+    def rows(self) -> list[AccountRow]:
+        """The table as AccountRow objects (built on first use)."""
+        from .table import to_rows
+
+        return to_rows(self.table)
 
     def text(self) -> str:
         return render_text(self.impact, self.source)
@@ -125,7 +136,7 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     if rules_engine == "vector":
         from .vector_path import run_vector
 
-        rows, months = run_vector(job, extract, progress, reasons=reasons)
+        table, months = run_vector(job, extract, progress, reasons=reasons)
     else:
         size = _effective_size(n, partition_size, workers)
         parts = partitions(extract, size)
@@ -133,7 +144,9 @@ def simulate(extract_dir: Path | str, as_of: date, *,
             results = run_dask(job, parts, workers, scheduler, progress)
         else:
             results = run_local(job, parts, workers, progress)
-        rows = [row for r in results for row in r.rows]
+        from .table import from_rows
+
+        table = from_rows([row for r in results for row in r.rows], candidate is not None)
         months = [{"baseline": _empty(), "candidate": _empty()} for _ in dates]
         for r in results:
             for k, m in enumerate(r.months):
@@ -141,14 +154,14 @@ def simulate(extract_dir: Path | str, as_of: date, *,
                     months[k][side].merge(m[side])
     cfg = baseline.config
     impact = build_impact(
-        rows, months, as_of=as_of, dates=dates, horizon=horizon,
+        table, months, as_of=as_of, dates=dates, horizon=horizon,
         currency=cfg.installation.currency, minor_units=cfg.installation.minor_units,
         # the hash `validate` and `evaluate` show: configuration + rules
         baseline={"config_hash": baseline.hash},
         candidate=None if candidate is None else {
             "config_hash": candidate.hash,
             "changes": config_changes(cfg.raw, candidate.config.raw)})
-    return SimulationResult(impact, rows, cfg.installation.minor_units, str(extract_dir))
+    return SimulationResult(impact, table, cfg.installation.minor_units, str(extract_dir))
 
 
 def _empty():

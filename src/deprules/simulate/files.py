@@ -12,20 +12,16 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..money import format_money
-from .outcomes import CATEGORIES
 from .report_html import render_html
+from .table import COLUMNS, MONEY_BASELINE, MONEY_CANDIDATE
 
 if TYPE_CHECKING:
     from . import SimulationResult
-
-COLUMNS = (["account_id", "customer_class", "outcome_baseline", "outcome_candidate"]
-           + [f"{c}_baseline" for c in CATEGORIES] + [f"{c}_candidate" for c in CATEGORIES]
-           + ["changed", "rule_baseline", "rule_candidate", "reason"])
-
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
@@ -36,39 +32,68 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _money_text(col: np.ndarray, mu: int) -> list[str]:
+    """Decimal text of a money column ("" for None)."""
+    if col.dtype == np.int64:
+        return _money_strings(col, mu)
+    return ["" if v is None else format_money(v, mu) for v in col.tolist()]
+
+
+def _money_strings(values: np.ndarray, mu: int) -> list[str]:
+    """``format_money`` for an int64 column, with Arrow string kernels."""
+    import pyarrow.compute as pc
+
+    neg = values < 0
+    mag = np.abs(values.astype(object) if (values == np.iinfo(np.int64).min).any()
+                 else values)
+    if mag.dtype == object:  # |int64 min| does not fit: the exact, slow way
+        return [format_money(int(v), mu) for v in values.tolist()]
+    q, r = np.divmod(mag, 10**mu)
+    body = pc.cast(pa.array(q), pa.string())
+    if mu:
+        body = pc.binary_join_element_wise(
+            body, pc.utf8_lpad(pc.cast(pa.array(r), pa.string()), mu, "0"), ".")
+    sign = pa.array(np.where(neg, "-", ""))
+    return pc.binary_join_element_wise(sign, body, "").to_pylist()
+
+
 def accounts_csv(result: "SimulationResult") -> bytes:
     mu = result.minor_units
+    t = result.table
+    has_c = result.impact["candidate"] is not None
+    cols: list[list] = [t["account_id"].tolist(), t["customer_class"].tolist(),
+                        t["outcome_baseline"].tolist(),
+                        t["outcome_candidate"].tolist() if has_c else [""] * len(t)]
+    empty = [""] * len(t)
+    cols += [_money_text(t[c].to_numpy(), mu) for c in MONEY_BASELINE]
+    cols += [_money_text(t[c].to_numpy(), mu) if has_c else empty for c in MONEY_CANDIDATE]
+    cols += [np.where(t["changed"].to_numpy(bool), "true", "false").tolist(),
+             t["rule_baseline"].tolist(),
+             t["rule_candidate"].tolist() if has_c else empty, t["reason"].tolist()]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COLUMNS)
-    for r in result.rows:
-        mc = r.money_candidate
-        w.writerow([r.account_id, r.customer_class, r.outcome_baseline, r.outcome_candidate or ""]
-                   + [format_money(v, mu) for v in r.money_baseline]
-                   + ([format_money(v, mu) for v in mc] if mc is not None else [""] * 4)
-                   + ["true" if r.changed else "false", r.rule_baseline, r.rule_candidate or "",
-                      r.reason])
+    w.writerows(zip(*cols))
     return buf.getvalue().encode("utf-8")
 
 
 def accounts_table(result: "SimulationResult") -> pa.Table:
-    rows = result.rows
-    cols: dict[str, pa.Array] = {
-        "account_id": pa.array([r.account_id for r in rows], pa.string()),
-        "customer_class": pa.array([r.customer_class for r in rows], pa.string()),
-        "outcome_baseline": pa.array([r.outcome_baseline for r in rows], pa.string()),
-        "outcome_candidate": pa.array([r.outcome_candidate for r in rows], pa.string()),
-    }
-    for i, c in enumerate(CATEGORIES):  # int64 minor units, never float
-        cols[f"{c}_baseline"] = pa.array([r.money_baseline[i] for r in rows], pa.int64())
-    for i, c in enumerate(CATEGORIES):
-        cols[f"{c}_candidate"] = pa.array(
-            [None if r.money_candidate is None else r.money_candidate[i] for r in rows],
-            pa.int64())
-    cols["changed"] = pa.array([r.changed for r in rows], pa.bool_())
-    cols["rule_baseline"] = pa.array([r.rule_baseline for r in rows], pa.string())
-    cols["rule_candidate"] = pa.array([r.rule_candidate for r in rows], pa.string())
-    cols["reason"] = pa.array([r.reason for r in rows], pa.string())
+    t = result.table
+    has_c = result.impact["candidate"] is not None
+    cols: dict[str, pa.Array] = {}
+    for name in ("account_id", "customer_class", "outcome_baseline", "outcome_candidate"):
+        cols[name] = pa.array(t[name].to_numpy(dtype=object), pa.string())
+    for name in MONEY_BASELINE + MONEY_CANDIDATE:  # int64 minor units, never float
+        values = t[name].to_numpy()
+        if name in MONEY_CANDIDATE and not has_c:
+            cols[name] = pa.nulls(len(t), pa.int64())
+        elif values.dtype == np.int64:
+            cols[name] = pa.array(values, pa.int64())
+        else:  # beyond int64: Arrow refuses, as the old writer did
+            cols[name] = pa.array(values.tolist(), pa.int64())
+    cols["changed"] = pa.array(t["changed"].to_numpy(bool), pa.bool_())
+    for name in ("rule_baseline", "rule_candidate", "reason"):
+        cols[name] = pa.array(t[name].to_numpy(dtype=object), pa.string())
     table = pa.table(cols)
     meta = {b"deprules.minor_units": str(result.minor_units).encode(),
             b"deprules.money": b"int64 minor units of the installation currency"}

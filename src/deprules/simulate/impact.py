@@ -7,13 +7,16 @@ rows and integer sums, so it is the same whatever the workers, engine or partiti
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import date
-from typing import Any, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from ..money import format_money, parse_money
 from .outcomes import CATEGORIES, CATEGORY_LABELS, outcome_rank
-from .partition import AccountRow, MonthTotals
+from .partition import MonthTotals
+from .table import money_matrix
 
 SCHEMA_VERSION = 1
 EXAMPLES_PER_TRANSITION = 5
@@ -54,33 +57,25 @@ def _money(values: list[int] | tuple[int, ...], mu: int) -> dict[str, str]:
     return {c: format_money(v, mu) for c, v in zip(CATEGORIES, values)}
 
 
-def _sum(money: Iterable[tuple[int, ...]]) -> list[int]:
-    """Column sums of (n, 4) minor units, exact.
-
-    int64 in numpy when the sums provably cannot overflow (every figure is bounded by
-    the largest one), else Python integers: a million rows take milliseconds, not seconds.
-    """
-    import itertools
-
-    import numpy as np
-
+def _sum(money) -> list[int]:
+    """Column sums of (n, 4) minor units, exact: int64 in numpy when the sums provably cannot
+    overflow (no sum exceeds rows x the largest figure), else Python integers."""
     width = len(CATEGORIES)
-    money = list(money)
-    try:
-        table = np.fromiter(itertools.chain.from_iterable(money), dtype=np.int64)
-    except OverflowError:  # a figure beyond int64: add Python integers
-        table = None
-    if table is not None:
-        if not len(table):
-            return [0] * width
-        table = table.reshape(-1, width)
-        biggest = max(abs(int(table.max())), abs(int(table.min())))
-        if biggest * len(table) < 2**63:
-            return [int(v) for v in table.sum(axis=0)]
-    return [sum(m[i] for m in money) for i in range(width)]
+    if not len(money):
+        return [0] * width
+    if money.dtype == np.int64:
+        biggest = max(abs(int(money.max())), abs(int(money.min())))
+        if biggest * len(money) < 2**63:
+            return [int(v) for v in money.sum(axis=0)]
+    return [sum(int(v) for v in money[:, i].tolist()) for i in range(width)]
 
 
-def _side_by_side(counts_b: Counter, counts_c: Counter | None) -> dict[str, dict]:
+def _counts(values: np.ndarray) -> dict[str, int]:
+    codes, names = pd.factorize(values)
+    return dict(zip(names.tolist(), np.bincount(codes, minlength=len(names)).tolist()))
+
+
+def _side_by_side(counts_b: dict, counts_c: dict | None) -> dict[str, dict]:
     names = sorted(set(counts_b) | set(counts_c or ()), key=outcome_rank)
     out = {}
     for n in names:
@@ -103,16 +98,18 @@ def _money_side_by_side(mb: list[int], mc: list[int] | None, mu: int) -> dict[st
     return out
 
 
-def build_impact(rows: list[AccountRow], months: list[dict[str, MonthTotals]], *,
+def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
                  as_of: date, dates: tuple[date, ...], horizon: int | None, currency: str,
                  minor_units: int, baseline: dict, candidate: dict | None) -> dict:
-    """The whole impact as JSON-ready data (money as decimal strings)."""
+    """The whole impact as JSON-ready data (money as decimal strings), from the
+    per-account table (``table.COLUMNS``, sorted by account id)."""
     mu = minor_units
     has_c = candidate is not None
-    cb = Counter(r.outcome_baseline for r in rows)
-    cc = Counter(r.outcome_candidate for r in rows) if has_c else None
-    mb = _sum(r.money_baseline for r in rows)
-    mc = _sum(r.money_candidate for r in rows) if has_c else None  # type: ignore[misc]
+    ob = table["outcome_baseline"].to_numpy(dtype=object)
+    oc = table["outcome_candidate"].to_numpy(dtype=object) if has_c else None
+    mb = money_matrix(table, "baseline")
+    mc = money_matrix(table, "candidate") if has_c else None
+    changed = table["changed"].to_numpy(dtype=bool)
     impact: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "as_of": as_of.isoformat(),
@@ -122,50 +119,27 @@ def build_impact(rows: list[AccountRow], months: list[dict[str, MonthTotals]], *
         "minor_units": mu,
         "baseline": baseline,
         "candidate": candidate,
-        "accounts": len(rows),
-        "changed_accounts": sum(1 for r in rows if r.changed),
-        "outcomes": _side_by_side(cb, cc),
-        "money": _money_side_by_side(mb, mc, mu),
+        "accounts": len(table),
+        "changed_accounts": int(changed.sum()),
+        "outcomes": _side_by_side(_counts(ob), _counts(oc) if has_c else None),
+        "money": _money_side_by_side(_sum(mb), _sum(mc) if has_c else None, mu),
     }
     classes = {}
-    for cls in sorted({r.customer_class for r in rows}):
-        mine = [r for r in rows if r.customer_class == cls]
-        classes[cls] = {
-            "accounts": len(mine),
-            "changed_accounts": sum(1 for r in mine if r.changed),
-            "outcomes": _side_by_side(Counter(r.outcome_baseline for r in mine),
-                                      Counter(r.outcome_candidate for r in mine) if has_c else None),
-            "money": _money_side_by_side(_sum(r.money_baseline for r in mine),
-                                         _sum(r.money_candidate for r in mine) if has_c else None,
+    cls_codes, cls_names = pd.factorize(table["customer_class"].to_numpy(dtype=object))
+    for k in sorted(range(len(cls_names)), key=lambda k: cls_names[k]):
+        mine = cls_codes == k
+        classes[cls_names[k]] = {
+            "accounts": int(mine.sum()),
+            "changed_accounts": int((changed & mine).sum()),
+            "outcomes": _side_by_side(_counts(ob[mine]),
+                                      _counts(oc[mine]) if has_c else None),
+            "money": _money_side_by_side(_sum(mb[mine]), _sum(mc[mine]) if has_c else None,
                                          mu),
         }
     impact["by_customer_class"] = classes
     if has_c:
-        pairs = Counter((r.outcome_baseline, r.outcome_candidate) for r in rows)
-        matrix: dict[str, dict[str, int]] = {}
-        for (a, b), n in sorted(pairs.items(), key=lambda x: (outcome_rank(x[0][0]),
-                                                              outcome_rank(x[0][1]))):
-            matrix.setdefault(a, {})[b] = n
-        impact["transitions"] = matrix
-        examples: dict[tuple[str, str], list[dict]] = {}
-        counts: Counter = Counter()
-        for r in rows:  # sorted by account id: the first few of each transition
-            if not r.changed:
-                continue
-            k = (r.outcome_baseline, r.outcome_candidate)
-            counts[k] += 1
-            if len(examples.setdefault(k, [])) < EXAMPLES_PER_TRANSITION:
-                examples[k].append({
-                    "account_id": r.account_id, "customer_class": r.customer_class,
-                    "rule_baseline": r.rule_baseline, "rule_candidate": r.rule_candidate,
-                    "money_delta": {c: format_money(b - a, mu) for c, a, b in
-                                    zip(CATEGORIES, r.money_baseline, r.money_candidate)
-                                    if a != b},
-                    "reason": r.reason})
-        impact["examples"] = [
-            {"from": a, "to": b, "accounts": counts[(a, b)], "examples": examples[(a, b)]}
-            for a, b in sorted(examples, key=lambda k: (-counts[k], outcome_rank(k[0]),
-                                                        outcome_rank(k[1])))]
+        impact["transitions"] = _transitions(ob, oc)
+        impact["examples"] = _examples(table, ob, oc, mb, mc, changed, mu)
     if horizon:
         impact["monthly"] = [
             {"month": k + 1, "process_date": d.isoformat(),
@@ -175,6 +149,65 @@ def build_impact(rows: list[AccountRow], months: list[dict[str, MonthTotals]], *
                 for side in (("baseline", "candidate") if has_c else ("baseline",))}}
             for k, (d, m) in enumerate(zip(dates, months))]
     return impact
+
+
+def _pairs(ob: np.ndarray, oc: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """A code per account for its (baseline, candidate) outcome pair, and the pairs."""
+    codes_b, names_b = pd.factorize(ob)
+    codes_c, names_c = pd.factorize(oc)
+    key = codes_b.astype(np.int64) * max(len(names_c), 1) + codes_c
+    codes, uniq = pd.factorize(key)
+    width = max(len(names_c), 1)
+    pairs = [(names_b[u // width], names_c[u % width]) for u in uniq.tolist()]
+    return codes, pairs
+
+
+def _transitions(ob: np.ndarray, oc: np.ndarray) -> dict[str, dict[str, int]]:
+    codes, pairs = _pairs(ob, oc)
+    counts = np.bincount(codes, minlength=len(pairs)).tolist()
+    matrix: dict[str, dict[str, int]] = {}
+    for (a, b), n in sorted(zip(pairs, counts), key=lambda x: (outcome_rank(x[0][0]),
+                                                              outcome_rank(x[0][1]))):
+        matrix.setdefault(a, {})[b] = n
+    return matrix
+
+
+def first_of_each(codes: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the first ``k`` rows of each code, in row order."""
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    order = np.argsort(codes, kind="stable")
+    sc = codes[order]
+    start = np.r_[True, sc[1:] != sc[:-1]]
+    begin = np.maximum.accumulate(np.where(start, np.arange(len(sc)), 0))
+    return np.sort(order[(np.arange(len(sc)) - begin) < k])
+
+
+def _examples(table, ob, oc, mb, mc, changed, mu) -> list[dict]:
+    """The first few changed accounts of each transition (rows are sorted by account id),
+    the transitions with the most accounts first."""
+    idx = np.flatnonzero(changed)
+    codes, pairs = _pairs(ob[idx], oc[idx])
+    counts = np.bincount(codes, minlength=len(pairs)).tolist()
+    examples: dict[int, list[dict]] = {k: [] for k in range(len(pairs))}
+    ids = table["account_id"].to_numpy(dtype=object)
+    cls = table["customer_class"].to_numpy(dtype=object)
+    rb = table["rule_baseline"].to_numpy(dtype=object)
+    rc = table["rule_candidate"].to_numpy(dtype=object)
+    reason = table["reason"].to_numpy(dtype=object)
+    for j in first_of_each(codes, EXAMPLES_PER_TRANSITION).tolist():
+        i = idx[j]
+        a_money, b_money = mb[i].tolist(), mc[i].tolist()
+        examples[codes[j]].append({
+            "account_id": ids[i], "customer_class": cls[i],
+            "rule_baseline": rb[i], "rule_candidate": rc[i],
+            "money_delta": {c: format_money(b - a, mu) for c, a, b in
+                            zip(CATEGORIES, a_money, b_money) if a != b},
+            "reason": reason[i]})
+    order = sorted(range(len(pairs)), key=lambda k: (-counts[k], outcome_rank(pairs[k][0]),
+                                                     outcome_rank(pairs[k][1])))
+    return [{"from": pairs[k][0], "to": pairs[k][1], "accounts": counts[k],
+             "examples": examples[k]} for k in order]
 
 
 def impact_json(impact: dict) -> str:

@@ -149,34 +149,44 @@ class AccountSimulator:
         A condition decided by configuration alone (``good_customer.algorithm ==
         "LATEPAYMENTS"`` for a CREDITRATING class) says the rule is for another set-up, so a
         rule failing on the account's data wins; only when every rule fails on configuration
-        is the configuration the reason (DEPREFUND-NO, BADCUST).
+        is the configuration the reason (DEPREFUND-NO, BADCUST). Among equals, the first
+        entry wins.
         """
-        dc = self.config.sa_types[sa.sa_type].deposit_class
         best = None
         for w in entries:
-            if w.process != "DEPRFND":
-                continue
-            v: Variant | None = self._deprfnd.get((w.rule, dc)) or self._deprfnd.get((w.rule, None))
-            if v is None:
-                continue
-            texts = [c.text for c in v.rule.when]
-            if w.condition not in texts:
-                continue
-            i = texts.index(w.condition)
-            config_only = isinstance(v.folded[i], Const)
-            k = (config_only, v.rule.order)
-            if best is None or k < best[0]:
-                best = (k, v, i, w)
+            c = self.why_not_candidate(sa.sa_type, w)
+            if c is not None and (best is None or c[0] < best[0]):
+                best = (c[0], c[1], w)
         if best is None:
             return None
-        (config_only, _), v, i, w = best
+        return best[1], best[2]
+
+    def why_not_candidate(self, sa_type: str, w: WhyNot
+                          ) -> tuple[tuple[bool, int], str] | None:
+        """One why-not entry of a deposit of ``sa_type`` as a candidate reason: its
+        precedence (lower wins: failing on data before failing on configuration, then rule
+        order) and the reason's name; None when the entry does not count (another process,
+        another deposit class's rule, a condition the rule does not have)."""
+        if w.process != "DEPRFND":
+            return None
+        dc = self.config.sa_types[sa_type].deposit_class
+        v: Variant | None = self._deprfnd.get((w.rule, dc)) or self._deprfnd.get((w.rule, None))
+        if v is None:
+            return None
+        texts = [c.text for c in v.rule.when]
+        if w.condition not in texts:
+            return None
+        i = texts.index(w.condition)
+        config_only = isinstance(v.folded[i], Const)
         fields, params = referenced(v.rule.when[i].expr)
         if fields and not config_only:
-            return sorted(fields)[0].split(".")[-1], w
-        if params:
+            reason = sorted(fields)[0].split(".")[-1]
+        elif params:
             p = sorted(params)[0].split(".")
-            return (p[1] if p[0] in ("deposit_class", "write_off") and len(p) > 2 else p[-1]), w
-        return "criteria", w
+            reason = p[1] if p[0] in ("deposit_class", "write_off") and len(p) > 2 else p[-1]
+        else:
+            reason = "criteria"
+        return (config_only, v.rule.order), reason
 
 
 def money_of(state: AccountState, adj_from: int, check_from: int) -> Money:

@@ -16,27 +16,58 @@ the vector rows exactly (a disagreement raises SimulationError).
 from __future__ import annotations
 
 from dataclasses import replace
-from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from ..rules.vocabulary import STATUSES
 from ..runner import WhyNot
-from .impact import EXAMPLES_PER_TRANSITION
+from . import table as tbl
+from .impact import EXAMPLES_PER_TRANSITION, first_of_each
 from .outcomes import CATEGORIES, AccountSimulator, outcome_rank
-from .partition import AccountRow, Job, MonthTotals, SimulationError, run_partition
+from .partition import Job, MonthTotals, SimulationError, run_partition
 
 Progress = Callable[[int], None]
 REASONS = ("all", "examples")
 _NCAT = len(CATEGORIES)
+_STATUS = {s: i for i, s in enumerate(STATUSES)}
+
+
+class _Vocab:
+    """Names as small integer codes, shared by both configurations so their per-account
+    codes compare directly. ``first`` is code 0."""
+
+    def __init__(self, first: str):
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+        self.code(first)
+
+    def code(self, name: str) -> int:
+        k = self.index.get(name)
+        if k is None:
+            k = self.index[name] = len(self.names)
+            self.names.append(name)
+        return k
+
+    def codes_of(self, col) -> np.ndarray:
+        """Codes of a text column (categorical, string or object), without a per-row
+        Python loop when it is categorical."""
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = col.cat.categories.astype(object).tolist()
+            lut = np.array([self.code(c) for c in cats] + [-1], np.int64)
+            return lut[col.cat.codes.to_numpy()]
+        codes, uniq = pd.factorize(col.to_numpy(dtype=object))
+        lut = np.array([self.code(u) for u in uniq.tolist()] + [-1], np.int64)
+        return lut[codes]
+
+    def array(self) -> np.ndarray:
+        return np.array(self.names, dtype=object)
 
 
 class _Side:
-    """One configuration's run: per account (sorted ids) outcome, rule and money, and per
-    process date the outcome counts and money totals."""
+    """One configuration's run, per account (the vector's sorted account order): outcome
+    and rule codes, money (n, 4); and per process date the outcome counts and money."""
 
     def __init__(self, outcomes: np.ndarray, rules: np.ndarray, money: np.ndarray,
                  months: list[MonthTotals]):
@@ -44,200 +75,172 @@ class _Side:
 
 
 def run_vector(job: Job, extract, progress: Progress | None = None,
-               reasons: str = "all") -> tuple[list[AccountRow], list[dict[str, MonthTotals]]]:
-    """Rows (sorted by account id) and per-date totals, as the partitions would give."""
+               reasons: str = "all") -> tuple[pd.DataFrame, list[dict[str, MonthTotals]]]:
+    """The per-account table (``simulate.table``, sorted by account id) and per-date
+    totals, as the partitions would give."""
     from ..vector import prepare
 
     if reasons not in REASONS:
         raise ValueError(f"reasons must be one of {REASONS}")
-    accounts = extract.accounts.sort_values("account_id", kind="stable")
-    ids = accounts["account_id"].astype(object).to_numpy()
-    classes = accounts["customer_class"].astype(object).to_numpy()
-    n = len(ids)
     prepared = prepare(extract, job.baseline.config)
-    base = _run_side(extract, job.baseline.book, job, ids, prepared)
+    s = prepared.static
+    ids = s.account_id  # sorted (the vector's account order)
+    classes = np.array(s.cust_codes, dtype=object)[s.cust] if len(s.cust_codes) else \
+        np.full(len(ids), "", object)
+    n = len(ids)
+    outcome_names, rule_names = _Vocab("no_deposit"), _Vocab("")
+    base = _run_side(extract, job.baseline.book, job, prepared, outcome_names, rule_names)
     if progress is not None and job.candidate is not None:
         progress(n // 2)
     cand = None
     if job.candidate is not None:
-        cand = _run_side(extract, job.candidate.book, job, ids, prepared)
+        cand = _run_side(extract, job.candidate.book, job, prepared, outcome_names,
+                         rule_names)
     months = [{"baseline": base.months[k],
                "candidate": cand.months[k] if cand is not None else MonthTotals()}
               for k in range(len(job.dates))]
-    mb = base.money.tolist()
+    o_names, r_names = outcome_names.array(), rule_names.array()
     if cand is None:
-        rows = [AccountRow(a, c, o, None, tuple(m), None, r, None, False, "")
-                for a, c, o, m, r in zip(ids.tolist(), classes.tolist(),
-                                         base.outcomes.tolist(), mb, base.rules.tolist())]
         if progress is not None:
             progress(n)
-        return rows, months
-    mc = cand.money.tolist()
+        return tbl.build(ids, classes, o_names[base.outcomes], base.money,
+                         r_names[base.rules]), months
     changed = (base.outcomes != cand.outcomes) | (base.money != cand.money).any(axis=1)
-    explain_ids = _to_explain(ids, base.outcomes, cand.outcomes, changed, reasons)
-    reason_of = _reasons(job, extract, explain_ids, ids, base, cand)
-    rows = []
-    for i, (a, c, ob, oc, rb, rc, ch) in enumerate(zip(
-            ids.tolist(), classes.tolist(), base.outcomes.tolist(), cand.outcomes.tolist(),
-            base.rules.tolist(), cand.rules.tolist(), changed.tolist())):
-        rows.append(AccountRow(a, c, ob, oc, tuple(mb[i]), tuple(mc[i]), rb, rc, ch,
-                               reason_of.get(a, "") if ch else ""))
+    explain = _to_explain(base.outcomes, cand.outcomes, changed, reasons)
+    reason = np.full(n, "", object)
+    reason[explain] = _reasons(job, extract, explain, ids, base, cand, o_names, r_names)
     if progress is not None:
         progress(n - n // 2)
-    return rows, months
+    return tbl.build(ids, classes, o_names[base.outcomes], base.money, r_names[base.rules],
+                     o_names[cand.outcomes], cand.money, r_names[cand.rules], changed,
+                     reason), months
 
 
-def _to_explain(ids, ob, oc, changed, reasons) -> list[str]:
-    if reasons == "all":
-        return ids[changed].tolist()
-    out, seen = [], {}
-    for a, b, c in zip(ids[changed].tolist(), ob[changed].tolist(), oc[changed].tolist()):
-        k = seen.get((b, c), 0)
-        if k < EXAMPLES_PER_TRANSITION:  # the first few of each transition: impact.json's
-            seen[(b, c)] = k + 1
-            out.append(a)
-    return out
+def _to_explain(ob: np.ndarray, oc: np.ndarray, changed: np.ndarray, reasons: str
+                ) -> np.ndarray:
+    """Positions of the changed accounts whose reason is worked out: all of them, or the
+    first few of each transition (the examples impact.json shows)."""
+    idx = np.flatnonzero(changed)
+    if reasons == "all" or not len(idx):
+        return idx
+    width = int(max(ob.max(initial=0), oc.max(initial=0))) + 1
+    key = ob[idx].astype(np.int64) * width + oc[idx]
+    return idx[first_of_each(key, EXAMPLES_PER_TRANSITION)]
 
 
-def _reasons(job: Job, extract, wanted: list[str], ids, base: _Side, cand: _Side
-             ) -> dict[str, str]:
-    """The per-account runner's reasons for ``wanted`` accounts, its rows checked against
-    the vector rows."""
+def _reasons(job: Job, extract, wanted: np.ndarray, ids: np.ndarray, base: _Side,
+             cand: _Side, o_names: np.ndarray, r_names: np.ndarray) -> list[str]:
+    """The per-account runner's reasons for the accounts at ``wanted``, its results checked
+    against the vector's."""
     from ..workspace import _subset
 
-    if not wanted:
-        return {}
-    sub = _subset(extract, set(wanted))
+    if not len(wanted):
+        return []
+    wanted_ids = ids[wanted].tolist()
+    sub = _subset(extract, set(wanted_ids))
     result = run_partition(replace(job, backend="python"), 0, sub)
-    pos = pd.Index(ids).get_indexer([r.account_id for r in result.rows])
-    for p, r in zip(pos.tolist(), result.rows):
-        vec = (base.outcomes[p], cand.outcomes[p], tuple(base.money[p].tolist()),
-               tuple(cand.money[p].tolist()), base.rules[p], cand.rules[p])
+    by_id = {r.account_id: r for r in result.rows}
+    out = []
+    for p, aid in zip(wanted.tolist(), wanted_ids):
+        r = by_id[aid]
+        vec = (o_names[base.outcomes[p]], o_names[cand.outcomes[p]],
+               tuple(base.money[p].tolist()), tuple(cand.money[p].tolist()),
+               r_names[base.rules[p]], r_names[cand.rules[p]])
         ref = (r.outcome_baseline, r.outcome_candidate, r.money_baseline, r.money_candidate,
                r.rule_baseline, r.rule_candidate)
         if vec != ref:
             raise SimulationError(f"vector and per-account runs disagree on account "
-                                  f"{r.account_id}: {vec} != {ref}; use --rules-engine python")
-    return {r.account_id: r.reason for r in result.rows}
+                                  f"{aid}: {vec} != {ref}; use --rules-engine python")
+        out.append(r.reason)
+    return out
 
 
 # ---- one configuration -----------------------------------------------------------------
-def _objects(col) -> np.ndarray:
-    """A text column (categorical or string) as an object array of str."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = np.asarray(col.cat.categories.astype(object), dtype=object)
-        return cats[col.cat.codes.to_numpy()]
-    return col.astype(object).to_numpy()
-
-
-class _Positions:
-    """Positions of ids (account or SA ids, unique) in a reference list, by Arrow hashing."""
-
-    def __init__(self, ids):
-        self.ref = pa.array(np.asarray(ids, dtype=object), pa.string())
-
-    def get_indexer(self, col) -> np.ndarray:
-        arr = pa.array(col) if not isinstance(col, pa.Array) else col
-        if pa.types.is_dictionary(arr.type) or not pa.types.is_string(arr.type):
-            arr = pc.cast(arr, pa.string())
-        return pc.index_in(arr, value_set=self.ref).fill_null(-1).to_numpy().astype(np.int64)
-
-
 class _Ledger:
-    """What the classification reads, per SA (in the vector's (account, sa_id) order),
-    kept up to date from each date's frames: the rule of the first refund-by-check
-    adjustment, of the first write-down, of the first positive transfer and of the last
-    adjustment; the type and rule of the first To Do."""
+    """What the classification reads, per SA (in the vector's SA order), kept up to date
+    from each date's frames, as rule codes (-1: none yet): the rule of the first
+    refund-by-check adjustment, of the first write-down, of the first positive transfer
+    and of the last adjustment; the outcome code (``todo_<type>``) and rule of the first
+    To Do."""
 
     def __init__(self, m: int):
-        self.ap_rule = np.full(m, None, object)
-        self.wd_rule = np.full(m, None, object)
-        self.xfer_rule = np.full(m, None, object)
-        self.last_rule = np.full(m, None, object)
-        self.todo_type = np.full(m, None, object)
-        self.todo_rule = np.full(m, None, object)
+        self.ap_rule, self.wd_rule, self.xfer_rule, self.last_rule, self.todo_out, \
+            self.todo_rule = (np.full(m, -1, np.int64) for _ in range(6))
 
     @staticmethod
-    def _first(target: np.ndarray, pos: np.ndarray, values: np.ndarray, mask=None) -> None:
+    def _first(targets, pos: np.ndarray, values, mask=None) -> None:
+        """Set each SA's targets (still -1) from its first row in ``pos``."""
         if mask is not None:
-            pos, values = pos[mask], values[mask]
+            pos, values = pos[mask], [v[mask] for v in values]
         if not len(pos):
             return
-        p, idx = np.unique(pos, return_index=True)  # first occurrence per SA
-        unset = np.array([x is None for x in target[p].tolist()], bool)
-        target[p[unset]] = values[idx[unset]]
+        p, idx = np.unique(pos, return_index=True)
+        unset = targets[0][p] < 0
+        for t, v in zip(targets, values):
+            t[p[unset]] = v[idx[unset]]
 
-    def update(self, sa_index: "_Positions", adjs: pd.DataFrame, todos: pd.DataFrame) -> None:
+    def update(self, res, rules: _Vocab, outcomes: _Vocab) -> None:
+        adjs, todos = res.adjustments, res.todos
         if len(adjs):
-            pos = sa_index.get_indexer(adjs["sa_id"])
-            cat = _objects(adjs["category"])
-            rule = _objects(adjs["rule"])
+            pos = np.asarray(res.sa_rows["adjustments"], np.int64)
+            cat = adjs["category"].to_numpy(dtype=object)
+            rule = rules.codes_of(adjs["rule"])
             amount = adjs["amount"].to_numpy(np.int64)
-            self._first(self.ap_rule, pos, rule, cat == "ap_refund")
-            self._first(self.wd_rule, pos, rule, cat == "write_down")
-            self._first(self.xfer_rule, pos, rule, (cat == "transfer") & (amount > 0))
+            self._first([self.ap_rule], pos, [rule], cat == "ap_refund")
+            self._first([self.wd_rule], pos, [rule], cat == "write_down")
+            self._first([self.xfer_rule], pos, [rule], (cat == "transfer") & (amount > 0))
             p, idx = np.unique(pos[::-1], return_index=True)  # last occurrence per SA
             self.last_rule[p] = rule[::-1][idx]
         if len(todos):
-            pos = sa_index.get_indexer(todos["sa_id"])
-            fresh = self.todo_rule.copy()
-            self._first(self.todo_rule, pos, _objects(todos["rule"]))
-            newly = np.array([a is None and b is not None for a, b in
-                              zip(fresh.tolist(), self.todo_rule.tolist())], bool)
-            tmp = np.full(len(self.todo_type), None, object)
-            self._first(tmp, pos, _objects(todos["todo_type"]))
-            self.todo_type[newly] = tmp[newly]
+            pos = np.asarray(res.sa_rows["todos"], np.int64)
+            kinds = _Vocab("")
+            kind = kinds.codes_of(todos["todo_type"])
+            lut = np.array([outcomes.code(f"todo_{k}") for k in kinds.names], np.int64)
+            self._first([self.todo_rule, self.todo_out], pos,
+                        [rules.codes_of(todos["rule"]), lut[kind]])
 
 
-def _run_side(extract, book, job: Job, ids: np.ndarray, prepared) -> _Side:
+def _run_side(extract, book, job: Job, prepared, outcomes: _Vocab, rules: _Vocab) -> _Side:
     from ..vector import VectorCycle
 
     config = book.config
     cyc = VectorCycle(extract, book, run_id=job.run_id, prepared=prepared)
-    sa0 = cyc.sa_frame()
-    sa_ids = sa0["sa_id"].astype(object).to_numpy()
-    sa_index = _Positions(sa_ids)
-    acct_index = _Positions(ids)
-    sa_acct = acct_index.get_indexer(sa0["account_id"])
-    first_status = _objects(sa0["status"])
-    types = _objects(sa0["sa_type"])
-    is_dep = {t: bool(c.is_cash_deposit) for t, c in config.sa_types.items()}
-    dep = np.array([is_dep.get(t, False) for t in types.tolist()], bool)
-    sim = AccountSimulator.__new__(AccountSimulator)  # only its _why_not_reason is used
-    sim.config = config
-    sim._deprfnd = {(v.rule.id, v.deposit_class): v for v in book.variants("DEPRFND")}
-    n = len(ids)
+    s = cyc.static
+    first_status = cyc.state.status.copy()
+    dep = s.is_cash
+    reasons = _WhyNotReasons(book, s)
+    n = s.n_acct
     total = np.zeros((n, _NCAT), np.int64)
-    ledger = _Ledger(len(sa_ids))
+    ledger = _Ledger(s.n_sa)
     months: list[MonthTotals] = []
-    outcomes = rules = None
+    acc_out = acc_rule = None
     for on in job.dates:
-        res = cyc.run(on, explain=("DEPRFND",))
-        money = _money(res.adjustments, res.checks, acct_index, n)
+        res = cyc.run(on, explain=("DEPRFND",), with_sas=False)
+        money = _money(res, s.acct, n)
         total += money
-        ledger.update(sa_index, res.adjustments, res.todos)
-        outcomes, rules = _classify(_objects(res.sas["status"]), first_status, types, dep,
-                                    sa_ids, sa_index, sa_acct, ledger, res.why_not, sim, n)
+        ledger.update(res, rules, outcomes)
+        acc_out, acc_rule = _classify(cyc.state.status, first_status, dep, s.acct, n, ledger,
+                                      res, reasons, outcomes, rules)
         m = MonthTotals()
-        u, c = np.unique(outcomes.astype(str), return_counts=True)
-        m.outcomes = dict(zip(u.tolist(), c.tolist()))
-        m.money = money.sum(axis=0).tolist()
+        counts = np.bincount(acc_out, minlength=len(outcomes.names))
+        m.outcomes = {outcomes.names[k]: int(c) for k, c in enumerate(counts.tolist()) if c}
+        m.money = [int(v) for v in money.sum(axis=0)]
         months.append(m)
-    assert outcomes is not None and rules is not None
-    return _Side(outcomes, rules, total, months)
+    assert acc_out is not None and acc_rule is not None
+    del config
+    return _Side(acc_out, acc_rule, total, months)
 
 
-def _money(adjs: pd.DataFrame, chks: pd.DataFrame, acct_index: _Positions, n: int
-           ) -> np.ndarray:
+def _money(res, acct: np.ndarray, n: int) -> np.ndarray:
     """``outcomes.money_of`` for every account: refund checks, applied to debt, interest,
     write-downs moved by the adjustments and checks of one date."""
     out = np.zeros((n, _NCAT), np.int64)
+    chks, adjs = res.checks, res.adjustments
     if len(chks):
-        np.add.at(out[:, 0], acct_index.get_indexer(chks["account_id"]),
-                  chks["amount"].to_numpy(np.int64))
+        np.add.at(out[:, 0], acct[res.sa_rows["checks"]], chks["amount"].to_numpy(np.int64))
     if len(adjs):
-        pos = acct_index.get_indexer(adjs["account_id"])
-        cat = _objects(adjs["category"])
+        pos = acct[res.sa_rows["adjustments"]]
+        cat = adjs["category"].to_numpy(dtype=object)
         amt = adjs["amount"].to_numpy(np.int64)
         k = (cat == "transfer") & (amt > 0)
         np.add.at(out[:, 1], pos[k], amt[k])
@@ -248,84 +251,112 @@ def _money(adjs: pd.DataFrame, chks: pd.DataFrame, acct_index: _Positions, n: in
     return out
 
 
-def _classify(status, first_status, types, dep, sa_ids, sa_index, sa_acct, ledger: _Ledger,
-              why: pd.DataFrame | None, sim: AccountSimulator, n: int
+def _classify(status, first_status, dep, acct, n, ledger: _Ledger, res,
+              reasons: "_WhyNotReasons", outcomes: _Vocab, rules: _Vocab
               ) -> tuple[np.ndarray, np.ndarray]:
-    """``AccountSimulator._classify`` for every account: outcome and rule per account."""
-    m = len(sa_ids)
-    outcome = np.full(m, None, object)
-    rule = np.full(m, "", object)
+    """``AccountSimulator._classify`` for every account: outcome and rule codes."""
+    m = len(status)
+    outcome = np.full(m, -1, np.int64)
+    rule = np.zeros(m, np.int64)  # code 0: ""
     done = ~dep  # only cash deposits take an outcome
 
     def fill(mask, out_value, rule_values) -> None:
         mask = mask & ~done
-        outcome[mask] = out_value if isinstance(out_value, str) else out_value[mask]
-        if isinstance(rule_values, str):
+        outcome[mask] = out_value if np.isscalar(out_value) else out_value[mask]
+        if np.isscalar(rule_values):
             rule[mask] = rule_values
         else:
-            r = rule_values[mask]
-            rule[mask] = np.where(r == None, "", r)  # noqa: E711 (object array)
+            rule[mask] = np.maximum(rule_values[mask], 0)  # -1 (none) reads ""
         done[mask] = True
 
-    def has(arr: np.ndarray) -> np.ndarray:
-        return arr != None  # noqa: E711 (object array)
-
-    fill(has(ledger.ap_rule), "refunded_by_check", ledger.ap_rule)
-    fill(has(ledger.wd_rule), "written_down", ledger.wd_rule)
-    t = has(ledger.todo_rule)
-    if t.any():
-        todo_out = np.full(m, None, object)
-        todo_out[t] = np.array(["todo_" + x for x in ledger.todo_type[t].tolist()], object)
-        fill(t, todo_out, ledger.todo_rule)
-    closed = (status == "closed") & (first_status != "closed")
-    fill(closed & has(ledger.xfer_rule), "applied_to_debt", ledger.xfer_rule)
-    fill(closed, "closed_at_zero", "")
-    fill((status == "pending_stop") | (status == "stopped"), "pending", ledger.last_rule)
-    active = (status == "active") & ~done
-    if active.any() and why is not None and len(why):
-        _not_eligible(active, why, types, sa_ids, sa_index, sim, outcome, rule, done)
-    fill(np.ones(m, bool), "untouched", "")
+    fill(ledger.ap_rule >= 0, outcomes.code("refunded_by_check"), ledger.ap_rule)
+    fill(ledger.wd_rule >= 0, outcomes.code("written_down"), ledger.wd_rule)
+    fill(ledger.todo_rule >= 0, ledger.todo_out, ledger.todo_rule)
+    closed = (status == _STATUS["closed"]) & (first_status != _STATUS["closed"])
+    fill(closed & (ledger.xfer_rule >= 0), outcomes.code("applied_to_debt"), ledger.xfer_rule)
+    fill(closed, outcomes.code("closed_at_zero"), 0)
+    fill((status == _STATUS["pending_stop"]) | (status == _STATUS["stopped"]),
+         outcomes.code("pending"), ledger.last_rule)
+    active = (status == _STATUS["active"]) & ~done
+    if active.any() and res.why_not is not None and len(res.why_not):
+        reasons.apply(active, res, outcome, rule, done, outcomes, rules)
+    fill(np.ones(m, bool), outcomes.code("untouched"), 0)
 
     # the account: the most significant outcome of its deposits, the first in sa_id order
     # (SAs are in (account, sa_id) order and lexsort is stable)
     d = np.flatnonzero(dep)
-    acc_out = np.full(n, "no_deposit", object)
-    acc_rule = np.full(n, "", object)
+    acc_out = np.zeros(n, np.int64)  # code 0: no_deposit
+    acc_rule = np.zeros(n, np.int64)
     if len(d):
-        ranks = {o: outcome_rank(o)[0] for o in set(outcome[d].tolist())}
-        rank = np.array([ranks[o] for o in outcome[d].tolist()], np.int64)
-        pos = sa_acct[d]
-        order = np.lexsort((rank, pos))
+        rank_of = np.array([outcome_rank(o)[0] for o in outcomes.names], np.int64)
+        pos = acct[d]
+        order = np.lexsort((rank_of[outcome[d]], pos))
         lead = np.r_[True, pos[order][1:] != pos[order][:-1]]
         best = d[order[lead]]
-        acc_out[sa_acct[best]] = outcome[best]
-        acc_rule[sa_acct[best]] = rule[best]
+        acc_out[acct[best]] = outcome[best]
+        acc_rule[acct[best]] = rule[best]
     return acc_out, acc_rule
 
 
-def _not_eligible(active, why, types, sa_ids, sa_index, sim, outcome, rule, done) -> None:
-    """``_why_not_reason`` over each active deposit's DEPRFND why-nots (cached per SA type
-    and list of (rule, condition))."""
-    w = why[(why["process"] == "DEPRFND").to_numpy()]
-    if not len(w):
-        return
-    pos = sa_index.get_indexer(w["sa_id"])
-    keep = active[pos]
-    pos = pos[keep]
-    rules = _objects(w["rule"])[keep]
-    conds = _objects(w["condition"])[keep]
-    entries: dict[int, list[tuple[str, str]]] = {}
-    for p, r, c in zip(pos.tolist(), rules.tolist(), conds.tolist()):
-        entries.setdefault(p, []).append((r, c))
-    cache: dict[tuple, tuple[str, str] | None] = {}
-    for p, e in entries.items():
-        key = (types[p], tuple(e))
-        if key not in cache:
-            ws = [WhyNot("DEPRFND", r, "", sa_ids[p], c, "") for r, c in e]
-            chosen = sim._why_not_reason(SimpleNamespace(sa_type=types[p]), ws)
-            cache[key] = None if chosen is None else (chosen[0], chosen[1].rule)
-        got = cache[key]
-        if got is not None:
-            outcome[p] = f"not_eligible_{got[0]}"
-            rule[p] = got[1]
-            done[p] = True
+class _WhyNotReasons:
+    """``AccountSimulator._why_not_reason`` over every active deposit's DEPRFND why-nots:
+    each (SA type, rule, condition) is judged once (``why_not_candidate``), then each SA
+    takes its best entry, the first among equals."""
+
+    def __init__(self, book, static):
+        sim = AccountSimulator.__new__(AccountSimulator)  # only its why-not judging is used
+        sim.config = book.config
+        sim._deprfnd = {(v.rule.id, v.deposit_class): v for v in book.variants("DEPRFND")}
+        self.sim, self.s = sim, static
+        self.cache: dict[tuple[int, str, str], tuple[int, str, str] | None] = {}
+
+    def apply(self, active, res, outcome, rule, done, outcomes: _Vocab, rules: _Vocab
+              ) -> None:
+        why = res.why_not
+        w = (why["process"] == "DEPRFND").to_numpy()
+        pos = np.asarray(res.sa_rows["why_not"], np.int64)[w]
+        keep = active[pos]
+        if not keep.any():
+            return
+        pos = pos[keep]
+        r_vocab, c_vocab = _Vocab(""), _Vocab("")
+        r_code = r_vocab.codes_of(why["rule"])[w][keep]
+        c_code = c_vocab.codes_of(why["condition"])[w][keep]
+        t_code = self.s.sa_type[pos].astype(np.int64)
+        nr, nc = len(r_vocab.names), len(c_vocab.names)
+        key = (t_code * nr + r_code) * nc + c_code
+        uniq, inv = np.unique(key, return_inverse=True)
+        score = np.empty(len(uniq), np.int64)
+        o_code = np.empty(len(uniq), np.int64)
+        rl_code = np.empty(len(uniq), np.int64)
+        for k, u in enumerate(uniq.tolist()):
+            t, rest = divmod(u, nr * nc)
+            r, c = divmod(rest, nc)
+            got = self._judge(self.s.type_codes[t], r_vocab.names[r], c_vocab.names[c])
+            if got is None:
+                score[k] = -1
+                continue
+            score[k] = got[0]
+            o_code[k] = outcomes.code(f"not_eligible_{got[1]}")
+            rl_code[k] = rules.code(r_vocab.names[r])
+        sc = score[inv.reshape(-1)]
+        ok = sc >= 0
+        pos, sc, inv = pos[ok], sc[ok], inv.reshape(-1)[ok]
+        if not len(pos):
+            return
+        order = np.lexsort((sc, pos))  # per SA, best score first; stable: first among equals
+        lead = np.r_[True, pos[order][1:] != pos[order][:-1]]
+        chosen = order[lead]
+        p = pos[chosen]
+        outcome[p] = o_code[inv[chosen]]
+        rule[p] = rl_code[inv[chosen]]
+        done[p] = True
+
+    def _judge(self, sa_type: str, rule_id: str, condition: str):
+        key = (sa_type, rule_id, condition)
+        if key not in self.cache:
+            got = self.sim.why_not_candidate(sa_type, WhyNot("DEPRFND", rule_id, "", "",
+                                                             condition, ""))
+            self.cache[key] = None if got is None else (
+                int(got[0][0]) * 2**32 + got[0][1], got[1])
+        return self.cache[key]

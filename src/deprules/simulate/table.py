@@ -1,0 +1,114 @@
+"""The per-account result of a simulation as columns: one row per account, sorted by
+account id, in the layout of ``accounts.csv`` with money as integer minor units.
+
+Both rules-engine paths end here: the vector path builds the columns directly, the
+per-account engines' rows are turned into them (``from_rows``). The impact, accounts.csv
+and accounts.parquet are computed from the columns, so a million accounts never become a
+million Python objects unless a caller asks for ``rows``.
+
+Money columns are ``int64`` when every figure fits, else Python integers (``object``);
+the candidate's money columns hold None when there is no candidate.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .outcomes import CATEGORIES
+from .partition import AccountRow
+
+MONEY_BASELINE = [f"{c}_baseline" for c in CATEGORIES]
+MONEY_CANDIDATE = [f"{c}_candidate" for c in CATEGORIES]
+COLUMNS = (["account_id", "customer_class", "outcome_baseline", "outcome_candidate"]
+           + MONEY_BASELINE + MONEY_CANDIDATE
+           + ["changed", "rule_baseline", "rule_candidate", "reason"])
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def money_column(values: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Exact minor units as int64 when they all fit, else as Python integers."""
+    if isinstance(values, np.ndarray) and values.dtype == np.int64:
+        return values
+    values = list(values)
+    if all(_INT64[0] <= v <= _INT64[1] for v in values):
+        return np.array(values, np.int64)
+    out = np.empty(len(values), object)
+    out[:] = values
+    return out
+
+
+def build(ids, classes, outcome_b, money_b, rule_b, outcome_c=None, money_c=None,
+          rule_c=None, changed=None, reason=None) -> pd.DataFrame:
+    """The table from per-account columns (``money_*``: (n, 4) arrays or 4 columns)."""
+    n = len(ids)
+    has_c = outcome_c is not None
+    nothing = np.full(n, None, object)
+    data = {"account_id": _objects(ids), "customer_class": _objects(classes),
+            "outcome_baseline": _objects(outcome_b),
+            "outcome_candidate": _objects(outcome_c) if has_c else nothing}
+    for i, name in enumerate(MONEY_BASELINE):
+        data[name] = money_column(money_b[:, i] if isinstance(money_b, np.ndarray)
+                                  else money_b[i])
+    for i, name in enumerate(MONEY_CANDIDATE):
+        data[name] = (money_column(money_c[:, i] if isinstance(money_c, np.ndarray)
+                                   else money_c[i]) if has_c else nothing)
+    data["changed"] = np.zeros(n, bool) if changed is None else np.asarray(changed, bool)
+    data["rule_baseline"] = _objects(rule_b)
+    data["rule_candidate"] = _objects(rule_c) if has_c else nothing
+    data["reason"] = np.full(n, "", object) if reason is None else _objects(reason)
+    return pd.DataFrame(data, columns=COLUMNS)
+
+
+def from_rows(rows: list[AccountRow], has_candidate: bool) -> pd.DataFrame:
+    """The table of per-account rows (the python and durable engines' results)."""
+    def col(name):
+        return [getattr(r, name) for r in rows]
+
+    def money(name):
+        values = col(name)
+        return [[m[i] for m in values] for i in range(len(CATEGORIES))]
+
+    return build(col("account_id"), col("customer_class"), col("outcome_baseline"),
+                 money("money_baseline"), col("rule_baseline"),
+                 col("outcome_candidate") if has_candidate else None,
+                 money("money_candidate") if has_candidate else None,
+                 col("rule_candidate") if has_candidate else None,
+                 col("changed"), col("reason"))
+
+
+def to_rows(table: pd.DataFrame) -> list[AccountRow]:
+    """The table as AccountRow objects (Python ints and str), in table order."""
+    has_c = table["outcome_candidate"].notna().any() if len(table) else False
+    mb = zip(*(table[c].tolist() for c in MONEY_BASELINE))
+    mc: Iterable = (zip(*(table[c].tolist() for c in MONEY_CANDIDATE)) if has_c
+                    else iter(lambda: None, 0))
+    return [AccountRow(a, cls, ob, oc, tuple(b), tuple(c) if c is not None else None, rb, rc,
+                       bool(ch), reason)
+            for a, cls, ob, oc, b, c, rb, rc, ch, reason in zip(
+                table["account_id"].tolist(), table["customer_class"].tolist(),
+                table["outcome_baseline"].tolist(), table["outcome_candidate"].tolist(), mb,
+                mc, table["rule_baseline"].tolist(), table["rule_candidate"].tolist(),
+                table["changed"].tolist(), table["reason"].tolist())]
+
+
+def money_matrix(table: pd.DataFrame, side: str) -> np.ndarray:
+    """(n, 4) money of one side: int64 when every column is, else Python integers."""
+    names = MONEY_BASELINE if side == "baseline" else MONEY_CANDIDATE
+    cols = [table[c].to_numpy() for c in names]
+    if all(c.dtype == np.int64 for c in cols):
+        return np.column_stack(cols) if cols[0].size else np.zeros((0, len(names)), np.int64)
+    out = np.empty((len(table), len(names)), object)
+    for i, c in enumerate(cols):
+        out[:, i] = c
+    return out
+
+
+def _objects(values) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return values
+    out = np.empty(len(values), object)
+    out[:] = list(values) if not isinstance(values, np.ndarray) else values.tolist()
+    return out
