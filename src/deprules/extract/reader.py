@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -413,14 +413,16 @@ def _parse_money(col: _Col, mu: int) -> tuple[np.ndarray, np.ndarray]:
     digits = 18 - mu  # keeps every accepted amount inside int64
     fraction = rf"(\.\d{{1,{mu}}})?" if mu else ""
     ok = pc.match_substring_regex(col.text, rf"^[+-]?\d{{1,{digits}}}{fraction}$")
-    src = pc.utf8_ltrim(pc.if_else(ok, col.text, "0"), "+")  # Arrow's cast refuses "+"
-    if not mu:
-        return _np(pc.cast(src, pa.int64())).astype(np.int64), _np(ok)
-    # "-12.5" -> -125 scaled by 10 ** (mu - decimals written)
-    dot = _np(pc.find_substring(src, "."))
-    written = np.where(dot >= 0, _np(pc.binary_length(src)) - dot - 1, 0)
-    value = _np(pc.cast(pc.replace_substring(src, ".", ""), pa.int64())) * 10 ** (mu - written)
-    return value.astype(np.int64), _np(ok)
+    src = pc.if_else(ok, col.text, "0")
+    if isinstance(src, pa.ChunkedArray):
+        src = src.combine_chunks()
+    # the cells that matched are exact decimals of at most 18 digits: Arrow's decimal cast
+    # reads them, and a decimal128's unscaled value (its low 64 bits, as it fits int64) is
+    # the amount in minor units
+    dec = pc.cast(src, pa.decimal128(18, mu))
+    words = np.frombuffer(dec.buffers()[1], dtype=np.int64)
+    value = words[2 * dec.offset:2 * (dec.offset + len(dec)):2].copy()
+    return value, _np(ok)
 
 
 def _money_message(text: str, mu: int) -> str:
@@ -519,6 +521,9 @@ class _Parsed:
     values: dict[str, np.ndarray]
     blank: dict[str, np.ndarray]
     complete: bool  # every required column is present and usable
+    valid: dict[str, np.ndarray] = field(default_factory=dict)  # money cells that parsed
+    unique_keys: bool = False  # the key column was found free of duplicates
+    _key_set: pa.Array | None = None
 
     def frame(self) -> pd.DataFrame:
         data = {}
@@ -530,6 +535,7 @@ class _Parsed:
 def _parse(raw: _Raw, ctx: ExtractContext, report: _Report) -> _Parsed:
     values: dict[str, np.ndarray] = {}
     blanks: dict[str, np.ndarray] = {}
+    valids: dict[str, np.ndarray] = {}
     complete = True
     mu = ctx.minor_units
     header_line = 1 if raw.fmt == "csv" else 0
@@ -551,14 +557,15 @@ def _parse(raw: _Raw, ctx: ExtractContext, report: _Report) -> _Parsed:
         if not spec.nullable:
             report.rows(col, blank, "missing-value", lambda i, n=spec.name: f"{n} is required; "
                         "the cell is blank")
-        values[spec.name] = _parse_column(col, spec, blank, ctx, report, mu)
-    if complete:
-        _check_duplicates(raw, values, blanks, report)
-    return _Parsed(raw, values, blanks, complete)
+        valid: dict[str, np.ndarray] = {}
+        values[spec.name] = _parse_column(col, spec, blank, ctx, report, mu, valid)
+        valids.update(valid)
+    unique = _check_duplicates(raw, values, blanks, report) if complete else False
+    return _Parsed(raw, values, blanks, complete, valids, unique)
 
 
 def _parse_column(col: _Col, spec: Column, blank: np.ndarray, ctx: ExtractContext,
-                  report: _Report, mu: int) -> np.ndarray:
+                  report: _Report, mu: int, valid: dict | None = None) -> np.ndarray:
     kind = spec.kind
     if kind in (ID, TEXT) or kind.startswith("ref:"):
         return _objects(col.text)
@@ -570,6 +577,8 @@ def _parse_column(col: _Col, spec: Column, blank: np.ndarray, ctx: ExtractContex
         return _objects(col.text)
     if kind == MONEY:
         value, ok = _parse_money(col, mu)
+        if valid is not None:
+            valid[spec.name] = ok
         report.rows(col, ~ok & ~blank, "bad-money", lambda i: _money_message(col.cell(i), mu))
     elif kind in (INT, COUNT):
         value, ok = _parse_int(col, signed=kind == INT)
@@ -605,26 +614,44 @@ def _date_message(text: str) -> str:
 # --------------------------------------------------------------------------- row and table checks
 
 
-def _check_duplicates(raw: _Raw, values: dict, blanks: dict, report: _Report) -> None:
+def _check_duplicates(raw: _Raw, values: dict, blanks: dict, report: _Report) -> bool:
+    """Report repeated keys; True when the key column has none.
+
+    Extracts usually come sorted by key: a strictly increasing column (one comparison per
+    row) has no duplicates, and only a column that is not is hashed."""
     key = TABLES[raw.table][0]
     col = raw.cols[key.name]
+    text = col.text.combine_chunks()
+    if len(text) < 2 or _strictly_increasing(text):
+        return True
     ids = pd.Series(values[key.name])
     dup = ids.duplicated(keep="first").to_numpy() & ~blanks[key.name]
     if not dup.any():
-        return
+        return True
     shown = set(ids[dup].head(report.cap))
     firsts = ids[ids.isin(shown) & ~ids.duplicated(keep="first")]
     first_line = {v: raw.lines[i] for i, v in firsts.items()}
     report.rows(col, dup, "duplicate-id", lambda i: f"duplicate {key.name} {ids[i]!r}; first on "
                 f"line {first_line.get(ids[i], '?')}")
+    return False
+
+
+def _strictly_increasing(text: pa.Array) -> bool:
+    """Every value greater than the one before (byte order; blanks make it false)."""
+    return bool(pc.all(pc.greater(text[1:], text[:-1])).as_py()) and text[0].as_py() != ""
 
 
 def _ids(parsed: _Parsed | None) -> pa.Array | None:
-    """The key values of a table, when the table loaded far enough to know them."""
+    """The key values of a table, when the table loaded far enough to know them (computed
+    once per table: several tables refer to accounts)."""
     if parsed is None or not parsed.complete:
         return None
-    key = TABLES[parsed.raw.table][0].name
-    return pc.unique(parsed.raw.cols[key].text.combine_chunks())
+    if parsed._key_set is None:
+        key = TABLES[parsed.raw.table][0].name
+        text = parsed.raw.cols[key].text.combine_chunks()
+        # a key column without duplicates is its own set of values
+        parsed._key_set = text if parsed.unique_keys else pc.unique(text)
+    return parsed._key_set
 
 
 def _check_reference(parsed: _Parsed, column: str, target: _Parsed | None, code: str,
@@ -670,7 +697,9 @@ def _check_sign(parsed: _Parsed, column: str, report: _Report, message: str, mu:
         return
     v = parsed.values[column]
     col = parsed.raw.cols[column]
-    valid = _parse_money(col, mu)[1]  # a cell that is not an amount is reported already
+    valid = parsed.valid.get(column)  # a cell that is not an amount is reported already
+    if valid is None:
+        valid = _parse_money(col, mu)[1]
     bad = valid & ~parsed.blank[column] & ((v < 0) if allow_zero else (v <= 0))
     report.rows(col, bad, "out-of-range", lambda i: f"{col.cell(i)!r}: {message}")
 
