@@ -271,6 +271,33 @@ def test_duplicate_id_names_the_first_line(tmp_path):
     assert "'A1'" in problem.message and "line 2" in problem.message
 
 
+@pytest.mark.parametrize("rows,line", [
+    ("A1,RES,650\nA2,COM,200\nA2,COM,300\nA3,RES,1\n", 4),  # sorted, repeat adjacent
+    ("A1,RES,650\nA2,COM,200\nA3,COM,300\nA2,RES,1\n", 5),  # sorted until the repeat
+    (",RES,650\nA1,COM,200\n,COM,300\n", None),  # blank keys: missing values, not repeats
+])
+def test_duplicates_found_whatever_the_order(tmp_path, rows, line):
+    """Sorted keys take a fast path (no hashing); a repeat anywhere is still reported."""
+    folder = make_folder(tmp_path, accounts_csv="account_id,customer_class,credit_rating\n"
+                         + rows)
+    found = [(p.line, p.code) for p in check_extract(folder, CTX)
+             if p.file == "accounts.csv"]
+    if line is None:
+        assert {c for _, c in found} == {"missing-value"}
+    else:
+        assert (line, "duplicate-id") in found
+
+
+def test_references_checked_against_sorted_unique_keys(tmp_path):
+    folder = make_folder(tmp_path, accounts_csv="account_id,customer_class,credit_rating\n"
+                         "A1,RES,650\nA2,COM,200\n",
+                         service_agreements_csv=SA_HEAD + "S1,A2,E-RES,active,2024-01-15,,0,0\n"
+                         "S2,A3,E-RES,active,2024-01-15,,0,0\n")
+    codes = [(p.file, p.line, p.code) for p in check_extract(folder, CTX)]
+    assert ("service_agreements.csv", 3, "unknown-account") in codes
+    assert not any(c == "unknown-account" and line == 2 for _, line, c in codes)
+
+
 def test_duplicate_table(tmp_path):
     folder = make_folder(tmp_path)
     (folder / "non_cash_deposits.parquet").write_bytes(b"x")

@@ -57,7 +57,7 @@ def _money(values: list[int] | tuple[int, ...], mu: int) -> dict[str, str]:
     return {c: format_money(v, mu) for c, v in zip(CATEGORIES, values)}
 
 
-def _sum(money) -> list[int]:
+def column_sums(money) -> list[int]:
     """Column sums of (n, 4) minor units, exact: int64 in numpy when the sums provably cannot
     overflow (no sum exceeds rows x the largest figure), else Python integers."""
     width = len(CATEGORIES)
@@ -122,7 +122,7 @@ def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
         "accounts": len(table),
         "changed_accounts": int(changed.sum()),
         "outcomes": _side_by_side(_counts(ob), _counts(oc) if has_c else None),
-        "money": _money_side_by_side(_sum(mb), _sum(mc) if has_c else None, mu),
+        "money": _money_side_by_side(column_sums(mb), column_sums(mc) if has_c else None, mu),
     }
     classes = {}
     cls_codes, cls_names = pd.factorize(table["customer_class"].to_numpy(dtype=object))
@@ -133,8 +133,8 @@ def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
             "changed_accounts": int((changed & mine).sum()),
             "outcomes": _side_by_side(_counts(ob[mine]),
                                       _counts(oc[mine]) if has_c else None),
-            "money": _money_side_by_side(_sum(mb[mine]), _sum(mc[mine]) if has_c else None,
-                                         mu),
+            "money": _money_side_by_side(column_sums(mb[mine]),
+                                         column_sums(mc[mine]) if has_c else None, mu),
         }
     impact["by_customer_class"] = classes
     if has_c:

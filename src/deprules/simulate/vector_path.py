@@ -24,7 +24,7 @@ import pandas as pd
 from ..rules.vocabulary import STATUSES
 from ..runner import WhyNot
 from . import table as tbl
-from .impact import EXAMPLES_PER_TRANSITION, first_of_each
+from .impact import EXAMPLES_PER_TRANSITION, column_sums, first_of_each
 from .outcomes import CATEGORIES, AccountSimulator, outcome_rank
 from .partition import Job, MonthTotals, SimulationError, run_partition
 
@@ -224,7 +224,7 @@ def _run_side(extract, book, job: Job, prepared, outcomes: _Vocab, rules: _Vocab
         m = MonthTotals()
         counts = np.bincount(acc_out, minlength=len(outcomes.names))
         m.outcomes = {outcomes.names[k]: int(c) for k, c in enumerate(counts.tolist()) if c}
-        m.money = [int(v) for v in money.sum(axis=0)]
+        m.money = column_sums(money)
         months.append(m)
     assert acc_out is not None and acc_rule is not None
     del config
