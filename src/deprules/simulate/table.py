@@ -59,7 +59,10 @@ def build(ids, classes, outcome_b, money_b, rule_b, outcome_c=None, money_c=None
     data["rule_baseline"] = _objects(rule_b)
     data["rule_candidate"] = _objects(rule_c) if has_c else nothing
     data["reason"] = np.full(n, "", object) if reason is None else _objects(reason)
-    return pd.DataFrame(data, columns=COLUMNS)
+    # object columns stay object (pandas would convert text to its Arrow-backed str dtype,
+    # a copy of every string there and another on the way back out)
+    return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in data.items()},
+                        columns=COLUMNS)
 
 
 def from_rows(rows: list[AccountRow], has_candidate: bool) -> pd.DataFrame:

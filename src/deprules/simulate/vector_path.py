@@ -183,7 +183,7 @@ class _Ledger:
         adjs, todos = res.adjustments, res.todos
         if len(adjs):
             pos = np.asarray(res.sa_rows["adjustments"], np.int64)
-            cat = adjs["category"].to_numpy(dtype=object)
+            cat = _CodedColumn(adjs["category"])
             rule = rules.codes_of(adjs["rule"])
             amount = adjs["amount"].to_numpy(np.int64)
             self._first([self.ap_rule], pos, [rule], cat == "ap_refund")
@@ -240,7 +240,7 @@ def _money(res, acct: np.ndarray, n: int) -> np.ndarray:
         np.add.at(out[:, 0], acct[res.sa_rows["checks"]], chks["amount"].to_numpy(np.int64))
     if len(adjs):
         pos = acct[res.sa_rows["adjustments"]]
-        cat = adjs["category"].to_numpy(dtype=object)
+        cat = _CodedColumn(adjs["category"])
         amt = adjs["amount"].to_numpy(np.int64)
         k = (cat == "transfer") & (amt > 0)
         np.add.at(out[:, 1], pos[k], amt[k])
@@ -249,6 +249,25 @@ def _money(res, acct: np.ndarray, n: int) -> np.ndarray:
         k = cat == "write_down"
         np.add.at(out[:, 3], pos[k], np.abs(amt[k]))
     return out
+
+
+class _CodedColumn:
+    """``column == "name"`` for a categorical column, comparing its integer codes (an object
+    array of a million names costs more than the comparison)."""
+
+    def __init__(self, col):
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            self.codes = col.cat.codes.to_numpy()
+            self.index = {c: i for i, c in enumerate(col.cat.categories.astype(object))}
+        else:
+            self.codes, uniq = pd.factorize(col.to_numpy(dtype=object))
+            self.index = {c: i for i, c in enumerate(uniq.tolist())}
+
+    def __eq__(self, name) -> np.ndarray:  # type: ignore[override]
+        k = self.index.get(name)
+        return np.zeros(len(self.codes), bool) if k is None else self.codes == k
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _classify(status, first_status, dep, acct, n, ledger: _Ledger, res,
