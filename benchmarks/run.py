@@ -12,7 +12,11 @@ is git-ignored), then measures in fresh subprocesses (so peak RSS is per measure
 - ``bare``: a bare vectorised pandas pass over the same extract computing DEPRFND
   eligibility and REFUNDINT interest (the comparison baseline: what "just pandas" costs);
 - ``runner``: the per-account runner (``Runner(backend="python")``) on a sample of
-  accounts, extrapolated to the size.
+  accounts, extrapolated to the size;
+- ``command``: the whole ``deprules simulate --extract ... --as-of ... --whatif
+  examples/whatif --format json`` command as a user runs it (process start, imports,
+  both configurations, load, both cycles, classification, impact), wall time and peak
+  RSS of that process (``os.wait4``); the output is thrown away.
 
 Medians of ``--repeat`` runs are printed as a table (and written as JSON with
 ``--json``). ``--profile`` prints a cProfile of one baseline cycle at the largest size.
@@ -205,6 +209,24 @@ def worker_profile(folder: Path, top: int) -> dict:
     return {"profile": buf.getvalue(), "timings": res.timings, "rounds": res.rounds}
 
 
+def run_command(folder: Path, whatif: str) -> dict:
+    """``deprules simulate`` over ``folder`` in a fresh process: wall seconds, peak RSS."""
+    exe = Path(sys.executable).with_name("deprules")
+    cmd = [str(exe) if exe.exists() else "deprules", "simulate", "--extract", str(folder),
+           "--as-of", ON.isoformat(), "--whatif", whatif, "--format", "json"]
+    t = time.perf_counter()
+    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE) as proc:
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode:
+        raise SystemExit(f"deprules simulate failed ({proc.returncode}):\n{err}")
+    return {"command": {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime},
+            "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
 def _spawn(kind: str, folder: Path, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--folder",
            str(folder), "--sample", str(args.sample), "--candidate-set", *args.candidate]
@@ -259,6 +281,10 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="print the N most expensive functions of one baseline cycle")
     ap.add_argument("--skip-runner", action="store_true")
+    ap.add_argument("--skip-command", action="store_true",
+                    help="do not time the whole deprules simulate command")
+    ap.add_argument("--whatif", default="examples/whatif",
+                    help="the candidate of the timed deprules simulate command")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -286,8 +312,26 @@ def main(argv=None) -> int:
         bares = [_spawn("bare", folder, args) for _ in range(args.repeat)]
         runners = [] if args.skip_runner else [_spawn("runner", folder, args)
                                                for _ in range(args.repeat)]
-        results["sizes"][n] = {"flow": flows, "bare": bares, "runner": runners}
-        _report(n, flows, bares, runners)
+        commands = [] if args.skip_command else [run_command(folder, args.whatif)
+                                                 for _ in range(args.repeat)]
+        results["sizes"][n] = {"flow": flows, "bare": bares, "runner": runners,
+                               "command": commands}
+        _report(n, flows, bares, runners, commands)
+    if not args.skip_command:
+        # the fixed cost of the command (start-up, imports, both configurations, writing
+        # the impact) measured on a tiny extract; the rest is what the accounts cost
+        tiny = [run_command(extract_dir(100, args.seed), args.whatif)
+                for _ in range(args.repeat)]
+        fixed = median(tiny, "command", "wall")
+        results["command_fixed"] = tiny
+        print(f"\ndeprules simulate --whatif {args.whatif} (whole command, median of "
+              f"{args.repeat}; fixed cost {fixed:.2f} s, measured on 100 accounts):")
+        print(f"  {'accounts':>10} {'wall s':>8} {'us/account':>11} {'beyond fixed':>13} "
+              f"{'peak MiB':>9}")
+        for n, r in results["sizes"].items():
+            wall = median(r["command"], "command", "wall")
+            print(f"  {n:>10,} {wall:8.2f} {wall / n * 1e6:11.1f} "
+                  f"{(wall - fixed) / n * 1e6:10.1f} us {median(r['command'], 'peak_rss_mib'):9.0f}")
     results["machine"]["loadavg_end"] = os.getloadavg()
     if args.profile:
         prof = _spawn("profile", extract_dir(sizes[-1], args.seed), args)
@@ -304,7 +348,7 @@ def _fmt(runs, key) -> str:
     return f"{median(runs, key, 'wall'):8.2f} ({median(runs, key, 'cpu'):6.2f})"
 
 
-def _report(n: int, flows, bares, runners) -> None:
+def _report(n: int, flows, bares, runners, commands=()) -> None:
     sas = flows[0]["sas"]
     base = median(flows, "baseline", "wall")
     bare = median(bares, "bare", "wall")
@@ -331,6 +375,11 @@ def _report(n: int, flows, bares, runners) -> None:
           f"{median(flows, 'rss_after_prepare_mib'):.0f} after prepare, "
           f"{median(flows, 'rss_after_baseline_mib'):.0f} after baseline), "
           f"{median(bares, 'peak_rss_mib'):.0f} MiB (bare pass)")
+    if commands:
+        wall = median(commands, "command", "wall")
+        print(f"  deprules simulate   {_fmt(commands, 'command')}   whole command: "
+              f"{wall / n * 1e6:.1f} us/account, peak {median(commands, 'peak_rss_mib'):.0f} "
+              f"MiB")
     parts = flows[0]["baseline_parts"]
     print(f"  baseline split      rules {parts['rules']:.2f} s, frames {parts['frames']:.2f} s, "
           f"fallback {parts['fallback']:.2f} s ({flows[0]['baseline_fallback']} accounts)")
