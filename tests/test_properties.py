@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from deprules.dates import add_months, months_held
 from deprules.ledger.check import check_account
 from deprules.ledger.model import Account, AccountState, NonCashDeposit, ServiceAgreement
-from deprules.money import format_money, parse_money, round_fraction
+from deprules.money import format_money, format_money_array, parse_money, round_fraction
 from deprules.runner import Runner
 
 cents = st.integers(min_value=-10**12, max_value=10**12)
@@ -148,3 +148,11 @@ def test_status_machine_allows_only_legal_moves(setup, moves, start, zero):
             else:
                 raise AssertionError(f"{before} -> {to} was allowed")
     assert check_account(state, setup.config) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=30), st.integers(0, 4))
+def test_money_column_text_is_format_money(values, mu):
+    """The column formatter (accounts.csv, why-not details) writes what format_money
+    writes, for every int64 including its extremes."""
+    assert format_money_array(values, mu).to_pylist() == [format_money(v, mu) for v in values]

@@ -69,6 +69,26 @@ def format_money(minor: int, minor_units: int = 2) -> str:
     return f"{sign}{q}.{r:0{minor_units}d}"
 
 
+def format_money_array(values, minor_units: int = 2):
+    """``format_money`` of every value of an int64 array, as an Arrow string array (the
+    same text, built with Arrow string kernels: a million values in milliseconds)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.asarray(values, dtype=np.int64)
+    if (values == np.iinfo(np.int64).min).any():  # its magnitude does not fit int64
+        return pa.array([format_money(int(v), minor_units) for v in values.tolist()],
+                        pa.string())
+    q, r = np.divmod(np.abs(values), 10**minor_units)
+    body = pc.cast(pa.array(q), pa.string())
+    if minor_units:
+        body = pc.binary_join_element_wise(
+            body, pc.utf8_lpad(pc.cast(pa.array(r), pa.string()), minor_units, "0"), ".")
+    sign = pa.array(np.where(values < 0, "-", ""))
+    return pc.binary_join_element_wise(sign, body, "")
+
+
 def round_fraction(value: Fraction, mode: str = "half_up") -> int:
     """Round an exact fraction of minor units to an integer.
 

@@ -557,9 +557,7 @@ def _parse(raw: _Raw, ctx: ExtractContext, report: _Report) -> _Parsed:
         if not spec.nullable:
             report.rows(col, blank, "missing-value", lambda i, n=spec.name: f"{n} is required; "
                         "the cell is blank")
-        valid: dict[str, np.ndarray] = {}
-        values[spec.name] = _parse_column(col, spec, blank, ctx, report, mu, valid)
-        valids.update(valid)
+        values[spec.name] = _parse_column(col, spec, blank, ctx, report, mu, valids)
     unique = _check_duplicates(raw, values, blanks, report) if complete else False
     return _Parsed(raw, values, blanks, complete, valids, unique)
 
@@ -678,7 +676,7 @@ def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Repo
         _check_reference(ncds, "account_id", accounts, "unknown-account", report)
         _check_order(ncds, "start_date", "end_date", report)
         _check_sign(ncds, "amount", report, "a non-cash deposit's amount must be more than 0.00",
-                    ctx.minor_units, allow_zero=False)
+                    allow_zero=False)
         if "end_date" not in ncds.values:
             ncds.values["end_date"] = np.full(ncds.raw.n, np.datetime64("NaT"), "datetime64[ns]")
     if fts is not None:
@@ -690,16 +688,14 @@ def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Repo
         v.setdefault("cc_postpone_date", np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
 
 
-def _check_sign(parsed: _Parsed, column: str, report: _Report, message: str, mu: int,
+def _check_sign(parsed: _Parsed, column: str, report: _Report, message: str,
                 allow_zero: bool = True) -> None:
     """Refuse negative (and, unless allowed, zero) amounts where they make no sense."""
     if column not in parsed.values or column not in parsed.raw.cols:
         return
     v = parsed.values[column]
     col = parsed.raw.cols[column]
-    valid = parsed.valid.get(column)  # a cell that is not an amount is reported already
-    if valid is None:
-        valid = _parse_money(col, mu)[1]
+    valid = parsed.valid[column]  # a cell that is not an amount is reported already
     bad = valid & ~parsed.blank[column] & ((v < 0) if allow_zero else (v <= 0))
     report.rows(col, bad, "out-of-range", lambda i: f"{col.cell(i)!r}: {message}")
 
@@ -727,7 +723,7 @@ def _check_service_agreements(sas: _Parsed, ctx: ExtractContext, report: _Report
                     "stop_date")
     _check_order(sas, "start_date", "stop_date", report)
     _check_sign(sas, "total_deposit_amount", report, "total_deposit_amount (what the utility "
-                "wants to hold) cannot be negative", ctx.minor_units)
+                "wants to hold) cannot be negative")
     if "payoff_balance" in v and "sa_type" in v:
         deposit_types = [code for code, info in ctx.sa_types.items() if info.is_cash_deposit]
         is_deposit = _np(pc.is_in(sas.raw.cols["sa_type"].text,

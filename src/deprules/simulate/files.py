@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..money import format_money
+from ..money import format_money, format_money_array
 from .report_html import render_html
 from .table import COLUMNS, MONEY_BASELINE, MONEY_CANDIDATE
 
@@ -35,26 +35,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _money_text(col: np.ndarray, mu: int) -> list[str]:
     """Decimal text of a money column ("" for None)."""
     if col.dtype == np.int64:
-        return _money_strings(col, mu)
+        return format_money_array(col, mu).to_pylist()
     return ["" if v is None else format_money(v, mu) for v in col.tolist()]
-
-
-def _money_strings(values: np.ndarray, mu: int) -> list[str]:
-    """``format_money`` for an int64 column, with Arrow string kernels."""
-    import pyarrow.compute as pc
-
-    neg = values < 0
-    mag = np.abs(values.astype(object) if (values == np.iinfo(np.int64).min).any()
-                 else values)
-    if mag.dtype == object:  # |int64 min| does not fit: the exact, slow way
-        return [format_money(int(v), mu) for v in values.tolist()]
-    q, r = np.divmod(mag, 10**mu)
-    body = pc.cast(pa.array(q), pa.string())
-    if mu:
-        body = pc.binary_join_element_wise(
-            body, pc.utf8_lpad(pc.cast(pa.array(r), pa.string()), mu, "0"), ".")
-    sign = pa.array(np.where(neg, "-", ""))
-    return pc.binary_join_element_wise(sign, body, "").to_pylist()
 
 
 def accounts_csv(result: "SimulationResult") -> bytes:

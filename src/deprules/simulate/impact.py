@@ -155,9 +155,8 @@ def _pairs(ob: np.ndarray, oc: np.ndarray) -> tuple[np.ndarray, list[tuple[str, 
     """A code per account for its (baseline, candidate) outcome pair, and the pairs."""
     codes_b, names_b = pd.factorize(ob)
     codes_c, names_c = pd.factorize(oc)
-    key = codes_b.astype(np.int64) * max(len(names_c), 1) + codes_c
-    codes, uniq = pd.factorize(key)
     width = max(len(names_c), 1)
+    codes, uniq = pd.factorize(codes_b.astype(np.int64) * width + codes_c)
     pairs = [(names_b[u // width], names_c[u % width]) for u in uniq.tolist()]
     return codes, pairs
 

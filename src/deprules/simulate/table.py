@@ -12,6 +12,7 @@ the candidate's money columns hold None when there is no candidate.
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -87,7 +88,7 @@ def to_rows(table: pd.DataFrame) -> list[AccountRow]:
     has_c = table["outcome_candidate"].notna().any() if len(table) else False
     mb = zip(*(table[c].tolist() for c in MONEY_BASELINE))
     mc: Iterable = (zip(*(table[c].tolist() for c in MONEY_CANDIDATE)) if has_c
-                    else iter(lambda: None, 0))
+                    else repeat(None))
     return [AccountRow(a, cls, ob, oc, tuple(b), tuple(c) if c is not None else None, rb, rc,
                        bool(ch), reason)
             for a, cls, ob, oc, b, c, rb, rc, ch, reason in zip(

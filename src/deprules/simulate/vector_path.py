@@ -186,9 +186,9 @@ class _Ledger:
             cat = _CodedColumn(adjs["category"])
             rule = rules.codes_of(adjs["rule"])
             amount = adjs["amount"].to_numpy(np.int64)
-            self._first([self.ap_rule], pos, [rule], cat == "ap_refund")
-            self._first([self.wd_rule], pos, [rule], cat == "write_down")
-            self._first([self.xfer_rule], pos, [rule], (cat == "transfer") & (amount > 0))
+            self._first([self.ap_rule], pos, [rule], cat.is_("ap_refund"))
+            self._first([self.wd_rule], pos, [rule], cat.is_("write_down"))
+            self._first([self.xfer_rule], pos, [rule], cat.is_("transfer") & (amount > 0))
             p, idx = np.unique(pos[::-1], return_index=True)  # last occurrence per SA
             self.last_rule[p] = rule[::-1][idx]
         if len(todos):
@@ -203,7 +203,6 @@ class _Ledger:
 def _run_side(extract, book, job: Job, prepared, outcomes: _Vocab, rules: _Vocab) -> _Side:
     from ..vector import VectorCycle
 
-    config = book.config
     cyc = VectorCycle(extract, book, run_id=job.run_id, prepared=prepared)
     s = cyc.static
     first_status = cyc.state.status.copy()
@@ -227,7 +226,6 @@ def _run_side(extract, book, job: Job, prepared, outcomes: _Vocab, rules: _Vocab
         m.money = column_sums(money)
         months.append(m)
     assert acc_out is not None and acc_rule is not None
-    del config
     return _Side(acc_out, acc_rule, total, months)
 
 
@@ -242,32 +240,25 @@ def _money(res, acct: np.ndarray, n: int) -> np.ndarray:
         pos = acct[res.sa_rows["adjustments"]]
         cat = _CodedColumn(adjs["category"])
         amt = adjs["amount"].to_numpy(np.int64)
-        k = (cat == "transfer") & (amt > 0)
+        k = cat.is_("transfer") & (amt > 0)
         np.add.at(out[:, 1], pos[k], amt[k])
-        k = cat == "deposit_interest"
+        k = cat.is_("deposit_interest")
         np.add.at(out[:, 2], pos[k], -amt[k])
-        k = cat == "write_down"
+        k = cat.is_("write_down")
         np.add.at(out[:, 3], pos[k], np.abs(amt[k]))
     return out
 
 
 class _CodedColumn:
-    """``column == "name"`` for a categorical column, comparing its integer codes (an object
-    array of a million names costs more than the comparison)."""
+    """A text column as codes, to test ``is_(name)`` per row by comparing integers (an
+    object array of a million names costs more than the comparison)."""
 
     def __init__(self, col):
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            self.codes = col.cat.codes.to_numpy()
-            self.index = {c: i for i, c in enumerate(col.cat.categories.astype(object))}
-        else:
-            self.codes, uniq = pd.factorize(col.to_numpy(dtype=object))
-            self.index = {c: i for i, c in enumerate(uniq.tolist())}
+        self.names = _Vocab("")
+        self.codes = self.names.codes_of(col)
 
-    def __eq__(self, name) -> np.ndarray:  # type: ignore[override]
-        k = self.index.get(name)
-        return np.zeros(len(self.codes), bool) if k is None else self.codes == k
-
-    __hash__ = None  # type: ignore[assignment]
+    def is_(self, name: str) -> np.ndarray:
+        return self.codes == self.names.index.get(name, -2)  # -2: no row has it
 
 
 def _classify(status, first_status, dep, acct, n, ledger: _Ledger, res,

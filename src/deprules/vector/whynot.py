@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..money import format_money_array
 from ..rules.conditions import Cmp, Const, In, render
 from ..rules.vocabulary import FIELDS
 from .facts import Facts
@@ -59,19 +60,6 @@ def _const_detail(v, text: str, folded) -> str:
     return f"{render(folded)} is false"
 
 
-def _money_text(values: np.ndarray, mu: int) -> pa.Array:
-    neg = values < 0
-    q, r = np.divmod(np.abs(values), 10**mu)
-    qs = pc.cast(pa.array(q), pa.string())
-    if mu == 0:
-        body = qs
-    else:
-        rs = pc.utf8_lpad(pc.cast(pa.array(r), pa.string()), mu, "0")
-        body = pc.binary_join_element_wise(qs, rs, ".")
-    sign = pa.array(np.where(neg, "-", ""))
-    return pc.binary_join_element_wise(sign, body, "")
-
-
 def _shown(facts: Facts, name: str, pos: np.ndarray, mu: int, raw: bool) -> pa.Array:
     """repr() of the value as Runner._show (or, ``raw``, the fact value itself) shows it."""
     kind = FIELDS[name][0]
@@ -87,7 +75,7 @@ def _shown(facts: Facts, name: str, pos: np.ndarray, mu: int, raw: bool) -> pa.A
     if kind == "bool":
         return pa.array(np.where(ints != 0, "True", "False"))
     if kind == "money":
-        return pc.binary_join_element_wise("'", _money_text(ints, mu), "'", "")
+        return pc.binary_join_element_wise("'", format_money_array(ints, mu), "'", "")
     if kind == "date":
         y, m, d = ints // 10000, ints // 100 % 100, ints % 100
         text = pc.binary_join_element_wise(
