@@ -2,9 +2,9 @@
 
 ```sh blocks are run as set-up (their output is not shown); in ```console blocks every line
 starting with "$ " is a command and the lines after it, up to the next command or the end of
-the block, its output (stdout and stderr together). All blocks run in order in one bash
-session from the repository root, with .venv/bin first on PATH, so the document stays a true
-record of what the commands print.
+the block, its output (stdout and stderr together; ``$ echo $?`` shows the exit status of
+the command before). All blocks run in order in one bash session from the repository root,
+with .venv/bin first on PATH, so the document stays a true record of what the commands print.
 
 The expected output may leave things out:
 
@@ -99,31 +99,54 @@ def align(expected: list[str], actual: list[str]) -> tuple[int, list[str]]:
 
     The distance counts the lines that have to be changed, dropped or added; 0 means the
     document is right. The refreshed lines keep every expected line (with its elisions) that
-    matches and every ``...`` line, and take the real lines where the document is wrong; they
-    always match ``actual``.
+    matches and every ``...`` line, and take the real lines where the document is wrong
+    (a wrong line is replaced by the real line most like it); they always match ``actual``.
     """
+    distance, _ = _align(expected, actual, lambda e, a: 1)
+    if not distance:
+        return 0, list(expected)
+    _, fresh = _align(expected, actual, _unlike)
+    return distance, fresh
+
+
+def _unlike(expected: str, actual: str) -> float:
+    """The cost of showing ``actual`` instead of ``expected``: 0.5 to 1, less when alike (and
+    never more than dropping the line, so a wrong line between two gaps is replaced by the
+    real line most like it, not dropped)."""
+    return 1 - difflib.SequenceMatcher(None, expected, actual).ratio() / 2
+
+
+def _align(expected, actual, change):
+    """Edit distance between expected lines (with gaps) and real lines, and the refreshed
+    lines along a cheapest alignment; ``change(e, a)`` costs showing a instead of e."""
     m, n = len(expected), len(actual)
-    inf = m + n + 1
+    gaps = [is_gap(e) for e in expected]
+    step = {}  # (i, j) -> cost of the pair, for the lines that are not gaps
+
+    def pair(i, j):
+        if (i, j) not in step:
+            same = line_matches(expected[i], actual[j])
+            step[i, j] = 0 if same else change(expected[i], actual[j])
+        return step[i, j]
+
     # cost[i][j]: the distance between expected[i:] and actual[j:]
-    cost = [[inf] * (n + 1) for _ in range(m + 1)]
+    cost = [[0.0] * (n + 1) for _ in range(m + 1)]
     for j in range(n + 1):
         cost[m][j] = n - j
     for i in range(m - 1, -1, -1):
         row, below = cost[i], cost[i + 1]
-        gap = is_gap(expected[i])
-        row[n] = below[n] if gap else below[n] + 1
+        row[n] = below[n] if gaps[i] else below[n] + 1
         for j in range(n - 1, -1, -1):
-            if gap:  # the gap ends here, or swallows actual[j]
+            if gaps[i]:  # the gap ends here, or swallows actual[j]
                 row[j] = min(below[j], row[j + 1])
             else:
-                same = line_matches(expected[i], actual[j])
-                row[j] = min(below[j + 1] + (0 if same else 1), below[j] + 1, row[j + 1] + 1)
+                row[j] = min(below[j + 1] + pair(i, j), below[j] + 1, row[j + 1] + 1)
     fresh: list[str] = []
     i = j = 0
     gap_written = False
     while i < m or j < n:
         here = cost[i][j]
-        if i < m and is_gap(expected[i]):
+        if i < m and gaps[i]:
             if not gap_written:
                 fresh.append(expected[i])
                 gap_written = True
@@ -132,12 +155,10 @@ def align(expected: list[str], actual: list[str]) -> tuple[int, list[str]]:
             else:
                 j += 1
             continue
-        if i < m and j < n:
-            same = line_matches(expected[i], actual[j])
-            if cost[i + 1][j + 1] + (0 if same else 1) == here:
-                fresh.append(expected[i] if same else actual[j])
-                i, j = i + 1, j + 1
-                continue
+        if i < m and j < n and cost[i + 1][j + 1] + pair(i, j) == here:
+            fresh.append(expected[i] if step[i, j] == 0 else actual[j])
+            i, j = i + 1, j + 1
+            continue
         if i < m and cost[i + 1][j] + 1 == here:
             i += 1  # an expected line the command no longer prints
             continue
@@ -163,6 +184,11 @@ def _swap(text: str, pairs: list[tuple[str, str]], back: bool = False) -> str:
     return text
 
 
+def _mark() -> str:
+    """Separate two commands' outputs, keeping the exit status (``$ echo $?`` shows it)."""
+    return f"__doc_status=$?; echo {MARK}; (exit $__doc_status)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("doc", type=Path)
@@ -183,9 +209,9 @@ def main() -> int:
         for k in range(a, b):
             if lines[k].startswith("$ "):
                 commands.append(k)
-                script.append(f"echo {MARK}")
+                script.append(_mark())
                 script.append(_swap(lines[k][2:], pairs) + " 2>&1")
-    script.append(f"echo {MARK}")
+    script.append(_mark())
     env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
                COLUMNS="100")
     try:
