@@ -15,7 +15,8 @@ import pytest
 from conftest import ROOT
 
 # every document with console examples; a new one is found by test_every_console_doc_is_checked
-CONSOLE_DOCS = ["README.md", "docs/csr.md", "docs/extract-format.md"]
+CONSOLE_DOCS = ["README.md", "docs/csr.md", "docs/extract-format.md", "docs/outcomes.md",
+                "docs/invariants.md", "docs/exit-codes.md"]
 
 
 def _tool():
@@ -110,3 +111,10 @@ def test_off_and_on_directives_and_private_paths(tmp_path):
     _lines, found, private = _tool().blocks(doc.read_text())
     assert [kind for kind, _a, _b in found] == ["console"]
     assert private == ["/tmp/a", "/tmp/b"]
+
+
+def test_set_up_output_is_not_a_commands_output():
+    tool = _tool()
+    stdout = (f"cd noise\n{tool.MARK}\nfirst\n{tool.SETUP_MARK}\ncreated store /tmp/x\n"
+              f"{tool.MARK}\nsecond, no newline{tool.MARK}\n")
+    assert tool._split(stdout) == ["first\n", "second, no newline", ""]

@@ -43,6 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "@@deprules-doc-command@@"
+SETUP_MARK = "@@deprules-doc-setup@@"  # what follows is set-up output, not shown
 DEFAULT_PRIVATE = "/tmp/csr-day"
 GAP = "..."
 _DIRECTIVE = re.compile(r"^\s*<!--\s*doc-console:\s*(?P<what>\w+)(?P<args>[^>]*?)\s*-->\s*$")
@@ -184,9 +185,16 @@ def _swap(text: str, pairs: list[tuple[str, str]], back: bool = False) -> str:
     return text
 
 
-def _mark() -> str:
+def _mark(mark: str = MARK) -> str:
     """Separate two commands' outputs, keeping the exit status (``$ echo $?`` shows it)."""
-    return f"__doc_status=$?; echo {MARK}; (exit $__doc_status)"
+    return f"__doc_status=$?; echo {mark}; (exit $__doc_status)"
+
+
+def _split(stdout: str) -> list[str]:
+    """The output after each command mark, without what set-up blocks printed."""
+    parts = re.split(f"({re.escape(MARK)}|{re.escape(SETUP_MARK)})\n", stdout)
+    # parts: text before the first mark, then (mark, the text after it) pairs
+    return [text for mark, text in zip(parts[1::2], parts[2::2]) if mark == MARK]
 
 
 def main() -> int:
@@ -204,6 +212,7 @@ def main() -> int:
     script, commands = ["set +e", "cd " + str(ROOT)], []
     for kind, a, b in found:
         if kind == "sh":
+            script.append(_mark(SETUP_MARK))
             script.extend(_swap(line, pairs) for line in lines[a:b])
             continue
         for k in range(a, b):
@@ -219,7 +228,7 @@ def main() -> int:
                              text=True, env=env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    outputs = _swap(run.stdout, pairs, back=True).split(MARK + "\n")[1:]
+    outputs = _split(_swap(run.stdout, pairs, back=True))
     if len(outputs) != len(commands) + 1:
         print("could not match outputs to commands", file=sys.stderr)
         return 2
