@@ -230,27 +230,55 @@ def _jp(path: Path_) -> str:
     return json_path(tuple(p for p in path if p != "<key>"))
 
 
-def _check_nesting(text: str, file: str, limits: YamlLimits) -> None:
+def _too_deep(file: str, line: int, column: int, limits: YamlLimits) -> ConfigError:
+    return ConfigError([Problem(file, line, column, "",
+                                f"nesting deeper than {limits.max_depth} levels "
+                                "(DEPRULES_YAML_MAX_DEPTH)", "too-deep")], what=file)
+
+
+def _is_library_depth_limit(exc: yaml.MarkedYAMLError) -> bool:
+    """True when the YAML library itself refused the nesting (libyaml 0.2.5+ stops at 1,000
+    levels with "exceeded maximum nesting depth"; other versions may say it otherwise)."""
+    text = f"{exc.problem or ''} {exc.context or ''}".lower()
+    return "nesting depth" in text or "nest level" in text or "nesting level" in text
+
+
+def _check_nesting(text: str, file: str, limits: YamlLimits, loader=None) -> None:
     """Refuse deep nesting from the event stream, before anything recursive sees it.
 
     PyYAML's composer recurses once per level: 100,000 levels of ``[`` overflow the C
     stack (a segmentation fault, not an exception). The parser is iterative, so counting
     collection starts and ends is safe at any depth. The builder still applies the exact
     limit; this only has to stop what it could not survive.
+
+    The YAML library may have a nesting limit of its own and may notice it first (libyaml
+    scans ahead before it emits events). Whichever layer notices, the user gets the same
+    problem: when the library refuses the depth, the text is scanned again with the pure
+    Python parser, which has no such limit, to find where our limit is crossed.
     """
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > limits.max_depth + 1:
-                mark = event.start_mark
-                raise ConfigError(
-                    [Problem(file, mark.line + 1, mark.column + 1, "",
-                             f"nesting deeper than {limits.max_depth} levels "
-                             "(DEPRULES_YAML_MAX_DEPTH)", "too-deep")],
-                    what=file)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=loader or _Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > limits.max_depth + 1:
+                    mark = event.start_mark
+                    raise _too_deep(file, mark.line + 1, mark.column + 1, limits)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        if not _is_library_depth_limit(exc):
+            raise
+        if loader is None and _Loader is not yaml.SafeLoader:
+            _check_nesting(text, file, limits, loader=yaml.SafeLoader)
+        # the library's own limit is below ours: the document cannot be read at all,
+        # reported where the library stopped, with the same code
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ConfigError([Problem(file, line, col, "",
+                                   "nesting deeper than the YAML parser allows (it stops "
+                                   f"before DEPRULES_YAML_MAX_DEPTH={limits.max_depth})",
+                                   "too-deep")], what=file) from None
 
 
 class _Abort(Exception):
