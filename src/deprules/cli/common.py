@@ -47,6 +47,11 @@ class FolderPath(click.Path):
                       "path", param, ctx)
         return super().convert(value, param, ctx)
 
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="dir")]
+
 
 FOLDER = FolderPath(path_type=Path)
 # a file read or written; "-" is standard input or output (Path("-"))
