@@ -238,19 +238,28 @@ def _check_nesting(text: str, file: str, limits: YamlLimits) -> None:
     collection starts and ends is safe at any depth. The builder still applies the exact
     limit; this only has to stop what it could not survive.
     """
+    def too_deep(mark) -> ConfigError:
+        return ConfigError(
+            [Problem(file, mark.line + 1, mark.column + 1, "",
+                     f"nesting deeper than {limits.max_depth} levels "
+                     "(DEPRULES_YAML_MAX_DEPTH)", "too-deep")],
+            what=file)
+
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > limits.max_depth + 1:
-                mark = event.start_mark
-                raise ConfigError(
-                    [Problem(file, mark.line + 1, mark.column + 1, "",
-                             f"nesting deeper than {limits.max_depth} levels "
-                             "(DEPRULES_YAML_MAX_DEPTH)", "too-deep")],
-                    what=file)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > limits.max_depth + 1:
+                    raise too_deep(event.start_mark)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # libyaml >= 0.2.5 stops at 1000 levels while scanning ahead, before the event
+        # that would have reached our (lower) limit: the same finding
+        if "nesting depth" in str(exc.problem or "") and exc.problem_mark is not None:
+            raise too_deep(exc.problem_mark) from None
+        raise
 
 
 class _Abort(Exception):
