@@ -133,7 +133,7 @@ def config_show(config_dir, rules_dir, fmt, overlays, sets):
 
 @cli.group("schema")
 def schema_group():
-    """JSON Schemas of the configuration, rule and pack files."""
+    """JSON Schemas of the configuration, rule and pack files, and of the JSON output."""
 
 
 @schema_group.command("export")
