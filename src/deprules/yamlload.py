@@ -330,10 +330,47 @@ def load_yaml_text(text: str, file: str, limits: YamlLimits | None = None) -> Lo
     return LoadedYaml(file, data, builder.positions, builder.key_positions, text)
 
 
+STDIN = "-"  # a file argument of "-" is standard input (or output), as Unix tools do
+STDIN_NAME = "<stdin>"  # what messages call it
+
+
+def is_stdio(path) -> bool:
+    """True for the ``-`` that names standard input or output."""
+    return path is not None and str(path) == STDIN
+
+
+def read_stdin_bytes(limit: int | None = None) -> bytes:
+    """Standard input as bytes (at most ``limit + 1`` of them when a limit is given)."""
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without a buffer (some test harnesses)
+        data = sys.stdin.read()
+        return data.encode("utf-8") if isinstance(data, str) else data
+    return stream.read() if limit is None else stream.read(limit + 1)
+
+
+def load_yaml_stdin(limits: YamlLimits | None = None, display: str = STDIN_NAME) -> LoadedYaml:
+    """Read and parse YAML from standard input, named ``<stdin>`` in every located problem."""
+    limits = limits or YamlLimits()
+    raw = read_stdin_bytes(limits.max_bytes)
+    if len(raw) > limits.max_bytes:
+        raise ConfigError(
+            [Problem(display, 1, 1, "", f"standard input is over the limit of "
+                     f"{limits.max_bytes} bytes (DEPRULES_YAML_MAX_BYTES)", "file-too-large")],
+            what=display)
+    return _load_yaml_bytes(raw, display, limits)
+
+
 def load_yaml_file(path: Path | str, limits: YamlLimits | None = None,
                    display: str | None = None) -> LoadedYaml:
-    """Read and parse a YAML file, refusing oversized and non-UTF-8 files with a location."""
+    """Read and parse a YAML file, refusing oversized and non-UTF-8 files with a location.
+
+    ``-`` reads standard input (see :func:`load_yaml_stdin`).
+    """
     limits = limits or YamlLimits()
+    if is_stdio(path):
+        return load_yaml_stdin(limits)
     path = Path(path)
     name = display or str(path)
     try:
@@ -350,7 +387,10 @@ def load_yaml_file(path: Path | str, limits: YamlLimits | None = None,
                      f"{limits.max_bytes} (DEPRULES_YAML_MAX_BYTES)", "file-too-large")],
             what=name,
         )
-    raw = path.read_bytes()
+    return _load_yaml_bytes(path.read_bytes(), name, limits)
+
+
+def _load_yaml_bytes(raw: bytes, name: str, limits: YamlLimits) -> LoadedYaml:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
