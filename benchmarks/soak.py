@@ -240,7 +240,7 @@ def run_store(args, ph: Phases) -> dict:
         return proc, time.monotonic() - started
 
     step("extract generate", "extract", "generate", "--accounts", args.accounts, "--seed",
-         args.seed, "--out", work / "extract", "--format", args.format)
+         args.seed, "--out", work / "extract", "--file-format", args.format)
     step("ledger init", "ledger", "init", "--extract", work / "extract", "--store",
          work / "store")
     run, _ = step("run cycle", "run", "cycle", "--store", work / "store", "--date", ON,

@@ -159,7 +159,7 @@ def test_config_show_resolves_overrides(run):
 
 def test_rules_list_and_vocabulary(run):
     r = run("rules", "list", "--format", "json")
-    rules = json.loads(r.output)
+    rules = json.loads(r.output)["rules"]
     assert {x["seed_step"] for x in rules} >= {"2.0.1", "2.2", "2.3", "2.4", "2.5", "2.8", "3.0.1.1",
                                                "3.0.1.0", "3.0.1.2", "3.0.1.3", "3.0.1.4",
                                                "3.0.2.0"}

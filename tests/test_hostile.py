@@ -28,7 +28,8 @@ are those copies. Case keys:
 ``expect``      substrings that must all be in the output
 ``absent``      substrings that must not be in the output
 ``subprocess``  run ``python cli.py`` in a child process (for a segfault-prone or huge
-                input); ``max_seconds`` bounds its wall time
+                input); it must end within a generous hang guard (no timing assertion:
+                the suite runs on loaded machines)
 ``store_generation``  the generation ``store/`` must still be at afterwards
 ``requires``    ``test-command``: skip unless ``deprules test --help`` works
 ``xfail``       a known gap in code this suite's owner may not change: the reason names the
@@ -41,7 +42,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,7 @@ ROOT = HERE.parent
 CORPUS = HERE / "hostile"
 
 CASE_KEYS = {"id", "note", "args", "setup", "files", "env", "exit", "expect", "absent",
-             "subprocess", "max_seconds", "store_generation", "requires", "xfail"}
+             "subprocess", "store_generation", "requires", "xfail"}
 SPEC_KEYS = {"text", "replace", "append", "encoding", "repeat", "size_mb", "parquet", "delete",
              "mkdir"}
 
@@ -239,14 +239,10 @@ def test_hostile_input_is_refused_cleanly(case, tmp_path, tmp_path_factory, monk
     monkeypatch.chdir(tmp_path)
 
     if case.get("subprocess"):
-        started = time.monotonic()
         proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=tmp_path,
                               env={**os.environ, **env, "PYTHONPATH": str(ROOT / "src")},
                               capture_output=True, text=True, timeout=120)
-        elapsed = time.monotonic() - started
         output, code = proc.stdout + proc.stderr, proc.returncode
-        if "max_seconds" in case:
-            assert elapsed < case["max_seconds"], f"took {elapsed:.1f} s"
     else:
         # catch_exceptions=False: an exception escaping the CLI fails the test with it
         result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)

@@ -134,7 +134,7 @@ def test_partial_refund_domain_example_then_ap_export_and_paid(desk_for, tmp_pat
                      "amount": "70.00", "date": ON, "adjustment_id": "A1-ADJ003",
                      "sa_id": "DEP1"}]
     assert [c["status"] for c in desk.account()["checks"]] == ["requested"]
-    assert desk.json("ap", "list", "--status", "requested")[0]["request_id"] == "A1-CHK001"
+    assert desk.json("ap", "list", "--status", "requested")["check_requests"][0]["request_id"] == "A1-CHK001"
     # a second export has nothing left to send and commits nothing
     gen = Store.open(desk.store).generation()
     desk.ok("ap", "export", "--out", tmp_path / "again.csv")
@@ -268,7 +268,7 @@ def test_depref_todo_worked_to_closure(desk_for, depref_config):
         sa("E1", "E-COM", start="2023-06-01", payoff="75.00", current="75.00")],
         config=depref_config)
     desk.ok("run", "cycle", "--date", ON)
-    todos = desk.json("todo", "list", "--type", "DEPREF")
+    todos = desk.json("todo", "list", "--type", "DEPREF")["todos"]
     assert [(t["todo_id"], t["status"], t["sa_id"]) for t in todos] == [("A1-TD001", "open",
                                                                          "DEP1")]
     assert desk.balances("DEP1") == ("-401.38", "-401.38")  # interest 1.38, synced, billed
@@ -312,7 +312,7 @@ def test_approval_refused_to_creator_granted_to_another(desk_for):
     assert desk.balances("DEP1") == ("-1000.00", "0.00") and desk.balances("G1") == ("50.00",
                                                                                        "50.00")
     assert desk.sa("DEP1")["total_deposit_amount"] == "1000.00"
-    todos = desk.json("todo", "list", "--type", "ADJ-APPROVAL", "--status", "open")
+    todos = desk.json("todo", "list", "--type", "ADJ-APPROVAL", "--status", "open")["todos"]
     assert [(t["adjustment_id"], t["role"]) for t in todos] == [(ap_id, "FIN-SUPERVISOR")]
     desk.refused("refund", "partial", "DEP1", "--amount", "300.00", "--date", ON,
                  match="after 800.00 waiting for approval")
@@ -352,7 +352,7 @@ def test_rejected_adjustment_is_canceled_without_posting(desk_for):
                if a["adjustment_id"] == big["adjustment_id"])
     assert adj["status"] == "canceled"
     assert desk.balances("E1") == ("0.00", "0.00")
-    assert all(t["status"] == "complete" for t in desk.json("todo", "list"))
+    assert all(t["status"] == "complete" for t in desk.json("todo", "list")["todos"])
 
 
 # ---- (5) cancel, and the A/P cancel refused after export -----------------------------------------

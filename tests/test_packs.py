@@ -4,6 +4,7 @@ JUnit and the pytest plugin, on small packs written in tmp_path."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -309,11 +310,17 @@ def test_junit_xml_has_one_testcase_per_scenario(tmp_path, run):
         ("packs.small", "refund-after-12-months"),
         ("packs.small", "seizure-after-electric-stopped")]
     failure = cases[0].find("failure")
-    assert failure.get("message").startswith(
-        "service_agreements.DEP1.status: expected stopped, actual closed (and ")
+    assert re.match(r"packs/failing\.yaml:\d+: service_agreements\.DEP1\.status: expected "
+                    r"stopped, actual closed \(and ", failure.get("message"))
     assert "expected: -170.00" in failure.text and "trace of account A1" in failure.text
     assert cases[1].find("failure") is None
-    assert cases[1].find("properties/property").get("value") == "2.0.1"
+    # the place, seed steps and trace of every scenario are its system-out (junit-10.xsd has
+    # no properties or file/line attributes on a testcase); the pack file is the suite's
+    out = cases[1].find("system-out").text
+    assert re.match(r"scenario refund-after-12-months at packs/small\.yaml:\d+\n"
+                    r"seed steps: 2\.0\.1\n", out) and "trace of account A1" in out
+    assert root.find("testsuite").get("file") == "packs/failing.yaml"
+    assert cases[1].find("properties") is None and cases[1].get("file") is None
 
 
 # ---- --update -----------------------------------------------------------------------------------------

@@ -1,8 +1,16 @@
-"""SIGKILL a writer at random moments and check the store always reopens consistent.
+"""SIGKILL a writer inside its commits and check the store always reopens consistent.
 
 Importing pandas and pyarrow takes most of a second, too slow for one fresh
 interpreter per kill.  So one child interpreter (the "zygote") imports everything
 once and forks a fresh worker process per round; the test SIGKILLs that worker.
+
+Where a kill lands must not depend on how fast or loaded the machine is. So most rounds
+stop the worker at a chosen point of a commit: every file operation of the store's commit
+(mkdir, each table and file write, each fsync, the rename, the switch of CURRENT, the
+pruning) is a numbered "slot", before it runs and, for writes, half-way through its
+bytes. The worker announces the slot it reached and waits there to be killed, so every
+slot of the first commits is killed at, on any machine. A few rounds kill at a random
+moment instead, as a real crash would; those only have to leave a sound store.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from deprules.ledger.store import Store
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 KILLS = 64
+PAUSED = 48  # rounds killed at a chosen slot; the others at a random moment
 SEED = 20261122
 
 
@@ -71,17 +80,76 @@ def make_tables(gen, rng):
 
 
 ZYGOTE_MAIN = r'''
-import os, sys, traceback
+import os, shutil, sys, time, traceback
 import numpy as np
+from deprules.ledger import store as store_mod
 from deprules.ledger.store import Store
 
 path = sys.argv[1]
+# the commit's file operations in the order a commit runs them (for the test's verdict)
+OPS = ("mkdir", "write_table", "write_bytes", "fsync_dir", "rename", "replace", "rmtree")
 
 
-def work(seed):
+def pause_at(slot):
+    # Number every file operation of the store; stop at slot ``slot`` and wait to be killed.
+    state = {"n": 0, "commit": 1, "switched": 0}
+
+    def reached(op, phase):
+        state["n"] += 1
+        if state["n"] == slot:
+            os.write(1, (f"paused {os.getpid()} {slot} {state['commit']} {op} {phase} "
+                         f"{state['switched']}\n").encode())
+            while True:
+                time.sleep(3600)
+
+    def hook(op, fn):
+        def run(*args, **kwargs):
+            reached(op, "before")
+            return fn(*args, **kwargs)
+        return run
+
+    def writes(op, to_bytes, fn, data_first):
+        def run(first, second):
+            data, where = (first, second) if data_first else (second, first)
+            reached(op, "before")
+            if state["n"] + 1 == slot:  # half the bytes are on disk, unsynced, then the kill
+                raw = to_bytes(data)
+                with open(where, "xb") as f:
+                    f.write(raw[: len(raw) // 2])
+                    f.flush()
+                reached(op, "half-written")
+            state["n"] += 1
+            return fn(first, second)
+        return run
+
+    def parquet_bytes(table):
+        import io
+        import pyarrow.parquet as pq
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        return buf.getvalue()
+
+    store_mod._write_table = writes("write_table", parquet_bytes, store_mod._write_table, True)
+    store_mod._write_bytes = writes("write_bytes", bytes, store_mod._write_bytes, False)
+    store_mod._fsync_dir = hook("fsync_dir", store_mod._fsync_dir)
+    os.mkdir = hook("mkdir", os.mkdir)
+    os.rename = hook("rename", os.rename)
+    replace = hook("replace", os.replace)
+
+    def switch(*args, **kwargs):  # CURRENT names the new generation once this returns
+        replace(*args, **kwargs)
+        state["switched"] += 1
+
+    os.replace = switch
+    shutil.rmtree = hook("rmtree", shutil.rmtree)
+    return state
+
+
+def work(seed, slot):
     rng = np.random.default_rng(seed)
     with Store.open(path).writer(who=f"crash-worker {os.getpid()}") as w:
         g = w.read()[1]["generation"]
+        state = pause_at(slot) if slot else {"commit": 1}
         os.write(1, f"locked {os.getpid()} {g}\n".encode())
         while True:
             tables, meta, journal = make_tables(g + 1, rng)
@@ -90,18 +158,19 @@ def work(seed):
                 os.write(2, f"commit returned {got}, expected {g + 1}\n".encode())
                 os._exit(3)
             g = got
+            state["commit"] += 1
             # after the commit returned: the test may miss this line, never see it early
             os.write(1, f"committed {os.getpid()} {g}\n".encode())
 
 
 print("ready", flush=True)
 for line in sys.stdin:
-    seed = int(line.split()[1])
+    _, seed, slot = line.split()
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
         try:
-            work(seed)
+            work(int(seed), int(slot))
         except BaseException:
             traceback.print_exc()
             sys.stderr.flush()
@@ -168,6 +237,40 @@ def crash_point(path: Path, g: int) -> str:
     return "between commits"
 
 
+def _kill(zygote, lines: Lines, seed: int, slot: int, rnd: random.Random) -> dict:
+    """One round: a worker commits until it is killed, at ``slot`` or (slot 0) at random."""
+    zygote.stdin.write(f"go {seed} {slot}\n".encode())
+    zygote.stdin.flush()
+    line = lines.next()
+    assert line.startswith("locked "), line
+    _, pid_text, g_text = line.split()
+    pid, paused, committed = int(pid_text), None, []
+    if slot:
+        line = lines.next()
+        while line.startswith(f"committed {pid} "):  # commits before the slot's commit
+            committed.append(int(line.split()[2]))
+            line = lines.next()
+        assert line.startswith(f"paused {pid} {slot} "), line
+        _, _, _, commit, op, phase, switched = line.split()
+        paused = {"commit": int(commit), "op": op, "phase": phase, "switched": int(switched)}
+    else:
+        # a kill at a random moment of the first few commits, as a real crash would
+        time.sleep(rnd.uniform(0, 0.06))
+    os.kill(pid, signal.SIGKILL)
+    while True:
+        line = lines.next()
+        word, who, value = line.split()
+        if word == "committed":
+            committed.append(int(value))
+        elif word == "exit" and int(who) == pid:
+            assert os.waitstatus_to_exitcode(int(value)) == -signal.SIGKILL, (
+                f"worker ended with status {value}, not by SIGKILL")
+            break
+        else:
+            raise AssertionError(line)
+    return {"before": int(g_text), "committed": committed, "paused": paused}
+
+
 def test_sigkill_during_commits_never_breaks_the_store(tmp_path: Path) -> None:
     t0 = time.monotonic()
     path = tmp_path / "store"
@@ -188,49 +291,36 @@ def test_sigkill_during_commits_never_breaks_the_store(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
     )
     lines = Lines(zygote.stdout)
-    stats = {"committed_by_worker": 0, "reopened_unprinted": 0}
     points: dict[str, int] = {}
+    ops: set[tuple[str, str]] = set()
+    # slots 1..PAUSED cover every file operation of the first two commits and part of a
+    # third; the random rounds are spread among them
+    plan = list(range(1, PAUSED + 1))
+    for k in range(KILLS - PAUSED):
+        plan.insert(rnd.randrange(len(plan) + 1), 0)
     try:
-        assert lines.next(timeout=60) == "ready"
-        for round_no in range(KILLS):
+        assert lines.next(timeout=120) == "ready"
+        for round_no, slot in enumerate(plan):
             before = Store.open(path).generation()
-            zygote.stdin.write(f"go {SEED + round_no}\n".encode())
-            zygote.stdin.flush()
-            committed: list[int] = []
-            line = lines.next()
-            assert line.startswith("locked "), line
-            _, pid_text, g_text = line.split()
-            pid = int(pid_text)
-            assert int(g_text) == before
-
-            # Building the tables takes ~4 ms and a commit ~8 ms here: spread the
-            # kills over the first few commits.
-            time.sleep(rnd.uniform(0, 0.06))
-            os.kill(pid, signal.SIGKILL)
-
-            while True:
-                line = lines.next()
-                word, who, value = line.split()
-                if word == "committed":
-                    committed.append(int(value))
-                elif word == "exit" and int(who) == pid:
-                    assert os.waitstatus_to_exitcode(int(value)) == -signal.SIGKILL, (
-                        f"worker ended with status {value}, not by SIGKILL"
-                    )
-                    break
-                else:
-                    raise AssertionError(line)
-
+            got = _kill(zygote, lines, SEED + round_no, slot, rnd)
+            assert got["before"] == before
+            committed = got["committed"]
             assert committed == list(range(before + 1, before + 1 + len(committed)))
             last = committed[-1] if committed else before
             store = Store.open(path)
             g = store.generation()
-            assert g in (last, last + 1), f"round {round_no}: reopened {g}, last printed commit {last}"
+            if got["paused"]:
+                p = got["paused"]
+                where = f"round {round_no}, slot {slot}: {p}"
+                # the store holds exactly what the worker had switched CURRENT to
+                assert g == before + p["switched"], f"{where}: reopened generation {g}"
+                assert len(committed) == p["commit"] - 1, where
+                ops.add((p["op"], p["phase"]))
+                point = crash_point(path, g)
+                points[point] = points.get(point, 0) + 1
+            else:
+                assert g in (last, last + 1), f"round {round_no}: reopened {g}, last printed commit {last}"
             assert check_consistent(store) == g
-            stats["committed_by_worker"] += len(committed)
-            stats["reopened_unprinted"] += g == last + 1
-            point = crash_point(path, g)
-            points[point] = points.get(point, 0) + 1
 
             with store.writer(who="test") as w:
                 assert w.commit(*make_tables(g + 1, np_rng)) == g + 1
@@ -243,12 +333,16 @@ def test_sigkill_during_commits_never_breaks_the_store(tmp_path: Path) -> None:
     finally:
         zygote.stdin.close()
         try:
-            zygote.wait(timeout=10)
+            zygote.wait(timeout=30)
         except subprocess.TimeoutExpired:
             zygote.kill()
             zygote.wait()
-    elapsed = time.monotonic() - t0
-    print(f"{KILLS} kills in {elapsed:.1f} s: {stats}, crash points {points}")
-    # kills must land inside commits, not only between them
-    assert points.get("writing the generation", 0) > 0
-    assert stats["committed_by_worker"] > 0
+    print(f"{KILLS} kills in {time.monotonic() - t0:.1f} s; paused kills by crash point {points}")
+    # every file operation of a commit was killed at, before it ran and half-way through
+    # each write; the leftovers show kills in every stage of a commit
+    assert ops >= {("mkdir", "before"), ("write_table", "before"), ("write_table", "half-written"),
+                   ("write_bytes", "before"), ("write_bytes", "half-written"),
+                   ("fsync_dir", "before"), ("rename", "before"), ("replace", "before"),
+                   ("rmtree", "before")}, ops
+    assert {"writing the generation", "after renaming the generation", "writing CURRENT",
+            "pruning"} <= set(points), points

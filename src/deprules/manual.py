@@ -797,12 +797,38 @@ def write_ap_csv(rows: list[dict], path: Path | str) -> None:
         w.writerows(rows)
 
 
+def ap_csv_text(rows: list[dict]) -> str:
+    """The A/P file of ``rows`` as text (what :func:`write_ap_csv` writes)."""
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=AP_COLUMNS)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
 def read_ap_csv(path: Path | str) -> list[tuple[int, dict]]:
-    """(line number, row) for each non-blank row of an A/P file; it needs a request_id column."""
-    try:
-        fh = open(path, newline="")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+    """(line number, row) for each non-blank row of an A/P file; it needs a request_id column.
+
+    ``-`` reads standard input, named ``<stdin>`` in messages.
+    """
+    if str(path) == "-":
+        import io
+
+        from .yamlload import read_stdin_bytes
+
+        try:
+            text = read_stdin_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"<stdin>: byte {exc.start} is not UTF-8; send the A/P file "
+                             "as UTF-8") from None
+        path, fh = "<stdin>", io.StringIO(text, newline="")
+    else:
+        try:
+            fh = open(path, newline="")
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
     with fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or "request_id" not in reader.fieldnames:

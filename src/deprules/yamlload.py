@@ -230,27 +230,55 @@ def _jp(path: Path_) -> str:
     return json_path(tuple(p for p in path if p != "<key>"))
 
 
-def _check_nesting(text: str, file: str, limits: YamlLimits) -> None:
+def _too_deep(file: str, line: int, column: int, limits: YamlLimits) -> ConfigError:
+    return ConfigError([Problem(file, line, column, "",
+                                f"nesting deeper than {limits.max_depth} levels "
+                                "(DEPRULES_YAML_MAX_DEPTH)", "too-deep")], what=file)
+
+
+def _is_library_depth_limit(exc: yaml.MarkedYAMLError) -> bool:
+    """True when the YAML library itself refused the nesting (libyaml 0.2.5+ stops at 1,000
+    levels with "exceeded maximum nesting depth"; other versions may say it otherwise)."""
+    text = f"{exc.problem or ''} {exc.context or ''}".lower()
+    return "nesting depth" in text or "nest level" in text or "nesting level" in text
+
+
+def _check_nesting(text: str, file: str, limits: YamlLimits, loader=None) -> None:
     """Refuse deep nesting from the event stream, before anything recursive sees it.
 
     PyYAML's composer recurses once per level: 100,000 levels of ``[`` overflow the C
     stack (a segmentation fault, not an exception). The parser is iterative, so counting
     collection starts and ends is safe at any depth. The builder still applies the exact
     limit; this only has to stop what it could not survive.
+
+    The YAML library may have a nesting limit of its own and may notice it first (libyaml
+    scans ahead before it emits events). Whichever layer notices, the user gets the same
+    problem: when the library refuses the depth, the text is scanned again with the pure
+    Python parser, which has no such limit, to find where our limit is crossed.
     """
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > limits.max_depth + 1:
-                mark = event.start_mark
-                raise ConfigError(
-                    [Problem(file, mark.line + 1, mark.column + 1, "",
-                             f"nesting deeper than {limits.max_depth} levels "
-                             "(DEPRULES_YAML_MAX_DEPTH)", "too-deep")],
-                    what=file)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=loader or _Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > limits.max_depth + 1:
+                    mark = event.start_mark
+                    raise _too_deep(file, mark.line + 1, mark.column + 1, limits)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        if not _is_library_depth_limit(exc):
+            raise
+        if loader is None and _Loader is not yaml.SafeLoader:
+            _check_nesting(text, file, limits, loader=yaml.SafeLoader)
+        # the library's own limit is below ours: the document cannot be read at all,
+        # reported where the library stopped, with the same code
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ConfigError([Problem(file, line, col, "",
+                                   "nesting deeper than the YAML parser allows (it stops "
+                                   f"before DEPRULES_YAML_MAX_DEPTH={limits.max_depth})",
+                                   "too-deep")], what=file) from None
 
 
 class _Abort(Exception):
@@ -302,10 +330,47 @@ def load_yaml_text(text: str, file: str, limits: YamlLimits | None = None) -> Lo
     return LoadedYaml(file, data, builder.positions, builder.key_positions, text)
 
 
+STDIN = "-"  # a file argument of "-" is standard input (or output), as Unix tools do
+STDIN_NAME = "<stdin>"  # what messages call it
+
+
+def is_stdio(path) -> bool:
+    """True for the ``-`` that names standard input or output."""
+    return path is not None and str(path) == STDIN
+
+
+def read_stdin_bytes(limit: int | None = None) -> bytes:
+    """Standard input as bytes (at most ``limit + 1`` of them when a limit is given)."""
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without a buffer (some test harnesses)
+        data = sys.stdin.read()
+        return data.encode("utf-8") if isinstance(data, str) else data
+    return stream.read() if limit is None else stream.read(limit + 1)
+
+
+def load_yaml_stdin(limits: YamlLimits | None = None, display: str = STDIN_NAME) -> LoadedYaml:
+    """Read and parse YAML from standard input, named ``<stdin>`` in every located problem."""
+    limits = limits or YamlLimits()
+    raw = read_stdin_bytes(limits.max_bytes)
+    if len(raw) > limits.max_bytes:
+        raise ConfigError(
+            [Problem(display, 1, 1, "", f"standard input is over the limit of "
+                     f"{limits.max_bytes} bytes (DEPRULES_YAML_MAX_BYTES)", "file-too-large")],
+            what=display)
+    return _load_yaml_bytes(raw, display, limits)
+
+
 def load_yaml_file(path: Path | str, limits: YamlLimits | None = None,
                    display: str | None = None) -> LoadedYaml:
-    """Read and parse a YAML file, refusing oversized and non-UTF-8 files with a location."""
+    """Read and parse a YAML file, refusing oversized and non-UTF-8 files with a location.
+
+    ``-`` reads standard input (see :func:`load_yaml_stdin`).
+    """
     limits = limits or YamlLimits()
+    if is_stdio(path):
+        return load_yaml_stdin(limits)
     path = Path(path)
     name = display or str(path)
     try:
@@ -322,7 +387,10 @@ def load_yaml_file(path: Path | str, limits: YamlLimits | None = None,
                      f"{limits.max_bytes} (DEPRULES_YAML_MAX_BYTES)", "file-too-large")],
             what=name,
         )
-    raw = path.read_bytes()
+    return _load_yaml_bytes(path.read_bytes(), name, limits)
+
+
+def _load_yaml_bytes(raw: bytes, name: str, limits: YamlLimits) -> LoadedYaml:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

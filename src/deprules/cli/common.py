@@ -33,37 +33,128 @@ class ProcessDateParam(DateParam):
 PROCESS_DATE = ProcessDateParam()
 
 
+# Every JSON document deprules prints carries this (impact.json carries its own, also 1).
+# It changes only when a key changes meaning or goes away; new keys may appear at any time.
+SCHEMA_VERSION = 1
+
+
+class FolderPath(click.Path):
+    """A folder (read or written): ``-`` (standard input or output) cannot be one."""
+
+    def convert(self, value, param, ctx):
+        if str(value) == "-":
+            self.fail("'-' (standard input or output) cannot be a folder here; give a folder "
+                      "path", param, ctx)
+        return super().convert(value, param, ctx)
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="dir")]
+
+
+FOLDER = FolderPath(path_type=Path)
+# a file read or written; "-" is standard input or output (Path("-"))
+FILE_OR_DASH = click.Path(path_type=Path, allow_dash=True)
+
+
+def is_dash(path) -> bool:
+    """True for the ``-`` that names standard input or output."""
+    return path is not None and str(path) == "-"
+
+
 def setup_options(f):
-    """--config and --rules, present on every command."""
-    f = click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default="rules",
-                     show_default=True, envvar="DEPRULES_RULES",
+    """--config and --rules, on every command that reads the configuration or the rules."""
+    f = click.option("--rules", "rules_dir", type=FOLDER, default="rules",
+                     show_default=True, envvar="DEPRULES_RULES", show_envvar=True,
                      help="Folder of rule files (*.yaml).")(f)
-    f = click.option("--config", "config_dir", type=click.Path(path_type=Path),
+    f = click.option("--config", "config_dir", type=FOLDER,
                      default="config", show_default=True, envvar="DEPRULES_CONFIG",
-                     help="Configuration folder.")(f)
+                     show_envvar=True, help="Configuration folder.")(f)
     return f
 
 
-def format_option(f):
-    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                        show_default=True, help="Output format.")(f)
+class OutputFormat(click.Choice):
+    """--format: the output format, text or json. A file format given to it (the old
+    ``--format parquet`` of extract generate and ledger export) is refused with a pointer to
+    --file-format."""
+
+    def __init__(self, file_format_option: str | None = None):
+        super().__init__(["text", "json"])
+        self.file_format_option = file_format_option
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.lower() in ("csv", "parquet"):
+            hint = (f"; the file format is {self.file_format_option} {value.lower()}"
+                    if self.file_format_option else "")
+            self.fail(f"--format is the output format, text or json{hint}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def format_option(f=None, *, file_format: str | None = None):
+    """--format text|json (``file_format``: the command's file-format option, named in the
+    message when a file format is given to --format)."""
+
+    def deco(g):
+        return click.option("--format", "fmt", type=OutputFormat(file_format), default="text",
+                            show_default=True,
+                            help="text, or json: one document with a schema_version "
+                                 "(docs/json-output.md).")(g)
+
+    return deco(f) if f is not None else deco
+
+
+def file_format_option(f):
+    return click.option("--file-format", "file_format", type=click.Choice(["csv", "parquet"]),
+                        default="csv", show_default=True,
+                        help="Format of the table files written.")(f)
+
+
+def binary_stdout():
+    """Standard output as a binary stream (a file written to ``-``)."""
+    return getattr(sys.stdout, "buffer", sys.stdout)
+
+
+def one_document_on_stdout(fmt: str, option: str) -> None:
+    """``OPTION -`` puts a file on standard output: no JSON document can go there too."""
+    if fmt == "json":
+        raise click.UsageError(f"{option} - writes to standard output, where --format json "
+                               f"would print its document too; give {option} a file name, or "
+                               "drop --format json")
+
+
+def dash_at_most_once(ctx, param, value):
+    """Standard input can be read once: refuse a second ``-``."""
+    if value and sum(1 for v in value if is_dash(v)) > 1:
+        raise click.BadParameter("'-' (standard input) can be given only once", ctx, param)
+    return value
+
+
+def whatif_option(help: str, metavar: str = "FILE_OR_DIR"):
+    return click.option("--whatif", "overlays", multiple=True, type=FILE_OR_DASH,
+                        metavar=metavar, callback=dash_at_most_once, help=help)
 
 
 def who_options(f):
     from ..users import default_user
 
     f = click.option("--reason", default="", help="Why (kept in the journal).")(f)
-    f = click.option("--by", "who", default=default_user, show_default="$DEPRULES_USER or login",
+    f = click.option("--by", "who", default=default_user, show_default="login name",
+                     envvar="DEPRULES_USER", show_envvar=True,
                      help="Who is doing this (kept in the journal).")(f)
     return f
 
 
 def store_option(f):
-    return click.option("--store", "store_dir", type=click.Path(path_type=Path), required=True,
-                        envvar="DEPRULES_STORE", help="Ledger store folder ($DEPRULES_STORE).")(f)
+    return click.option("--store", "store_dir", type=FOLDER, required=True,
+                        envvar="DEPRULES_STORE", show_envvar=True,
+                        help="Ledger store folder.")(f)
 
 
-def emit_json(data) -> None:
+def emit_json(data: dict) -> None:
+    """Print one JSON document; ``schema_version`` comes first (docs/json-output.md)."""
+    if "schema_version" not in data:
+        data = {"schema_version": SCHEMA_VERSION, **data}
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 

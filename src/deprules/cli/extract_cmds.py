@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from .common import PROCESS_DATE, emit_json, format_option, load, report_errors, setup_options
+from .common import (
+    FOLDER,
+    PROCESS_DATE,
+    emit_json,
+    file_format_option,
+    format_option,
+    load,
+    report_errors,
+    setup_options,
+)
 from .main import cli
 
 
@@ -16,7 +23,7 @@ def extract_group():
 
 
 @extract_group.command("check")
-@click.argument("extract_dir", type=click.Path(path_type=Path))
+@click.argument("extract_dir", type=FOLDER)
 @setup_options
 @format_option
 @report_errors
@@ -45,19 +52,27 @@ def extract_check(extract_dir, config_dir, rules_dir, fmt):
 @click.option("--accounts", type=click.IntRange(1, 50_000_000), required=True,
               help="How many accounts.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same files.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
-              help="Folder to write.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
-              show_default=True)
+@click.option("--out", "out_dir", type=FOLDER, required=True, help="Folder to write.")
+@file_format_option
 @click.option("--as-of", "as_of", type=PROCESS_DATE, default="2026-11-21", show_default=True,
               help="Date the extract is taken (deposit ages are relative to it).")
+@format_option(file_format="--file-format")
 @report_errors
-def extract_generate(accounts, seed, out_dir, fmt, as_of):
-    """Write a realistic synthetic extract for demos and benchmarks."""
+def extract_generate(accounts, seed, out_dir, file_format, as_of, fmt):
+    """Write a realistic synthetic extract for demos and benchmarks (its SA types and
+    classes are the sample configuration's; it does not read --config)."""
     from ..extract import generate_extract, write_extract
 
     extract = generate_extract(accounts, seed, as_of=as_of)
-    write_extract(extract, out_dir, fmt)
-    click.echo(f"wrote {len(extract.accounts)} accounts, {len(extract.service_agreements)} SAs, "
-               f"{len(extract.non_cash_deposits)} non-cash deposits, "
-               f"{len(extract.financial_transactions)} FTs to {out_dir} ({fmt})")
+    write_extract(extract, out_dir, file_format)
+    counts = {"accounts": len(extract.accounts),
+              "service_agreements": len(extract.service_agreements),
+              "non_cash_deposits": len(extract.non_cash_deposits),
+              "financial_transactions": len(extract.financial_transactions)}
+    if fmt == "json":
+        emit_json({"ok": True, "out_dir": str(out_dir), "file_format": file_format,
+                   "seed": seed, "as_of": as_of.isoformat(), "rows": counts})
+        return
+    click.echo(f"wrote {counts['accounts']} accounts, {counts['service_agreements']} SAs, "
+               f"{counts['non_cash_deposits']} non-cash deposits, "
+               f"{counts['financial_transactions']} FTs to {out_dir} ({file_format})")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from .common import (
+    FOLDER,
     PROCESS_DATE,
     emit_json,
+    file_format_option,
     format_option,
     load,
     report_errors,
@@ -25,19 +25,24 @@ def ledger_group():
 
 
 @ledger_group.command("init")
-@click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--extract", "extract_dir", type=FOLDER, required=True,
               help="Extract folder to load.")
 @store_option
 @who_options
 @setup_options
+@format_option
 @report_errors
-def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir):
+def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Create a store from an extract (validated first; nothing is written on a problem)."""
     from ..storeops import init_store
 
     setup = load(config_dir, rules_dir)
     _, ledger = init_store(store_dir, extract_dir, setup, who)
     n_sa = sum(len(s.sas) for s in ledger.states.values())
+    if fmt == "json":
+        emit_json({"ok": True, "store": str(store_dir), "accounts": len(ledger.states),
+                   "service_agreements": n_sa, "config_hash": setup.hash})
+        return
     click.echo(f"created store {store_dir}: {len(ledger.states)} accounts, {n_sa} SAs")
 
 
@@ -121,23 +126,32 @@ def ledger_check(store_dir, config_dir, rules_dir, fmt):
 
 @ledger_group.command("export")
 @store_option
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
-              show_default=True)
+@click.option("--out", "out_dir", type=FOLDER, required=True,
+              help="Extract folder to write (a folder of tables: it cannot be -).")
+@file_format_option
 @setup_options
+@format_option(file_format="--file-format")
 @report_errors
-def ledger_export(store_dir, out_dir, fmt, config_dir, rules_dir):
+def ledger_export(store_dir, out_dir, file_format, config_dir, rules_dir, fmt):
     """Write the store's current state as an extract folder (loads back with ledger init)."""
     from ..extract import Extract, write_extract
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
-    ledger, _ = open_ledger(store_dir, setup)
+    ledger, meta = open_ledger(store_dir, setup)
     t = ledger.extract_tables()
     extract = Extract(accounts=t["accounts"], service_agreements=t["service_agreements"],
                       non_cash_deposits=t["non_cash_deposits"],
                       financial_transactions=t["financial_transactions"], source=str(store_dir))
-    write_extract(extract, out_dir, fmt, minor_units=setup.config.installation.minor_units)
+    write_extract(extract, out_dir, file_format,
+                  minor_units=setup.config.installation.minor_units)
+    if fmt == "json":
+        emit_json({"ok": True, "store": str(store_dir), "generation": meta.get("generation"),
+                   "out_dir": str(out_dir), "file_format": file_format,
+                   "rows": {name: len(t[name]) for name in (
+                       "accounts", "service_agreements", "non_cash_deposits",
+                       "financial_transactions")}})
+        return
     click.echo(f"exported {len(t['accounts'])} accounts to {out_dir}")
 
 
@@ -152,7 +166,7 @@ def ledger_journal(store_dir, limit, fmt):
 
     entries = Store.open(store_dir).journal()[-limit:]
     if fmt == "json":
-        emit_json(entries)
+        emit_json({"store": str(store_dir), "entries": entries})
         return
     for e in entries:
         click.echo(" ".join(f"{k}={v}" for k, v in e.items()))

@@ -10,7 +10,16 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from .common import PROCESS_DATE, emit_json, format_option, load, report_errors, setup_options
+from .common import (
+    FOLDER,
+    PROCESS_DATE,
+    emit_json,
+    format_option,
+    load,
+    report_errors,
+    setup_options,
+    whatif_option,
+)
 
 
 class _Group(click.Group):
@@ -26,16 +35,49 @@ class _Group(click.Group):
             sys.exit(3)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
-                                           "max_content_width": 100})
+EPILOG = """\b
+Conventions (docs/cli.md):
+  -            a file argument or option of "-" is standard input or output
+               (deprules test -, --whatif -, --junit -, pack capture --out -,
+               ap export --out -, ap paid -); a folder cannot be "-".
+  --format     text (default) or json: one JSON document on stdout with a
+               "schema_version"; the schemas are in deprules/schemas/output/
+               (deprules schema export DIR writes them).
+  Exit codes   0 success; 1 a finding (invalid configuration, failed scenario,
+               broken invariant, extract problems); 2 a usage or input error;
+               3 an internal error (a bug: DEPRULES_DEBUG=1 shows the traceback).
+
+\b
+Environment:
+  DEPRULES_CONFIG            --config of every command that takes it
+  DEPRULES_RULES             --rules of every command that takes it
+  DEPRULES_STORE             --store of the ledger and CSR commands
+  DEPRULES_USER              --by (who is acting; default: the login name)
+  DEPRULES_DEBUG             set (e.g. 1): show the traceback of an internal error
+  DEPRULES_YAML_MAX_BYTES    largest YAML file read (default 5242880)
+  DEPRULES_YAML_MAX_DEPTH    deepest YAML nesting (default 50, at most 500)
+  DEPRULES_YAML_MAX_NODES    most YAML nodes after aliases (default 200000)
+  DEPRULES_EXTRACT_MAX_ROWS  most rows of an extract table (default 50000000)
+
+\b
+Shell completion (click; docs/cli.md):
+  bash  eval "$(_DEPRULES_COMPLETE=bash_source deprules)"    in ~/.bashrc
+  zsh   eval "$(_DEPRULES_COMPLETE=zsh_source deprules)"     in ~/.zshrc
+  fish  _DEPRULES_COMPLETE=fish_source deprules | source     in
+        ~/.config/fish/completions/deprules.fish
+"""
+
+
+@click.group(cls=_Group, epilog=EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="deprules")
 def cli():
     """Deposit refund rules: validate configuration, evaluate accounts, run the refund
     cycle on a ledger, simulate what-ifs and run regression packs.
 
-    Configuration lives in config/ and rules in rules/ (change with --config and
-    --rules on any command). Exit codes: 0 success, 1 a finding (invalid
-    configuration, failed scenario, broken invariant), 2 a usage or input error.
+    Configuration lives in config/ and rules in rules/: every command that reads them
+    takes --config DIR and --rules DIR (schema export, rules vocabulary, extract generate
+    and ledger journal do not read them, and do not take them).
     """
 
 
@@ -73,8 +115,8 @@ def config_group():
 @config_group.command("show")
 @setup_options
 @format_option
-@click.option("--whatif", "overlays", multiple=True, type=click.Path(path_type=Path),
-              help="Overlay YAML or configuration folder applied on top (repeatable).")
+@whatif_option("Overlay YAML or configuration folder applied on top (repeatable); - reads "
+               "an overlay YAML from standard input.")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
               help="Change one value, e.g. deposit_classes.RES.refund_criteria.hold_months=18.")
 @report_errors
@@ -91,17 +133,24 @@ def config_show(config_dir, rules_dir, fmt, overlays, sets):
 
 @cli.group("schema")
 def schema_group():
-    """JSON Schemas of the configuration, rule and pack files."""
+    """JSON Schemas of the configuration, rule and pack files, and of the JSON output."""
 
 
 @schema_group.command("export")
-@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=FOLDER)
+@format_option
 @report_errors
-def schema_export(out_dir):
-    """Write every JSON Schema to OUT_DIR (for editors and other tools)."""
+def schema_export(out_dir, fmt):
+    """Write every JSON Schema to OUT_DIR (for editors and other tools): the configuration,
+    rule and pack files' schemas, and those of the JSON documents deprules prints, in
+    OUT_DIR/output/ (docs/json-output.md)."""
     from ..config.schema import export_schemas
 
-    for path in export_schemas(out_dir):
+    written = export_schemas(out_dir)
+    if fmt == "json":
+        emit_json({"ok": True, "out_dir": str(out_dir), "written": [str(p) for p in written]})
+        return
+    for path in written:
         click.echo(str(path))
 
 
@@ -123,7 +172,7 @@ def rules_list(config_dir, rules_dir, fmt):
              "then": [a.verb if not a.args else {a.verb: a.args} for a in r.then]}
             for r in setup.book.rules]
     if fmt == "json":
-        emit_json(rows)
+        emit_json({"config_hash": setup.hash, "rules": rows})
         return
     for r in rows:
         click.echo(f"{r['process']:<8} {r['seed_step']:<8} {r['id']}")
@@ -157,7 +206,7 @@ def rules_vocabulary(fmt):
 # ---- evaluate -------------------------------------------------------------------------------
 @cli.command()
 @click.argument("account_id")
-@click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--extract", "extract_dir", type=FOLDER, required=True,
               help="Extract folder holding the account.")
 @click.option("--as-of", "as_of", type=PROCESS_DATE, required=True, help="Process date.")
 @click.option("--explain", is_flag=True, help="Also say why each rule that did not fire did not.")

@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
 
 import click
 
 from .common import (
+    FILE_OR_DASH,
     PROCESS_DATE,
+    binary_stdout,
     emit_json,
     format_option,
+    is_dash,
     load,
+    one_document_on_stdout,
     report_errors,
     setup_options,
     store_option,
@@ -261,7 +264,7 @@ def todo_list(todo_type, status, account_id, store_dir, config_dir, rules_dir, f
     ledger, _ = open_ledger(store_dir, setup)
     rows = list_todos(ledger, todo_type, status, account_id)
     if fmt == "json":
-        emit_json(rows)
+        emit_json({"todos": rows})
         return
     for t in rows:
         who = f" ({t['worked_by']})" if t["worked_by"] and t["status"] == "being_worked" else ""
@@ -480,7 +483,7 @@ def ap_list(status, store_dir, config_dir, rules_dir, fmt):
     ledger, _ = open_ledger(store_dir, setup)
     rows = list_checks(ledger, setup, status)
     if fmt == "json":
-        emit_json(rows)
+        emit_json({"check_requests": rows})
         return
     for r in rows:
         click.echo(f"{r['request_id']:<18} {r['status']:<13} {r['amount']:>10} to "
@@ -489,8 +492,8 @@ def ap_list(status, store_dir, config_dir, rules_dir, fmt):
 
 
 @ap_group.command("export")
-@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True,
-              help="CSV file to write (must not exist).")
+@click.option("--out", "out_file", type=FILE_OR_DASH, required=True, metavar="FILE",
+              help="CSV file to write (must not exist); - writes it to standard output.")
 @date_option
 @store_option
 @who_options
@@ -501,39 +504,70 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Write every not_selected check request to a CSV file for A/P and mark them requested
     (seed 1.7). Columns: request_id, payee_account_id, payee_name, amount, date (of the
     request), adjustment_id, sa_id. From then on their adjustments cannot be canceled.
+
+    With --out - the file goes to standard output (and the summary to standard error); the
+    requests are marked requested only once it is all written and flushed: when standard
+    output fails (a closed pipe, a full disk) nothing is marked and the command exits 2.
     """
     from .. import manual
     from ..errors import InputError
 
     setup = load(config_dir, rules_dir)
-    if out_file.exists():
-        raise InputError(f"{out_file} exists; A/P files are never overwritten")
-    tmp = out_file.with_name(f".{out_file.name}.tmp")
+    to_stdout = is_dash(out_file)
+    if to_stdout:
+        one_document_on_stdout(fmt, "--out")
+        target = "standard output"
+    else:
+        target = str(out_file)
+        if out_file.exists():
+            raise InputError(f"{out_file} exists; A/P files are never overwritten")
+        tmp = out_file.with_name(f".{out_file.name}.tmp")
     try:
-        with _change(store_dir, setup, who, reason, f"ap export {out_file}", "AP") as (s, cause):
+        with _change(store_dir, setup, who, reason, f"ap export {'-' if to_stdout else out_file}",
+                     "AP") as (s, cause):
             rows, summary = manual.ap_export(s.ledger, setup, on, cause)
-            tmp.unlink(missing_ok=True)
-            manual.write_ap_csv(rows, tmp)
+            if to_stdout:
+                # all of it out before the commit marks anything requested
+                _write_stdout(manual.ap_csv_text(rows))
+            else:
+                tmp.unlink(missing_ok=True)
+                manual.write_ap_csv(rows, tmp)
             if not rows:
                 raise _Unchanged(None)
             s.summary.update(summary)
     except _Unchanged:
         pass
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if not to_stdout:
+            tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, out_file)
-    data = {"ok": True, "action": "ap_export", "file": str(out_file), **summary,
-            "request_ids": [r["request_id"] for r in rows]}
+    if not to_stdout:
+        os.replace(tmp, out_file)
+    data = {"ok": True, "action": "ap_export", "file": "-" if to_stdout else str(out_file),
+            **summary, "request_ids": [r["request_id"] for r in rows]}
     if fmt == "json":
         emit_json(data)
     else:
         click.echo(f"exported {summary['requests']} check request(s) for {summary['amount']} to "
-                   f"{out_file}; now requested")
+                   f"{target}; now requested", err=to_stdout)
+
+
+def _write_stdout(text: str) -> None:
+    """Write ``text`` to standard output and flush it; a failure is an input/output error."""
+    from ..errors import InputError
+
+    try:
+        out = binary_stdout()
+        out.write(text.encode("utf-8"))
+        out.flush()
+    except (BrokenPipeError, OSError) as exc:
+        raise InputError(f"standard output failed before the A/P file was all written "
+                         f"({exc.strerror or exc}); no check request was marked "
+                         "requested") from None
 
 
 @ap_group.command("paid")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=FILE_OR_DASH)
 @date_option
 @store_option
 @who_options
@@ -543,15 +577,19 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
 def ap_paid(file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Mark the check requests listed in FILE (a CSV with a request_id column, such as an
     export; an amount column is checked too) paid (seed 1.8, 1.9). Every line is checked
-    first: an unknown request or one not in requested status refuses the whole file."""
+    first: an unknown request or one not in requested status refuses the whole file.
+    FILE - reads standard input (named <stdin> in messages)."""
     from .. import manual
 
     setup = load(config_dir, rules_dir)
-    rows = manual.read_ap_csv(file)
-    with _change(store_dir, setup, who, reason, f"ap paid {file}", "AP") as (s, cause):
-        summary = manual.ap_paid(s.ledger, setup, rows, on, cause, source=str(file))
+    source = "<stdin>" if is_dash(file) else str(file)
+    rows = manual.read_ap_csv("-" if is_dash(file) else file)
+    with _change(store_dir, setup, who, reason, f"ap paid {'-' if is_dash(file) else file}",
+                 "AP") as (s, cause):
+        summary = manual.ap_paid(s.ledger, setup, rows, on, cause, source=source)
         s.summary.update({"paid": summary["paid"], "amount": summary["amount"]})
     if fmt == "json":
-        emit_json({"ok": True, "action": "ap_paid", "file": str(file), **summary})
+        emit_json({"ok": True, "action": "ap_paid", "file": "-" if is_dash(file) else str(file),
+                   **summary})
     else:
         click.echo(f"marked {summary['paid']} check request(s) paid for {summary['amount']}")

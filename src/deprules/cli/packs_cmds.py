@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 
-from .common import PROCESS_DATE, emit_json, format_option, report_errors, setup_options
+from .common import (
+    binary_stdout,
+    FILE_OR_DASH,
+    FOLDER,
+    PROCESS_DATE,
+    emit_json,
+    format_option,
+    is_dash,
+    one_document_on_stdout,
+    report_errors,
+    setup_options,
+)
 from .main import cli
 
 
@@ -15,8 +27,9 @@ from .main import cli
 @click.option("-k", "keyword", metavar="EXPRESSION",
               help='Only scenarios whose name, file or seed step matches, e.g. -k seizure, '
                    '-k "2.4 and not ohio". FILE::NAME also selects one scenario.')
-@click.option("--junit", "junit_file", type=click.Path(path_type=Path),
-              help="Also write a JUnit XML report (one testcase per scenario).")
+@click.option("--junit", "junit_file", type=FILE_OR_DASH, metavar="FILE",
+              help="Also write a JUnit XML report (one testcase per scenario); - writes it "
+                   "to standard output, and the text report to standard error.")
 @click.option("--update", is_flag=True,
               help="Rewrite the expectations of the selected scenarios from their current "
                    "results (shows the diff, then writes).")
@@ -34,7 +47,9 @@ def test_cmd(targets, keyword, junit_file, update, show_diff, coverage, fail_und
              config_dir, rules_dir, fmt):
     """Run regression packs: every scenario passes or fails with expected vs actual.
 
-    PACK_OR_DIR is a pack file (*.yaml) or a folder of them. A failure shows each
+    PACK_OR_DIR is a pack file (*.yaml) or a folder of them; - reads one pack from
+    standard input (its from_extract: folders are relative to the working directory;
+    --update cannot rewrite it). A failure shows each
     field's expected and actual value and the trace of the account (rules fired,
     manual steps). Scenarios run on the durable-rules engine. Exit 0 when every
     scenario passes, 1 when one fails (or coverage is below --fail-under), 2 for
@@ -47,6 +62,14 @@ def test_cmd(targets, keyword, junit_file, update, show_diff, coverage, fail_und
 
     if fail_under is not None and not coverage:
         raise InputError("--fail-under needs --coverage")
+    junit_stdout = is_dash(junit_file)
+    if junit_stdout:
+        one_document_on_stdout(fmt, "--junit")
+    if update and any(is_dash(t) for t in targets):
+        raise click.UsageError("--update rewrites pack files; a pack read from standard "
+                               "input (-) cannot be rewritten (use --diff to see the change)")
+    # with --junit - the XML is standard output's one document; the report goes to stderr
+    echo = functools.partial(click.echo, err=junit_stdout)
     cache = SetupCache(config_dir, rules_dir)
     packs = load_packs(targets, rule_ids=cache.rule_ids())
     scenarios = select(packs, keyword)
@@ -65,9 +88,12 @@ def test_cmd(targets, keyword, junit_file, update, show_diff, coverage, fail_und
 
         updates = [u for u in plan_updates(results) if u.changed]
     if junit_file is not None:
-        from ..packs.junit import write_junit
+        from ..packs.junit import write_junit, write_junit_stream
 
-        write_junit(results, junit_file)
+        if junit_stdout:
+            write_junit_stream(results, binary_stdout())
+        else:
+            write_junit(results, junit_file)
     cov_data = cov.as_dict() if cov is not None else None
     below = cov_data is not None and fail_under is not None and \
         cov_data["total"]["percent"] < fail_under
@@ -83,37 +109,37 @@ def test_cmd(targets, keyword, junit_file, update, show_diff, coverage, fail_und
                                 "written": bool(update)} for u in updates]
         emit_json(data)
     else:
-        click.echo(report.render_text(results, verbose))
+        echo(report.render_text(results, verbose))
         if cov_data is not None:
-            click.echo("")
-            click.echo(coverage_text(cov_data))
+            echo("")
+            echo(coverage_text(cov_data))
             if fail_under is not None:
                 verdict = "below" if below else "at or above"
-                click.echo(f"total coverage {cov_data['total']['percent']:.1f}% is {verdict} "
+                echo(f"total coverage {cov_data['total']['percent']:.1f}% is {verdict} "
                            f"--fail-under {fail_under:g}%")
         for u in updates:
-            click.echo("")
-            click.echo(u.diff().rstrip("\n"))
+            echo("")
+            echo(u.diff().rstrip("\n"))
         if show_diff or update:
-            click.echo("")
+            echo("")
             if not updates:
-                click.echo("expectations already match: nothing to update")
+                echo("expectations already match: nothing to update")
     if update:
         for u in updates:
             u.write()
             if fmt != "json":
-                click.echo(f"updated {u.display}: {', '.join(u.scenarios)}")
+                echo(f"updated {u.display}: {', '.join(u.scenarios)}")
         # the new expectations are what the scenarios produce; what an update cannot fix:
         stuck = [r for r in results if r.status == "error" or any(
             m.field == "invariants" or m.field.startswith("when.") for m in r.mismatches)]
         if stuck:
             if fmt != "json":
-                click.echo(f"{len(stuck)} scenario(s) still fail (errors, broken invariants "
+                echo(f"{len(stuck)} scenario(s) still fail (errors, broken invariants "
                            f"or steps): {', '.join(r.name for r in stuck)}")
             raise SystemExit(1)
         return
-    if junit_file is not None and fmt != "json":
-        click.echo(f"JUnit report: {junit_file}")
+    if junit_file is not None and fmt != "json" and not junit_stdout:
+        echo(f"JUnit report: {junit_file}")
     failed = any(not r.passed for r in results)
     if failed or below:
         raise SystemExit(1)
@@ -126,18 +152,20 @@ def pack_group():
 
 @pack_group.command("capture")
 @click.argument("account_ids", nargs=-1, required=True, metavar="ACCOUNT_ID...")
-@click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--extract", "extract_dir", type=FOLDER, required=True,
               help="Extract folder holding the accounts.")
 @click.option("--as-of", "as_of", type=PROCESS_DATE, required=True, help="Process date of the cycle.")
-@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True,
-              help="The pack file to write.")
+@click.option("--out", "out_file", type=FILE_OR_DASH, required=True, metavar="FILE",
+              help="The pack file to write; - writes it to standard output (paths in it are "
+                   "then relative to the working directory).")
 @click.option("--reference", is_flag=True,
               help="Name the extract (from_extract:) instead of copying the accounts inline.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @setup_options
+@format_option
 @report_errors
 def pack_capture(account_ids, extract_dir, as_of, out_file, reference, force, config_dir,
-                 rules_dir):
+                 rules_dir, fmt):
     """Turn real accounts into scenarios: given from the extract, when = the cycle on
     --as-of, expect = what the rules do now. Review the file, then keep it in packs/.
     """
@@ -145,15 +173,29 @@ def pack_capture(account_ids, extract_dir, as_of, out_file, reference, force, co
     from ..packs import SetupCache
     from ..packs.capture import capture_text
 
-    if out_file.exists() and not force:
+    to_stdout = is_dash(out_file)
+    if to_stdout:
+        one_document_on_stdout(fmt, "--out")
+    elif out_file.exists() and not force:
         raise InputError(f"{out_file} exists; use --force to replace it")
+    ids = list(dict.fromkeys(account_ids))
     cache = SetupCache(config_dir, rules_dir)
-    text = capture_text(list(dict.fromkeys(account_ids)), extract_dir, as_of, cache, out_file,
-                        reference=reference)
+    # a pack on stdout is written as if it were a file in the working directory
+    target = Path("captured.yaml") if to_stdout else out_file
+    text = capture_text(ids, extract_dir, as_of, cache, target, reference=reference)
+    if to_stdout:
+        out = binary_stdout()
+        out.write(text.encode("utf-8"))
+        out.flush()
+        click.echo(f"wrote {len(ids)} scenario(s) to standard output", err=True)
+        return
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(text)
-    click.echo(f"wrote {out_file}: {len(set(account_ids))} scenario(s); run "
-               f"`deprules test {out_file}`")
+    if fmt == "json":
+        emit_json({"ok": True, "file": str(out_file), "scenarios": len(ids),
+                   "account_ids": ids, "as_of": as_of.isoformat(), "reference": reference})
+        return
+    click.echo(f"wrote {out_file}: {len(ids)} scenario(s); run `deprules test {out_file}`")
 
 
 @pack_group.command("list")
@@ -171,7 +213,7 @@ def pack_list(targets, keyword, config_dir, rules_dir, fmt):
     rows = [{"id": s.id, "file": s.file, "line": s.line, "name": s.name,
              "seed_steps": list(s.seed_steps), "description": s.description} for s in scenarios]
     if fmt == "json":
-        emit_json(rows)
+        emit_json({"scenarios": rows})
         return
     for r in rows:
         steps = ",".join(r["seed_steps"]) or "-"

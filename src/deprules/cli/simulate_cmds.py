@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from .common import PROCESS_DATE, format_option, report_errors, setup_options
+from .common import FOLDER, PROCESS_DATE, format_option, report_errors, setup_options, whatif_option
 from .main import cli
 
 
 @cli.command("simulate")
-@click.option("--extract", "extract_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--extract", "extract_dir", type=FOLDER, required=True,
               help="Extract folder (never modified).")
 @click.option("--as-of", "as_of", type=PROCESS_DATE, required=True, help="Process date.")
-@click.option("--whatif", "overlays", multiple=True, type=click.Path(path_type=Path),
-              metavar="FILE_OR_DIR",
-              help="Candidate: an overlay YAML of sections, or a folder (files named like "
-                   "configuration files replace them; other *.yaml are overlays). Repeatable.")
+@whatif_option("Candidate: an overlay YAML of sections, or a folder (files named like "
+               "configuration files replace them; other *.yaml are overlays); - reads an "
+               "overlay YAML from standard input. Repeatable.")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
               help="Candidate: change one value, e.g. "
                    "deposit_classes.RES.refund_criteria.hold_months=18. Repeatable.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), metavar="DIR",
+@click.option("--out", "out_dir", type=FOLDER, metavar="DIR",
               help="Write accounts.csv, accounts.parquet, impact.json and report.html here.")
 @click.option("--horizon", type=click.IntRange(1, 120), default=None, metavar="MONTHS",
               help="Run MONTHS monthly process dates from --as-of (1 to 120), the state carried "

@@ -18,7 +18,14 @@ from typing import Any, Iterable
 
 from ..errors import ConfigError, InputError, Problem
 from ..money import parse_money
-from ..yamlload import LoadedYaml, YamlLimits, load_yaml_file, load_yaml_text
+from ..yamlload import (
+    LoadedYaml,
+    YamlLimits,
+    is_stdio,
+    load_yaml_file,
+    load_yaml_stdin,
+    load_yaml_text,
+)
 from .checks import cross_reference_problems
 from .model import (
     AdjustmentType,
@@ -222,6 +229,12 @@ def load_config(
     problems: list[Problem] = []
     docs = _read_folder(folder, limits, problems)
     for overlay in overlays:
+        if is_stdio(overlay):  # an overlay YAML of sections piped in: `--whatif -`
+            try:
+                _apply_overlay(docs, load_yaml_stdin(limits), problems)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+            continue
         overlay = Path(overlay)
         if not overlay.exists():
             raise InputError(f"what-if {overlay} does not exist (give an overlay YAML file or "

@@ -149,4 +149,12 @@ def export_schemas(out_dir) -> list:
             target = out / entry.name
             target.write_text(entry.read_text())
             written.append(target)
+    # the schemas of the JSON documents deprules prints (docs/json-output.md)
+    from ..output_schemas import OUTPUT_SCHEMAS, schema_file
+
+    (out / "output").mkdir(exist_ok=True)
+    for kind in sorted(OUTPUT_SCHEMAS):
+        target = out / "output" / f"{kind}.schema.json"
+        target.write_text(schema_file(kind).read_text())
+        written.append(target)
     return written

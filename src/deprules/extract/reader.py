@@ -459,7 +459,7 @@ def _parse_date(col: _Col, blank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     except pa.ArrowInvalid:
         return _parse_date_cells(col)
     ok = ~blank & (days >= _LOW) & (days <= _HIGH)
-    days[~ok] = np.datetime64("NaT")
+    days[~ok] = np.datetime64("NaT", "D")
     return days.astype("datetime64[ns]"), ok
 
 
@@ -476,7 +476,7 @@ def _parse_date_cells(col: _Col) -> tuple[np.ndarray, np.ndarray]:
     same_day = pc.equal(pc.day(stamp), pc.cast(pc.utf8_slice_codeunits(src, 8, 10), pa.int64()))
     ok = _np(pc.fill_null(pc.and_(pc.and_(shaped, in_range), same_day), False))
     value = _np(stamp).astype("datetime64[ns]")
-    value[~ok] = np.datetime64("NaT")
+    value[~ok] = np.datetime64("NaT", "ns")
     return value, ok
 
 
@@ -678,14 +678,14 @@ def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Repo
         _check_sign(ncds, "amount", report, "a non-cash deposit's amount must be more than 0.00",
                     allow_zero=False)
         if "end_date" not in ncds.values:
-            ncds.values["end_date"] = np.full(ncds.raw.n, np.datetime64("NaT"), "datetime64[ns]")
+            ncds.values["end_date"] = np.full(ncds.raw.n, np.datetime64("NaT", "ns"))
     if fts is not None:
         _check_reference(fts, "sa_id", sas, "unknown-sa", report)
     if accounts is not None:
         v, n = accounts.values, accounts.raw.n
         v.setdefault("late_payments_12m", np.zeros(n, np.int64))
         v.setdefault("do_not_refund", np.zeros(n, bool))
-        v.setdefault("cc_postpone_date", np.full(n, np.datetime64("NaT"), "datetime64[ns]"))
+        v.setdefault("cc_postpone_date", np.full(n, np.datetime64("NaT", "ns")))
 
 
 def _check_sign(parsed: _Parsed, column: str, report: _Report, message: str,

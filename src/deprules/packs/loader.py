@@ -13,7 +13,15 @@ from typing import Any, Iterable
 
 from ..config.schema import schema_problems
 from ..errors import ConfigError, InputError, Problem, ScenarioError
-from ..yamlload import LoadedYaml, load_yaml_file, load_yaml_text
+from ..yamlload import (
+    STDIN,
+    STDIN_NAME,
+    LoadedYaml,
+    is_stdio,
+    load_yaml_file,
+    load_yaml_stdin,
+    load_yaml_text,
+)
 from .model import (
     ITEM_FIELDS,
     STEP_META,
@@ -49,6 +57,13 @@ def find_pack_files(targets: Iterable[str | Path]) -> list[tuple[Path, str | Non
     for target in targets:
         text = str(target)
         name = None
+        if is_stdio(text):  # a pack piped in: `deprules test -`
+            key = (Path(STDIN_NAME), None)
+            if key in seen:
+                raise InputError("- (standard input) can be given only once")
+            seen.add(key)
+            out.append(key)
+            continue
         if "::" in text:
             text, name = text.split("::", 1)
         path = Path(text)
@@ -73,7 +88,7 @@ def load_packs(targets: Iterable[str | Path], rule_ids: set[str] | None = None) 
     problems: list[Problem] = []
     files: dict[Path, tuple[Path, set[str] | None]] = {}  # resolved -> (path, names or all)
     for path, name in find_pack_files(targets):
-        key = path.resolve()
+        key = path if str(path) == STDIN_NAME else path.resolve()
         _, names = files.get(key, (path, set()))
         if name is None or names is None:
             names = None
@@ -104,10 +119,16 @@ def load_pack(path: Path | str, rule_ids: set[str] | None = None,
     """One pack file (or ``text`` as if it were that file). Raises ScenarioError (located
     problems) when it is not valid."""
     path = Path(path)
-    display = display or display_path(path)
+    stdin = text is None and str(path) in (STDIN, STDIN_NAME)
+    if stdin:  # read from standard input; from_extract: folders are relative to the cwd
+        path = Path(STDIN_NAME)
+    display = display or (STDIN_NAME if stdin else display_path(path))
     try:
-        doc = load_yaml_file(path, display=display) if text is None else \
-            load_yaml_text(text, display)
+        if stdin:
+            doc = load_yaml_stdin(display=display)
+        else:
+            doc = load_yaml_file(path, display=display) if text is None else \
+                load_yaml_text(text, display)
     except ConfigError as exc:
         raise ScenarioError(exc.problems, what=display) from None
     if doc.data is None:

@@ -56,8 +56,11 @@ def days_from_datetimes(values) -> np.ndarray:
 
 def datetimes_from_days(days: np.ndarray) -> np.ndarray:
     """Day numbers (NONE allowed) as datetime64[ns] with NaT."""
-    out = np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[ns]")
-    out[np.asarray(days) == NONE] = np.datetime64("NaT")
+    days = np.asarray(days, dtype=np.int64)
+    none = days == NONE
+    # NONE is far outside datetime64[ns]: numpy 2.5 refuses to convert it, so it is masked first
+    out = np.where(none, 0, days).astype("datetime64[D]").astype("datetime64[ns]")
+    out[none] = np.datetime64("NaT", "ns")
     return out
 
 
