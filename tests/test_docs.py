@@ -52,8 +52,6 @@ def test_readme_points_only_at_files_in_the_repository():
     readme = (ROOT / "README.md").read_text()
     assert "../shared" not in readme and "DOMAIN.md" not in readme and "DESIGN.md" not in readme
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
-        if target in ("docs/cli.md", "docs/json-output.md"):  # written on the CLI branch
-            continue
         assert (ROOT / target).exists(), target
 
 
