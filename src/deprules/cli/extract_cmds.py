@@ -19,7 +19,7 @@ from .main import cli
 
 @cli.group("extract")
 def extract_group():
-    """Check and generate customer extracts (DESIGN.md section 1.3)."""
+    """Check and generate customer extracts (the format: docs/extract-format.md)."""
 
 
 @extract_group.command("check")

@@ -105,7 +105,7 @@ def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
 @format_option
 @report_errors
 def ledger_check(store_dir, config_dir, rules_dir, fmt):
-    """Check every invariant of the store (DOMAIN.md section 6). Exit 1 on a finding."""
+    """Check every invariant of the store (listed in docs/invariants.md). Exit 1 on a finding."""
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)

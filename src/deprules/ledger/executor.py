@@ -284,7 +284,7 @@ class Executor:
             bill = self.state.final_bill(sa.sa_id)
             if bill is None or bill.status != "complete":
                 raise LedgerError(f"SA {sa.sa_id} cannot be closed before its final bill is "
-                                  "complete (DOMAIN.md section 2)")
+                                  "complete (a deposit SA closes only after its final bill; docs/invariants.md)")
         return self.set_status(sa, "closed", cause)
 
     # ---- algorithms ---------------------------------------------------------------------------

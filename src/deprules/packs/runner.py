@@ -122,7 +122,7 @@ def run_scenario(sc: Scenario, cache: SetupCache, observe: Observe | None = None
                                     setup.config.installation.minor_units)
     for aid in sorted(states):
         for finding in check_account(states[aid], setup.config):
-            result.mismatches.append(Mismatch("invariants", "a sound ledger (DOMAIN.md 6)",
+            result.mismatches.append(Mismatch("invariants", "a sound ledger (docs/invariants.md)",
                                               finding))
     result.status = "failed" if result.mismatches else "passed"
     result.duration = time.perf_counter() - start

@@ -1,7 +1,7 @@
 """Matching back ends behind one narrow interface.
 
 ``DurableMatcher`` compiles a process's variants into a durable-rules ruleset and
-contains the library's sharp edges (see ../shared/durable-rules.md): rulesets
+contains the library's sharp edges (measured limits: docs/architecture.md): rulesets
 are global and immutable, so they are named by content hash and registered once
 per process; evaluation is made synchronous with a host whose timers never
 start; every session is deleted when its account is done; every fact carries
