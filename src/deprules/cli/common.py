@@ -49,9 +49,26 @@ def format_option(f):
                         show_default=True, help="Output format.")(f)
 
 
+# how long a writer waits for another writer to finish (seconds; --wait, $DEPRULES_WAIT)
+STORE_WAIT = 5.0
+
+
+def _remember_wait(ctx, param, value):
+    ctx.meta["deprules.wait"] = value
+    return value
+
+
+def store_wait() -> float:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("deprules.wait", STORE_WAIT) if ctx is not None else STORE_WAIT
+
+
 def who_options(f):
     from ..users import default_user
 
+    f = click.option("--wait", type=click.FloatRange(0), default=STORE_WAIT, show_default=True,
+                     envvar="DEPRULES_WAIT", expose_value=False, callback=_remember_wait,
+                     help="Seconds to wait for another writer of the store to finish.")(f)
     f = click.option("--reason", default="", help="Why (kept in the journal).")(f)
     f = click.option("--by", "who", default=default_user, show_default="$DEPRULES_USER or login",
                      help="Who is doing this (kept in the journal).")(f)
@@ -60,7 +77,7 @@ def who_options(f):
 
 def store_option(f):
     return click.option("--store", "store_dir", type=click.Path(path_type=Path), required=True,
-                        envvar="DEPRULES_STORE", help="Ledger store folder ($DEPRULES_STORE).")(f)
+                        envvar="DEPRULES_STORE", help="Ledger store file ($DEPRULES_STORE).")(f)
 
 
 def emit_json(data) -> None:
