@@ -7,7 +7,6 @@ commits; a refused move or any error leaves the store as it was (exit 2).
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any, Iterable
 
 from .model import Cause
-from .tables import BOOL_FIELDS, CAUSE_COLUMNS, DATE_FIELDS, ENTITIES, INT_FIELDS
+from .fields import BOOL_FIELDS, CAUSE_COLUMNS, DATE_FIELDS, ENTITIES, INT_FIELDS
 
 # entity name (as in ENTITIES and Ledger.tables()) -> SQL table
 SQL_TABLE = {name: ("account_journal" if name == "journal" else name) for name in ENTITIES}

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import StoreError, StoreLockedError
-from .sqlrows import CHILDREN, ID_COLUMNS, INDEXES, LAYOUTS, SQL_TABLE, attach, state_rows
+from .sqlrows import ID_COLUMNS, INDEXES, LAYOUTS, SQL_TABLE, attach, state_rows
 
 APPLICATION_ID = 0x44505253  # "DPRS"
 SCHEMA_VERSION = 1
