@@ -68,3 +68,33 @@ def adjustments(state) -> list[tuple[str, str, str]]:
     from deprules.money import format_money
 
     return [(a.sa_id, a.category, format_money(a.amount)) for a in state.adjustments]
+
+
+def simple_state(aid: str):
+    """An account with one of each entity (ids ``<aid>-D``, ``<aid>-ADJ001``, ...), for store
+    tests that need rows, not a sound ledger."""
+    from datetime import date
+
+    from deprules.ledger.model import (FT, Account, AccountState, Adjustment, Bill, Cause,
+                                       CheckRequest, GLLine, HistoryFT, JournalEntry,
+                                       NonCashDeposit, ServiceAgreement, ToDo)
+
+    d = date(2026, 11, 21)
+    c = Cause("CSR", "r", "1.1", "g1", "h", "u", "why")
+    s = AccountState(Account(aid, "RES", 700, 1, False, None, f"name {aid}"))
+    s.sas[f"{aid}-D"] = ServiceAgreement(f"{aid}-D", aid, "DEP-RES", "active", date(2024, 1, 1),
+                                         None, -10000, -10000, 10000, None, -10000, -10000)
+    s.adjustments.append(Adjustment(f"{aid}-ADJ001", aid, f"{aid}-D", "DEPAPREF", "ap_refund",
+                                    500, "frozen", "csr", d, c, ft_id=f"{aid}-FT001"))
+    s.fts.append(FT(f"{aid}-FT001", aid, f"{aid}-D", d, 500, 500, "adjustment", f"{aid}-ADJ001", c))
+    s.gl_lines.extend([GLLine(f"{aid}-FT001", aid, 1, "CASH", 500),
+                       GLLine(f"{aid}-FT001", aid, 2, "DEP", -500)])
+    s.bills.append(Bill(f"{aid}-BILL001", aid, f"{aid}-D", 0, "frozen", d, c, None, d))
+    s.todos.append(ToDo(f"{aid}-TD001", aid, f"{aid}-D", "DEPREF", "CSR", "refund", "open", d, c))
+    s.checks.append(CheckRequest(f"{aid}-CHK001", aid, f"{aid}-D", f"{aid}-ADJ001", aid, 500,
+                                 "not_selected", "AP", d, c))
+    s.ncds.append(NonCashDeposit(f"{aid}-N1", aid, "RES", "LOC", 1000, date(2025, 1, 1)))
+    s.history.append(HistoryFT(f"{aid}-H1", aid, f"{aid}-D", date(2024, 1, 1), -10000, -10000))
+    s.journal.append(JournalEntry(1, aid, f"{aid}-D", d, "adjustment", f"{aid}-ADJ001",
+                                  {"amount": "5.00"}, c))
+    return s

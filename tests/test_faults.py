@@ -1,40 +1,35 @@
 """Faults: a killed cycle, two writers, a full disk, failing rules. The store must always be
-at its previous or its new committed generation, sound, and never half-applied.
+at its previous or its new committed state, sound, and never half-applied.
 
-SIGKILL during the store's own commit protocol is tested in test_store_crash.py (64 kills of a
-bare writer); here a REAL ``deprules run cycle`` process is killed, so the whole path (load,
-rules, executor, invariant check, commit) is covered. The tests run as root, so a read-only
-folder would not stop them: a full or unwritable disk is simulated by making the store's
-write functions raise the errors the OS would (ENOSPC, EACCES), and /proc is used where a
-truly unwritable place is needed.
+SIGKILL inside the store's own transaction and torn WAL writes are tested in
+test_store_crash.py; here a REAL ``deprules run cycle`` process is killed, paused by a test
+hook at chosen points of its write transaction (after BEGIN IMMEDIATE, inside its reads and
+writes, just before and just after COMMIT), so where the kill lands never depends on how fast
+the machine is. A full or unwritable disk is simulated inside SQLite (``max_page_count``,
+``query_only``), since the tests run as root.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from deprules.cli import cli
-from deprules.ledger import Ledger
-from deprules.ledger.store import Store
+from deprules.ledger import Ledger, sqlstore
+from deprules.ledger.sqlstore import Store
 
 from helpers import acct, sa, write_extract
 
 ROOT = Path(__file__).resolve().parents[1]
 ON = "2026-11-21"
-KILLS = 10
-SEED = 20261121
 
 
 def cli_run(*args, env=None):
@@ -47,32 +42,29 @@ def subprocess_cli(*args, env=None, **kw):
                             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
-def tables_of(store_dir: Path) -> tuple[dict[str, pd.DataFrame], int]:
-    tables, meta = Store.open(store_dir).read()
-    return tables, int(meta["generation"])
+def dump(store: Path, journal: bool = True) -> dict[str, list]:
+    """Every row of every table of a store (the journal's too unless ``journal=False``):
+    'unchanged' means this is equal."""
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {n: conn.execute(f"SELECT * FROM {n} ORDER BY rowid").fetchall() for n in names
+                if journal or n != "journal"}
+    finally:
+        conn.close()
 
 
-def assert_same_tables(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
-    assert sorted(a) == sorted(b)
-    for name in a:
-        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+def generation(store: Path) -> int:
+    return Store.open(store).generation()
 
 
 def assert_sound(store_dir: Path, setup) -> int:
-    tables, gen = tables_of(store_dir)
-    problems = Ledger.from_tables(tables, setup.config).check()
+    with Store.open(store_dir).reader() as r:
+        states, gen = r.load(), r.generation()
+    problems = Ledger(states, setup.config).check()
     assert problems == [], problems[:5]
     return gen
-
-
-def store_files(store_dir: Path) -> dict[str, int]:
-    """Every file of a store with its size and mtime: 'unchanged' means this is equal."""
-    out = {}
-    for p in sorted(store_dir.rglob("*")):
-        if p.is_file() and p.name != "LOCK":
-            st = p.stat()
-            out[str(p.relative_to(store_dir))] = (st.st_size, st.st_mtime_ns)
-    return out
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -89,16 +81,13 @@ def generated(tmp_path_factory, setup):
     write(generate_extract(300, 7), base / "extract")
     init_store(base / "template", base / "extract", setup, "test")
     reference = base / "reference"
-    shutil.copytree(base / "template", reference)
-    started = time.monotonic()
+    shutil.copyfile(base / "template", reference)
     proc = subprocess_cli("run", "cycle", "--store", reference, "--date", ON,
                           env={"PYTHONHASHSEED": "12345"})
     out, err = proc.communicate(timeout=300)
-    duration = time.monotonic() - started
     assert proc.returncode == 0, err.decode()
     assert b"of 300 accounts changed" in out
-    return {"base": base, "template": base / "template", "reference": reference,
-            "duration": duration}
+    return {"base": base, "template": base / "template", "reference": reference}
 
 
 @pytest.fixture()
@@ -120,93 +109,107 @@ def small_store(tmp_path, setup):
 
 # ----------------------------------------------------------------------------- kills
 
+# A child ``deprules`` whose write transaction stops at PAUSE_POINT (a hook point, or
+# "step:N": the N-th SQLite progress callback, every 1,000 VM steps, after BEGIN IMMEDIATE),
+# says so on stderr and waits to be killed; "count" only reports how many steps there are.
+PAUSING_CLI = r"""
+import os, sys, time
+from deprules.ledger import sqlstore
+point = os.environ["PAUSE_POINT"]
+steps = {"n": 0}
 
-def _kill_at(store: Path, engine: str, delay: float | None, mark: str, after: float) -> str:
-    """Start a real ``deprules run cycle`` and SIGKILL it after ``delay`` seconds or, without
-    a delay, ``after`` seconds once ``mark`` appears in the store (``gen-2.tmp``: the commit
-    has started; ``gen-2``: the new generation is renamed into place, CURRENT not yet
-    switched)."""
-    proc = subprocess_cli("run", "cycle", "--store", store, "--date", ON, "--engine", engine)
-    started = time.monotonic()
-    if delay is not None:
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            pass
-    else:
-        while proc.poll() is None and not (store / mark).exists():
-            time.sleep(0.0005)
-        time.sleep(after)
-    finished = proc.poll() is not None
-    if not finished:
+def pause(where):
+    os.write(2, f"paused {where}\n".encode())
+    while True:
+        time.sleep(3600)
+
+def hook(name, conn):
+    if name == "begun" and (point.startswith("step:") or point == "count"):
+        def step():
+            steps["n"] += 1
+            if point == f"step:{steps['n']}":
+                pause(point)
+            return 0
+        conn.set_progress_handler(step, 1000)
+    if name == "committed" and point == "count":
+        os.write(2, f"steps {steps['n']}\n".encode())
+    if name == point:
+        pause(point)
+
+sqlstore.HOOKS.append(hook)
+from deprules.cli import cli
+cli(sys.argv[1:])
+"""
+
+
+def _run_paused(store: Path, point: str, engine: str = "python") -> tuple[bool, str]:
+    """Run the cycle, SIGKILL it where it paused; returns (killed, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSING_CLI, "run", "cycle", "--store", str(store), "--date", ON,
+         "--engine", engine], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PAUSE_POINT": point})
+    line = proc.stderr.readline().decode()  # blocks until the pause or the end of the run
+    killed = line.startswith("paused ")
+    if killed:
         proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=120)
-    return "after it finished" if finished else f"at {time.monotonic() - started:.2f} s"
+    _, err = proc.communicate(timeout=300)
+    if killed:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 0, line + err.decode()
+    return killed, line + err.decode()
 
 
-def test_killed_cycle_leaves_previous_or_new_generation(generated, setup, tmp_path):
-    """KILLS real runs, two at a time: some at a random moment of the whole run, some a few
-    milliseconds into their commit, some right at the switch of CURRENT. Each store must
-    then hold exactly the previous generation or exactly the reference result, and be sound."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    rng = random.Random(SEED)
-    reference, _ = tables_of(generated["reference"])
-    original, _ = tables_of(generated["template"])
-    duration = generated["duration"]
-    plans = []
-    for i in range(KILLS):
-        engine = "durable" if i % 4 == 0 else "python"  # python matches faster: more kills
-        if i % 4 == 1:  # while the new generation is being written
-            plans.append((i, engine, None, "gen-2.tmp", rng.uniform(0.0, 0.03)))
-        elif i % 4 == 3:  # between its rename and the switch of CURRENT (or just after)
-            plans.append((i, engine, None, "gen-2", rng.uniform(0.0, 0.004)))
-        else:  # anywhere: start-up, loading, rules, invariant check, commit
-            plans.append((i, engine, rng.uniform(0.05, 1.1) * duration, "", 0.0))
-
-    def kill(plan):
-        i, engine, delay, mark, after = plan
+def test_killed_cycle_leaves_previous_or_new_state(generated, setup, tmp_path):
+    """Kill a real run at every hook point of its transaction and at steps spread over its
+    SQL work; a kill before COMMIT returned leaves exactly the previous state, after it
+    exactly the reference result, and the store is sound either way."""
+    reference = dump(generated["reference"], journal=False)
+    original = dump(generated["template"])
+    calib = tmp_path / "calibrate"
+    shutil.copyfile(generated["template"], calib)
+    killed, err = _run_paused(calib, "count")
+    assert not killed and dump(calib, journal=False) == reference
+    total = int(err.split("steps ")[1].split()[0])
+    assert total > 10, err
+    points = ["begun", "written", "journaled"] + [
+        f"step:{max(1, total * k // 8)}" for k in range(0, 8)] + ["committed"]
+    for i, point in enumerate(points):
         store = tmp_path / f"store-{i}"
-        shutil.copytree(generated["template"], store)
-        when = _kill_at(store, engine, delay, mark, after)
-        tables, gen = tables_of(store)
-        return i, store, when, gen, tables, sorted(p.name for p in store.iterdir())
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(kill, plans))
-    for i, store, when, gen, tables, files in outcomes:
-        assert gen in (1, 2), f"kill {i} {when}: generation {gen}"
-        assert_same_tables(tables, reference if gen == 2 else original)
-        assert assert_sound(store, setup) == gen
-    print("\nkills:", *(f"{o[2]} -> gen {o[3]} {o[5]}" for o in outcomes), sep="\n  ")
-    # the next run after a kill recovers from the debris and gives exactly the reference
-    killed = [o for o in outcomes if o[3] == 1]
-    store = max(killed, key=lambda o: len(o[5]))[1] if killed else outcomes[0][1]
-    r = cli_run("run", "cycle", "--store", store, "--date", ON)
+        shutil.copyfile(generated["template"], store)
+        killed, err = _run_paused(store, point, "durable" if i % 4 == 0 else "python")
+        assert killed, f"{point}: {err}"
+        if point == "committed":
+            assert dump(store, journal=False) == reference and generation(store) == 2
+        else:
+            assert dump(store) == original, point
+            assert generation(store) == 1
+        assert assert_sound(store, setup) == generation(store)
+    # the next run after a kill gives exactly the reference
+    r = cli_run("run", "cycle", "--store", tmp_path / "store-1", "--date", ON)
     assert r.exit_code == 0, r.output
-    assert_same_tables(tables_of(store)[0], reference)
-    r = cli_run("ledger", "check", "--store", store)
+    assert dump(tmp_path / "store-1", journal=False) == reference
+    r = cli_run("ledger", "check", "--store", tmp_path / "store-1")
     assert r.exit_code == 0 and "ledger sound: 300 accounts, generation 2" in r.output
 
 
 def test_same_cycle_on_two_copies_gives_identical_tables(generated, tmp_path):
     """Determinism: the reference ran in another process (its own hash seed); this one runs
     here, once with each matching back end. Every table must be equal, value for value, and
-    running the cycle again on the same date must leave every table as it was."""
-    reference, gen = tables_of(generated["reference"])
-    assert gen == 2
+    running the cycle again on the same date must write nothing but its journal entry."""
+    reference = dump(generated["reference"], journal=False)
     for engine in ("durable", "python"):
         store = tmp_path / f"copy-{engine}"
-        shutil.copytree(generated["template"], store)
+        shutil.copyfile(generated["template"], store)
         r = cli_run("run", "cycle", "--store", store, "--date", ON, "--engine", engine)
         assert r.exit_code == 0, r.output
-        assert_same_tables(tables_of(store)[0], reference)
-    # and the second run on the same date changes no table
+        assert dump(store, journal=False) == reference
     r = cli_run("run", "cycle", "--store", store, "--date", ON, "--engine", "python")
     assert r.exit_code == 0 and "0 of 300 accounts changed" in r.output
-    again, gen = tables_of(store)
-    assert gen == 3
-    assert_same_tables(again, reference)
+    assert generation(store) == 3
+    assert dump(store, journal=False) == reference
+    last = Store.open(store).journal(1)[0]
+    assert last["accounts_written"] == 0 and last["kind"] == "run"
 
 
 # ----------------------------------------------------------------------------- two writers
@@ -216,23 +219,27 @@ def test_second_writer_is_refused_while_the_lock_is_held(small_store, setup):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from deprules.ledger.store import Store\n"
+         "from deprules.ledger.sqlstore import Store\n"
          "with Store.open(sys.argv[1]).writer(who='analyst-1'):\n"
          "    print('locked', flush=True)\n"
          "    time.sleep(60)\n", str(small_store)],
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        before = store_files(small_store)
-        r = cli_run("run", "cycle", "--store", small_store, "--date", ON)
+        before = dump(small_store)
+        r = cli_run("run", "cycle", "--store", small_store, "--date", ON, "--wait", "0.5")
         assert r.exit_code == 2, r.output
-        assert f"store {small_store} is locked by another writer: pid {holder.pid}" in r.output
+        assert (f"store {small_store} is locked by another writer (waited 0.5 s): "
+                f"pid {holder.pid}") in r.output
         assert "as 'analyst-1'" in r.output and "Traceback" not in r.output
         # a second real process is refused the same way
-        other = subprocess_cli("run", "WPM", "--store", small_store, "--date", ON)
+        other = subprocess_cli("run", "WPM", "--store", small_store, "--date", ON,
+                               env={"DEPRULES_WAIT": "0"})
         out, err = other.communicate(timeout=120)
         assert other.returncode == 2 and b"is locked by another writer" in err
-        assert store_files(small_store) == before
+        # readers are never blocked
+        assert cli_run("ledger", "check", "--store", small_store).exit_code == 0
+        assert dump(small_store) == before
     finally:
         holder.kill()
         holder.wait()
@@ -245,58 +252,28 @@ def test_second_writer_is_refused_while_the_lock_is_held(small_store, setup):
 # ----------------------------------------------------------------------------- disk trouble
 
 
-@pytest.mark.parametrize("where, code", [
-    ("table", errno.ENOSPC),      # the disk fills while the tables are written
-    ("journal", errno.ENOSPC),    # ... while the journal is written
-    ("current", errno.ENOSPC),    # ... while the new CURRENT is written
-    ("table", errno.EACCES),      # the folder became unwritable
-    ("rename", errno.EROFS),      # the file system went read-only at the switch
+@pytest.mark.parametrize("trouble, hint", [
+    ("full", "the disk is full"),
+    ("readonly", "writable"),
 ])
 def test_disk_full_or_unwritable_leaves_the_store_unchanged(small_store, setup, monkeypatch,
-                                                            where, code):
-    import deprules.ledger.store as store_mod
+                                                            trouble, hint):
+    before = dump(small_store)
+    pages = sqlite3.connect(small_store).execute("PRAGMA page_count").fetchone()[0]
 
-    before = store_files(small_store)
-    fail = OSError(code, os.strerror(code))
-    if where == "table":
-        real = store_mod._write_table
-        calls = []
+    def hook(point, conn):
+        if point == "begun":
+            conn.execute(f"PRAGMA max_page_count={pages}" if trouble == "full"
+                         else "PRAGMA query_only=1")
 
-        def write_table(table, path):
-            calls.append(path)
-            if len(calls) == 3:  # a few tables are already on disk
-                raise fail
-            real(table, path)
-
-        monkeypatch.setattr(store_mod, "_write_table", write_table)
-    elif where in ("journal", "current"):
-        real_bytes = store_mod._write_bytes
-        name = store_mod.JOURNAL_FILE if where == "journal" else f"{store_mod.CURRENT}.tmp"
-
-        def write_bytes(path, data):
-            if Path(path).name == name:
-                raise fail
-            real_bytes(path, data)
-
-        monkeypatch.setattr(store_mod, "_write_bytes", write_bytes)
-    else:
-        real_rename = os.rename
-
-        def rename(src, dst):
-            if str(src).endswith(".tmp"):
-                raise fail
-            real_rename(src, dst)
-
-        monkeypatch.setattr(store_mod.os, "rename", rename)
-
+    monkeypatch.setattr(sqlstore, "HOOKS", [hook])
     r = cli_run("run", "cycle", "--store", small_store, "--date", ON)
     assert r.exit_code == 2, r.output
-    assert f"cannot commit to store {small_store}" in r.output
-    assert "the store is unchanged (still generation 1)" in r.output
-    hint = "the disk is full" if code == errno.ENOSPC else "is the folder writable"
+    assert f"cannot write to store {small_store}" in r.output
+    assert "the store is unchanged" in r.output
     assert hint in r.output and "Traceback" not in r.output
-    assert store_files(small_store) == before  # no debris either: gen-2.tmp is removed
     monkeypatch.undo()
+    assert dump(small_store) == before
     assert assert_sound(small_store, setup) == 1
     r = cli_run("run", "cycle", "--store", small_store, "--date", ON)  # and it recovers
     assert r.exit_code == 0, r.output
@@ -339,12 +316,12 @@ rules:
 
 def test_rule_loop_stops_naming_rule_and_account(small_store, tmp_path):
     rules = _rules_with(tmp_path, "60-loop.yaml", LOOP_RULE)
-    before = store_files(small_store)
+    before = dump(small_store)
     r = cli_run("run", "cycle", "--store", small_store, "--date", ON, "--rules", rules)
     assert r.exit_code == 1, r.output
     assert "error: account A1: DEPRFND did not settle after 25 rounds" in r.output
     assert "rules still firing: test/charge-forever (E1)" in r.output
-    assert store_files(small_store) == before
+    assert dump(small_store) == before
 
 
 def test_configuration_that_loops_the_engine(small_store, tmp_path):
@@ -358,12 +335,12 @@ def test_configuration_that_loops_the_engine(small_store, tmp_path):
     assert old in text
     f.write_text(text.replace(old, "    category: write_down\n    ft_algorithm: ADJT-GL\n"))
     assert cli_run("validate", "--config", config).exit_code == 0
-    before = store_files(small_store)
+    before = dump(small_store)
     r = cli_run("run", "cycle", "--store", small_store, "--date", ON, "--config", config)
     assert r.exit_code == 1, r.output
     assert "error: account A3: WPM did not settle after 25 rounds" in r.output
     assert "wpm/write-down (D3)" in r.output
-    assert store_files(small_store) == before
+    assert dump(small_store) == before
 
 
 def test_action_the_ledger_refuses_names_rule_and_account(small_store, tmp_path):
@@ -372,14 +349,14 @@ def test_action_the_ledger_refuses_names_rule_and_account(small_store, tmp_path)
     f = rules / "10-deprfnd.yaml"
     f.write_text(f.read_text().replace("set_status: {to: pending_stop, stop_date: process_date}",
                                        "set_status: {to: closed}"))
-    before = store_files(small_store)
+    before = dump(small_store)
     for engine in ("durable", "python"):
         r = cli_run("run", "cycle", "--store", small_store, "--date", ON, "--rules", rules,
                     "--engine", engine)
         assert r.exit_code == 1, r.output
         assert ("error: rule deprfnd/refund-good-credit-rating on account A1, SA D1: "
                 "SA D1: illegal status move active -> closed") in r.output
-    assert store_files(small_store) == before
+    assert dump(small_store) == before
 
 
 def test_exception_inside_a_durable_action_is_not_swallowed(small_store, monkeypatch):
@@ -396,12 +373,12 @@ def test_exception_inside_a_durable_action_is_not_swallowed(small_store, monkeyp
             return Exploding(), errors
 
     monkeypatch.setattr(engine, "_BUFFERS", Buffers(engine._BUFFERS))
-    before = store_files(small_store)
+    before = dump(small_store)
     r = cli_run("run", "cycle", "--store", small_store, "--date", ON)
     assert r.exit_code == 1, r.output
     assert "failed on account A1: injected fault in a rule action" in r.output
     assert "error: rule deprfnd/" in r.output
-    assert store_files(small_store) == before
+    assert dump(small_store) == before
 
 
 def _explode(*args, **kwargs):
@@ -412,11 +389,11 @@ def test_unexpected_exception_in_an_action_leaves_store_unchanged(small_store, m
     from deprules.ledger.executor import Executor
 
     monkeypatch.setattr(Executor, "create_final_bill", _explode)
-    before = store_files(small_store)
+    before = dump(small_store)
     r = CliRunner().invoke(cli, ["run", "cycle", "--store", str(small_store), "--date", ON])
     assert r.exit_code != 0
     assert "Traceback" not in r.output
-    assert store_files(small_store) == before
+    assert dump(small_store) == before
 
 
 def test_unexpected_exception_in_an_action_names_rule_and_account(small_store, monkeypatch):

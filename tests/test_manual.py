@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from helpers import acct, sa, write_extract
 
 from deprules.cli import cli
-from deprules.ledger.store import Store
+from deprules.ledger.sqlstore import Store
 
 ON = "2026-11-21"
 
@@ -435,7 +435,7 @@ def test_locked_store_is_refused(desk_for):
     desk = domain_example(desk_for)
     with Store.open(desk.store).writer(who="someone else"):
         r = desk.refused("refund", "partial", "DEP1", "--amount", "10.00", "--date", ON,
-                         match="is locked by another writer")
+                         "--wait", "0", match="is locked by another writer")
         assert "someone else" in r.stderr
     desk.ok("refund", "partial", "DEP1", "--amount", "10.00", "--date", ON)
 
@@ -471,3 +471,96 @@ def test_reject_waiting_refund_freeze_later_cancel_pair_and_set_total(desk_for):
     desk.ok("deposit", "set-total", "DEP1", "--amount", "800.00", "--date", ON)
     assert desk.sa("DEP1")["total_deposit_amount"] == "800.00"
     desk.refused("deposit", "set-total", "DEP1", "--amount", "-1.00", match="is negative")
+
+
+# ---- the store: A/P files survive a kill, audit, one account read -------------------------------
+def test_ap_export_killed_after_its_commit_is_delivered_by_the_next_export(desk_for, tmp_path,
+                                                                          monkeypatch):
+    """The file is written and fsynced before the commit that marks the checks requested; a
+    kill after that commit (here: before the file got its name) loses nothing: the next
+    export delivers the batch first, exactly once."""
+    from deprules import apfiles
+
+    desk = domain_example(desk_for)
+    desk.ok("refund", "partial", "DEP1", "--amount", "70.00", "--date", ON)
+    out = tmp_path / "ap.csv"
+
+    def killed(tmp, out_file):
+        raise KeyboardInterrupt  # as far as the store goes, the process died here
+
+    monkeypatch.setattr(apfiles, "publish", killed)
+    r = desk.invoke("ap", "export", "--out", out, "--date", ON)
+    assert r.exit_code == 130 and not out.exists()
+    assert apfiles.tmp_name(out).exists()  # the whole file, synced, under its temporary name
+    assert [c["status"] for c in desk.account()["checks"]] == ["requested"]
+    monkeypatch.undo()
+    r = desk.ok("ap", "export", "--out", tmp_path / "next.csv", "--date", ON)
+    assert f"delivered A/P batch g3-ap to {out.resolve()}" in r.stderr
+    assert [row["request_id"] for row in read_csv(out)] == ["A1-CHK001"]
+    assert read_csv(tmp_path / "next.csv") == [] and not apfiles.tmp_name(out).exists()
+    # taken by A/P (removed) after delivery: never written again
+    out.unlink()
+    desk.ok("ap", "export", "--out", tmp_path / "third.csv", "--date", ON)
+    assert not out.exists()
+
+
+def test_ap_export_killed_before_its_commit_leaves_the_store_and_no_file(desk_for, tmp_path,
+                                                                        monkeypatch):
+    from deprules.ledger import sqlstore
+
+    desk = domain_example(desk_for)
+    desk.ok("refund", "partial", "DEP1", "--amount", "70.00", "--date", ON)
+    out = tmp_path / "ap.csv"
+
+    def die(point, conn):
+        if point == "journaled":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sqlstore, "HOOKS", [die])
+    assert desk.invoke("ap", "export", "--out", out, "--date", ON).exit_code == 130
+    monkeypatch.undo()
+    assert not out.exists() and [c["status"] for c in desk.account()["checks"]] == ["not_selected"]
+    desk.ok("ap", "export", "--out", out, "--date", ON)
+    assert [row["request_id"] for row in read_csv(out)] == ["A1-CHK001"]
+
+
+def test_journal_audits_every_command_and_backdating_is_refused(desk_for):
+    from deprules.ledger.sqlstore import Store
+
+    desk = domain_example(desk_for)
+    desk.ok("run", "cycle", "--date", ON, "--by", "batch", "--reason", "nightly")
+    r = desk.refused("run", "WPM", "--date", "2026-11-20",
+                     match="process date 2026-11-20 is earlier than the store's last run "
+                           "(2026-11-21); pass --allow-backdate")
+    desk.ok("run", "WPM", "--date", "2026-11-20", "--allow-backdate")
+    desk.ok("sa", "pending-stop", "E1", "--date", "2026-12-31", "--reason", "moving")
+    j = Store.open(desk.store).journal()
+    assert [e["kind"] for e in j] == ["init", "run", "run", "manual"]
+    for e in j:
+        assert e["utc"] and e["user"] and e["command"] and e["run_id"] and e["config_hash"]
+    assert (j[1]["user"], j[1]["reason"], j[1]["process_date"]) == ("batch", "nightly", ON)
+    # sa pending-stop journals the day it was done (its --date is the stop date)
+    assert j[3]["process_date"] == date.today().isoformat() and j[3]["reason"] == "moving"
+    assert j[3]["account_id"] == "A1" and j[3]["accounts_written"] == 1
+    assert r.exit_code == 2
+
+
+def test_one_account_commands_read_one_account(desk_for, monkeypatch):
+    from deprules.ledger import sqlstore
+
+    desk = desk_for([acct(), acct("A2")], [
+        sa("DEP1", "DEP-RES", start="2025-06-01", payoff="-200.00", total_deposit_amount="200.00"),
+        sa("DEP2", "DEP-RES", account_id="A2", start="2025-06-01", payoff="-100.00",
+           total_deposit_amount="100.00")])
+    loaded = []
+    real = sqlstore.Reader.load
+
+    def spy(self, account_ids=None, snapshot=None):
+        states = real(self, account_ids, snapshot)
+        loaded.append(sorted(states))
+        return states
+
+    monkeypatch.setattr(sqlstore.Reader, "load", spy)
+    desk.ok("refund", "partial", "DEP2", "--amount", "10.00", "--date", ON, check=False)
+    desk.ok("ledger", "show", "A2", check=False)
+    assert loaded == [["A2"], ["A2"]]

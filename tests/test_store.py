@@ -1,522 +1,407 @@
-"""The persisted ledger store: round trips, generations, journal, lock, failures."""
+"""The SQLite ledger store: exact round trips, per-account reads, changed-rows-only writes,
+the audited journal, schema versions, locking (BEGIN IMMEDIATE), failures."""
 
 from __future__ import annotations
 
-import errno
-import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
-import time
+from dataclasses import fields, replace
+from datetime import date
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deprules.errors import DeprulesError, StoreError, StoreLockedError
-from deprules.ledger import store as store_mod
-from deprules.ledger.store import Store
+from deprules.errors import StoreError, StoreLockedError
+from deprules.ledger import sqlstore
+from deprules.ledger.model import AccountState, Cause
+from deprules.ledger.sqlrows import LAYOUTS, state_rows
+from deprules.ledger.sqlstore import SCHEMA_VERSION, Store
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
+INIT = {"command": "ledger init", "kind": "init", "user": "test", "run_id": "g1-ledger"}
+
+int64s = st.integers(-(2**63), 2**63 - 1)
+texts = st.text(max_size=6)
+dates = st.dates(date(1900, 1, 1), date(2199, 12, 31))
+causes = st.builds(Cause, texts, texts, texts, texts, texts, texts, texts)
+details = st.dictionaries(st.text(max_size=4), st.one_of(st.none(), st.integers(-10**6, 10**6),
+                                                         st.text(max_size=4)), max_size=3)
 
 
-def all_dtypes_frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "account_id": pd.Series(["A1", "A2", "Ä3", "A4"], dtype=object),
-            "note": pd.Series(["x", None, "", "long " * 20], dtype=object),
-            "label": pd.Series(["p", None, "q", "r"], dtype="str"),
-            "money": np.array([12345, -2**63, 2**63 - 1, 0], dtype="int64"),
-            "active": [True, False, True, False],
-            "posted": pd.Series(
-                [pd.Timestamp("2026-01-31"), pd.NaT, pd.Timestamp("2026-02-01 12:34:56.000000789"), pd.NaT],
-                dtype="datetime64[ns]",
-            ),
-            "days": pd.array([1, None, -3, 2**62], dtype="Int64"),
-            "ref_no": pd.Series([7, None, 2**53 + 1, -1], dtype=object),
-        }
-    )
+def _value(kind: str, name: str):
+    if kind == "cause":
+        return causes
+    base = {"date": dates, "int": int64s, "bool": st.booleans(), "json": details,
+            "text": texts}[kind]
+    return base if name in ("sa_id",) else st.one_of(st.none(), base)
 
 
-def gen_dirs(path: Path) -> list[str]:
-    return sorted(e for e in os.listdir(path) if e.startswith("gen-"))
+@st.composite
+def entity(draw, name: str, account_id: str, key: str | None = None):
+    lay = LAYOUTS[name]
+    kwargs = {}
+    for f, kind in zip(lay.field_names, lay.kinds):
+        kwargs[f] = account_id if f == "account_id" else key if f == "sa_id" and key else \
+            draw(_value(kind, f))
+    return lay.cls(**kwargs)
+
+
+@st.composite
+def account_states(draw, max_accounts: int = 4) -> dict:
+    out = {}
+    for i in range(draw(st.integers(1, max_accounts))):
+        aid = f"A{i}-" + draw(st.text(max_size=3))
+        s = AccountState(draw(entity("accounts", aid)))
+        for j in range(draw(st.integers(0, 2))):
+            sa = draw(entity("service_agreements", aid, f"{aid}-S{j}"))
+            s.sas[sa.sa_id] = sa
+        for lay in LAYOUTS.values():
+            if lay.name in ("accounts", "service_agreements"):
+                continue
+            getattr(s, lay.attr).extend(draw(st.lists(entity(lay.name, aid), max_size=2)))
+        out[aid] = s
+    return out
+
+
+def rows_of(states: dict) -> dict:
+    return {aid: state_rows(states[aid]) for aid in sorted(states)}
+
+
+def make_store(path: Path, states: dict) -> Store:
+    return Store.create(path, states, {"config_hash": "h0", "minor_units": 2}, INIT)
+
+
+def load_all(store: Store, ids=None) -> dict:
+    with store.reader() as r:
+        return r.load(ids)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states=account_states())
+def test_every_field_round_trips_exactly(states):
+    with tempfile.TemporaryDirectory() as d:
+        store = make_store(Path(d) / "s.db", states)
+        got = load_all(store)
+        assert rows_of(got) == rows_of(states)
+        for aid, s in states.items():
+            g = got[aid]
+            assert g.account == s.account and g.sas == s.sas
+            for lay in LAYOUTS.values():
+                if lay.attr not in ("account", "sas", "journal"):
+                    assert getattr(g, lay.attr) == getattr(s, lay.attr), lay.name
+            # a journal entry's detail comes back as its JSON text, the same dict when read
+            assert [e.details() for e in g.journal] == [e.details() for e in s.journal]
+            assert [replace(e, detail="") for e in g.journal] == \
+                [replace(e, detail="") for e in s.journal]
+        # money and dates keep their Python types
+        for s in got.values():
+            for lay in LAYOUTS.values():
+                items = getattr(s, lay.attr)
+                items = [items] if lay.attr == "account" else \
+                    items.values() if isinstance(items, dict) else items
+                for obj in items:
+                    for f, kind in zip(lay.field_names, lay.kinds):
+                        v = getattr(obj, f)
+                        if v is not None and kind in ("int", "bool", "date"):
+                            assert type(v) is {"int": int, "bool": bool, "date": date}[kind]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states=account_states(), new=account_states())
+def test_changed_accounts_only_are_written_and_read_back_exactly(states, new):
+    with tempfile.TemporaryDirectory() as d:
+        store = make_store(Path(d) / "s.db", states)
+        target = sorted(states)[0]
+        changed_state = next(iter(new.values()))
+        with store.writer(who="t") as w:
+            snap: dict = {}
+            got = w.load(None, snap)
+            assert w.write_changed(got, snap) == [] and w.rows_written == 0  # a no-op
+            # the first account takes the other one's rows (under its own id)
+            s = got[target]
+            for lay in LAYOUTS.values():
+                if lay.name == "accounts":
+                    s.account = replace(changed_state.account, account_id=target)
+                elif lay.attr == "sas":
+                    s.sas = {k: replace(v, account_id=target) for k, v in changed_state.sas.items()}
+                else:
+                    setattr(s, lay.attr, [replace(x, account_id=target)
+                                          for x in getattr(changed_state, lay.attr)])
+            written = w.write_changed(got, snap)
+            assert set(written) <= {target}
+            w.commit({"command": "test", "user": "t"})
+        assert rows_of(load_all(store)) == rows_of(got)
+        assert rows_of(load_all(store, [target])) == {target: rows_of(got)[target]}
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def simple_states(n: int = 5) -> dict:
+    from helpers import simple_state
+
+    return {f"A{i}": simple_state(f"A{i}") for i in range(n)}
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store.create(
-        tmp_path / "s",
-        {"accounts": all_dtypes_frame(), "todos": pd.DataFrame({"n": np.arange(3, dtype="int64")})},
-        {"as_of": "2026-11-21"},
-        who="fixture",
-        journal_entries=[{"op": "create"}],
-    )
+    return make_store(tmp_path / "s.db", simple_states())
 
 
-# --------------------------------------------------------------------------- round trips
+# --------------------------------------------------------------------------- reads and writes
 
 
-def test_round_trip_preserves_every_dtype_exactly(tmp_path: Path) -> None:
-    df = all_dtypes_frame()
-    empty = df.iloc[:0].reset_index(drop=True)
-    indexed = pd.DataFrame({"v": np.array([5, 6], dtype="int64")}, index=pd.Index(["a", "b"], name="key"))
-    meta = {"as_of": "2026-11-21", "nested": {"list": [1, 2.5, None, "é"]}, "big": 2**62}
-
-    s = Store.create(tmp_path / "s", {"accounts": df, "empty": empty, "indexed": indexed}, meta)
-    tables, got_meta = Store.open(tmp_path / "s").read()
-
-    assert set(tables) == {"accounts", "empty", "indexed"}
-    pd.testing.assert_frame_equal(tables["accounts"], df, check_exact=True)
-    pd.testing.assert_frame_equal(tables["empty"], empty, check_exact=True)
-    pd.testing.assert_frame_equal(tables["indexed"], indexed, check_exact=True)
-    out = tables["accounts"]
-    assert out.dtypes.to_dict() == df.dtypes.to_dict()
-    assert out["money"].dtype == np.dtype("int64")
-    assert out["money"].tolist() == [12345, -2**63, 2**63 - 1, 0]
-    assert out["note"].tolist() == ["x", None, "", "long " * 20]
-    assert out["posted"].isna().tolist() == [False, True, False, True]
-    assert out["posted"][2] == pd.Timestamp("2026-02-01 12:34:56.000000789")
-    assert out["days"].isna().tolist() == [False, True, False, False]
-    assert out["days"][3] == 2**62
-    assert out["ref_no"].tolist() == [7, None, 2**53 + 1, -1]  # not floats
-    assert [type(v) for v in out["ref_no"]] == [int, type(None), int, int]
-    assert {k: got_meta[k] for k in meta} == meta
-    assert got_meta["generation"] == 1 == s.generation()
-    assert got_meta["who"]
-    assert got_meta["created"]
+def test_one_account_reads_only_its_rows_and_ids_find_their_account(store: Store):
+    with store.reader() as r:
+        assert r.account_of("sa", "A3-D") == "A3" and r.account_of("sa", "nope") is None
+        assert r.account_of("adjustment", "A2-ADJ001") == "A2"
+        assert r.account_of("check", "A4-CHK001") == "A4"
+        assert r.account_of("todo", "A1-TD001") == "A1"
+        assert r.account_of("bill", "A0-BILL001") == "A0"
+        assert r.has_account("A1") and not r.has_account("A9")
+        assert r.accounts_where("checks", "status = ?", ("not_selected",)) == \
+            [f"A{i}" for i in range(5)]
+        got = r.load(["A3"])
+        assert list(got) == ["A3"] and list(got["A3"].sas) == ["A3-D"]
+        assert r.load(["A9"]) == {}
+        assert r.count() == 5
+        df = r.frame("adjustments")
+    assert list(df["account_id"]) == [f"A{i}" for i in range(5)]
+    assert str(df["amount"].dtype) == "int64" and str(df["created_on"].dtype).startswith("datetime64")
 
 
-int64s = st.integers(-(2**63), 2**63 - 1)
-texts = st.one_of(st.none(), st.text(max_size=8))
-stamps = st.one_of(
-    st.none(),
-    st.integers(pd.Timestamp("1900-01-01").value, pd.Timestamp("2200-01-01").value),
-)
-
-
-@st.composite
-def frames(draw) -> pd.DataFrame:
-    n = draw(st.integers(0, 12))
-    return pd.DataFrame(
-        {
-            "money": np.array(draw(st.lists(int64s, min_size=n, max_size=n)), dtype="int64"),
-            "text": pd.Series(draw(st.lists(texts, min_size=n, max_size=n)), dtype=object),
-            "flag": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool),
-            "when": pd.Series(
-                [pd.NaT if v is None else pd.Timestamp(v) for v in draw(st.lists(stamps, min_size=n, max_size=n))],
-                dtype="datetime64[ns]",
-            ),
-            "count": pd.array(draw(st.lists(st.one_of(st.none(), int64s), min_size=n, max_size=n)), dtype="Int64"),
-        }
-    )
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(df=frames())
-def test_round_trip_property(df: pd.DataFrame) -> None:
-    with tempfile.TemporaryDirectory() as d:
-        Store.create(Path(d) / "s", {"t": df}, {})
-        out = Store.open(Path(d) / "s").read()[0]["t"]
-    pd.testing.assert_frame_equal(out, df, check_exact=True)
-    assert out["money"].tolist() == df["money"].tolist()
-    assert out["text"].tolist() == df["text"].tolist()
-
-
-# --------------------------------------------------------------------------- generations and journal
-
-
-def test_commits_advance_generations_append_journal_and_prune(store: Store) -> None:
-    path = store.path
-    assert store.generation() == 1
-    assert store.journal() == [{"op": "create"}]
-
-    for i in range(2, 6):
-        with store.writer(who=f"run-{i}") as w:
-            tables, meta = w.read()
-            assert meta["generation"] == i - 1
-            tables["todos"] = pd.DataFrame({"n": np.arange(i, dtype="int64")})
-            meta["step"] = i
-            assert w.commit(tables, meta, [{"op": "step", "i": i}, {"op": "extra", "i": i}]) == i
-            assert w.generation() == i
-
-    tables, meta = Store.open(path).read()
-    assert meta["generation"] == 5 and meta["step"] == 5 and meta["who"] == "run-5"
-    assert tables["todos"]["n"].tolist() == [0, 1, 2, 3, 4]
-    pd.testing.assert_frame_equal(tables["accounts"], all_dtypes_frame(), check_exact=True)
-    assert store.journal() == [{"op": "create"}] + [
-        e for i in range(2, 6) for e in ({"op": "step", "i": i}, {"op": "extra", "i": i})
-    ]
-    assert gen_dirs(path) == ["gen-4", "gen-5"]
-    assert (path / "CURRENT").read_text().strip() == "gen-5"
-    doc = json.loads((path / "gen-5" / "meta.json").read_text())
-    assert doc["generation"] == 5 and doc["who"] == "run-5" and doc["created"]
-    assert doc["journal_entries"] == 9
-
-
-def test_reserved_meta_keys_are_set_by_the_store(store: Store) -> None:
+def test_write_appends_new_rows_and_rewrites_changed_tables_only(store: Store):
     with store.writer() as w:
-        tables, _ = w.read()
-        g = w.commit(tables, {"generation": 99, "who": "liar", "created": "never", "k": 1})
-    meta = store.read()[1]
-    assert g == 2 and meta["generation"] == 2 and meta["k"] == 1
-    assert meta["who"] != "liar" and meta["created"] != "never"
+        snap: dict = {}
+        states = w.load(["A1", "A2"], snap)
+        adj = states["A1"].adjustments[0]
+        states["A1"].adjustments.append(replace(adj, adjustment_id="A1-ADJ002"))
+        states["A2"].sas["A2-D"].payoff_balance += 1
+        assert w.write_changed(states, snap) == ["A1", "A2"]
+        assert w.rows_written == 2  # one appended adjustment, one rewritten SA
+        assert w.commit({"command": "t", "user": "u"}) == 2
+    got = load_all(store)
+    assert [a.adjustment_id for a in got["A1"].adjustments] == ["A1-ADJ001", "A1-ADJ002"]
+    assert got["A2"].sas["A2-D"].payoff_balance == simple_states()["A2"].sas["A2-D"].payoff_balance + 1
+    assert rows_of({k: got[k] for k in ("A0", "A3", "A4")}) == \
+        rows_of({k: simple_states()[k] for k in ("A0", "A3", "A4")})
 
 
-def test_tables_can_be_added_and_dropped(store: Store) -> None:
-    with store.writer() as w:
-        w.commit({"only": pd.DataFrame({"x": [1]})}, {})
-    assert list(store.read()[0]) == ["only"]
-    with store.writer() as w:
-        w.commit({}, {})
-    assert store.read()[0] == {}
+def test_journal_is_audited_and_counts_generations(store: Store):
+    with store.writer(who="bob") as w:
+        assert w.commit({"command": "run cycle 2026-11-21", "kind": "run", "user": "bob",
+                         "reason": "nightly", "run_id": "g2-run", "config_hash": "h1",
+                         "process_date": "2026-11-21", "accounts_changed": 3}) == 2
+    j = store.journal()
+    assert [e["seq"] for e in j] == [1, 2] and store.generation() == 2
+    e = j[-1]
+    assert e["utc"].endswith("+00:00") and e["process_date"] == "2026-11-21"
+    assert (e["user"], e["command"], e["run_id"], e["config_hash"], e["reason"], e["kind"]) == \
+        ("bob", "run cycle 2026-11-21", "g2-run", "h1", "nightly", "run")
+    assert e["accounts_changed"] == 3 and e["pid"] == os.getpid() and e["host"]
+    assert store.journal(1) == [e]
+    with store.reader() as r:
+        assert r.last_run_date() == "2026-11-21"
+        assert r.meta()["config_hash"] == "h0" and r.meta()["generation"] == 2
 
 
-def test_debris_of_an_interrupted_commit_is_ignored_then_removed(store: Store) -> None:
-    path = store.path
-    (path / "gen-2.tmp").mkdir()
-    (path / "gen-2.tmp" / "accounts.parquet").write_bytes(b"half a file")
-    (path / "gen-2").mkdir()  # renamed but CURRENT never swapped
-    (path / "CURRENT.tmp").write_text("gen-2\n")
-    (path / "notes.txt").write_text("the user's own file")
-
-    assert store.generation() == 1
-    assert store.read()[1]["generation"] == 1
-    with store.writer() as w:
-        assert w.commit(*w.read()) == 2
-    assert sorted(os.listdir(path)) == ["CURRENT", "LOCK", "gen-1", "gen-2", "notes.txt"]
-    pd.testing.assert_frame_equal(store.read()[0]["accounts"], all_dtypes_frame(), check_exact=True)
-
-
-def test_readers_see_whole_generations_while_a_writer_commits(store: Store) -> None:
-    def tables_for(g: int) -> dict[str, pd.DataFrame]:
-        return {name: pd.DataFrame({"g": np.full(50, g, dtype="int64")}) for name in ("a", "b", "c")}
-
-    done = threading.Event()
-
-    def write() -> None:
-        try:
-            with store.writer() as w:
-                for _ in range(40):
-                    g = w.generation() + 1
-                    w.commit(tables_for(g), {"g": g})
-        finally:
-            done.set()
-
-    t = threading.Thread(target=write)
-    t.start()
-    reads = 0
-    while not done.is_set() or reads == 0:
-        tables, meta = Store.open(store.path).read()
-        if meta["generation"] > 1:
-            assert meta["g"] == meta["generation"]
-            assert all((df["g"] == meta["g"]).all() for df in tables.values())
-        reads += 1
-    t.join()
-    assert store.generation() == 41 and gen_dirs(store.path) == ["gen-40", "gen-41"]
-
-
-# --------------------------------------------------------------------------- the lock
-
-
-def test_second_writer_in_same_process_is_refused(store: Store) -> None:
-    with store.writer(who="first-run") as w:
-        with pytest.raises(StoreLockedError) as info:
-            with Store.open(store.path).writer(who="second"):
-                pass
-        msg = str(info.value)
-        assert str(store.path) in msg
-        assert f"pid {os.getpid()}" in msg
-        assert "first-run" in msg
-        assert "Wait for that process to finish" in msg
-        w.commit(*w.read())  # the refused attempt did not disturb the holder
-    assert isinstance(info.value, StoreError) and isinstance(info.value, DeprulesError)
-    with store.writer():  # released at the end of the with-block
-        pass
-    assert store.generation() == 2
-
-
-HOLDER = """
-import sys
-from deprules.ledger.store import Store
-with Store.open(sys.argv[1]).writer(who="holder-process"):
-    print("locked", flush=True)
-    sys.stdin.readline()
-"""
-
-
-def test_second_writer_is_refused_while_another_process_holds_the_lock(store: Store) -> None:
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    child = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(store.path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-    )
-    try:
-        assert child.stdout.readline().strip() == "locked"
-        with pytest.raises(StoreLockedError) as info:
-            with store.writer():
-                pass
-        msg = str(info.value)
-        assert str(store.path) in msg and f"pid {child.pid}" in msg and "holder-process" in msg
-        assert "command" in msg and "user" in msg
-        # readers are never blocked by the writer
-        assert store.read()[1]["generation"] == 1
-    finally:
-        child.stdin.close()
-        assert child.wait(timeout=30) == 0
-    with store.writer() as w:
-        assert w.commit(*w.read()) == 2
-
-
-def test_writer_waits_up_to_timeout(store: Store) -> None:
-    with store.writer():
-        t0 = time.monotonic()
-        with pytest.raises(StoreLockedError, match="waited 0.3 s"):
-            with store.writer(timeout=0.3):
-                pass
-        assert time.monotonic() - t0 >= 0.3
-
-    holding = threading.Event()
-
-    def hold_briefly() -> None:
-        with store.writer():
-            holding.set()
-            time.sleep(0.2)
-
-    t = threading.Thread(target=hold_briefly)
-    t.start()
-    holding.wait()
-    with store.writer(timeout=10) as w:
-        w.commit(*w.read())
-    t.join()
-    assert store.generation() == 2
-
-
-def test_writer_is_unusable_after_its_block(store: Store) -> None:
+def test_a_writer_that_does_not_commit_changes_nothing(store: Store):
+    before = rows_of(load_all(store))
+    with pytest.raises(RuntimeError):
+        with store.writer() as w:
+            snap: dict = {}
+            states = w.load(None, snap)
+            states["A0"].sas["A0-D"].status = "closed"
+            w.write_changed(states, snap)
+            raise RuntimeError("refused")
     with store.writer() as w:
         pass
+    assert rows_of(load_all(store)) == before and store.generation() == 1
     with pytest.raises(StoreError, match="closed"):
-        w.commit({}, {})
-    assert (store.path / "LOCK").read_text() == ""
+        w.commit({"command": "late"})
+
+
+def test_disk_full_inside_the_transaction_leaves_the_store_unchanged(store: Store, monkeypatch):
+    before = rows_of(load_all(store))
+    pages = sqlite3.connect(store.path).execute("PRAGMA page_count").fetchone()[0]
+
+    def tiny_disk(point, conn):
+        if point == "begun":
+            conn.execute(f"PRAGMA max_page_count={pages}")
+
+    monkeypatch.setattr(sqlstore, "HOOKS", [tiny_disk])
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        with store.writer() as w:
+            snap: dict = {}
+            states = w.load(None, snap)
+            for s in states.values():
+                s.adjustments.extend(replace(s.adjustments[0], adjustment_id=f"X{i}",
+                                             category="x" * 200) for i in range(300))
+            w.write_changed(states, snap)
+    monkeypatch.setattr(sqlstore, "HOOKS", [])
+    assert rows_of(load_all(store)) == before and store.generation() == 1
 
 
 # --------------------------------------------------------------------------- opening and creating
 
 
-def test_open_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match=r"does not exist"):
+def test_open_refuses_what_is_not_a_store(tmp_path: Path):
+    with pytest.raises(StoreError, match="does not exist"):
         Store.open(tmp_path / "nope")
-
-
-def test_open_folder_that_is_not_a_store(tmp_path: Path) -> None:
-    (tmp_path / "data.csv").write_text("a,b\n")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(StoreError, match="is a folder, not a deprules store"):
+        Store.open(tmp_path / "dir")
+    (tmp_path / "f.csv").write_text("a,b\n1,2\n" * 100)
+    with pytest.raises(StoreError, match="not a deprules store or is damaged"):
+        Store.open(tmp_path / "f.csv")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.commit()
+    with pytest.raises(StoreError, match="is not a deprules store"):
+        Store.open(other)
+    old = tmp_path / "old"
+    (old / "gen-2").mkdir(parents=True)
+    (old / "CURRENT").write_text("gen-2\n")
     with pytest.raises(StoreError) as info:
-        Store.open(tmp_path)
-    assert str(info.value) == f"{tmp_path} is not a deprules store (no CURRENT file)"
-    with pytest.raises(StoreError, match="not a deprules store"):
-        Store(tmp_path).writer().__enter__()
-    assert not (tmp_path / "LOCK").exists()
-
-
-def test_open_a_file(tmp_path: Path) -> None:
-    (tmp_path / "f").write_text("x")
-    with pytest.raises(StoreError, match="not a folder"):
-        Store.open(tmp_path / "f")
-
-
-def test_open_damaged_store(store: Store) -> None:
-    (store.path / "CURRENT").write_text("rubbish\n")
-    with pytest.raises(StoreError, match="damaged: CURRENT holds 'rubbish'"):
-        Store.open(store.path)
-    (store.path / "CURRENT").write_text("gen-7\n")
-    with pytest.raises(StoreError, match="gen-7 but that generation is missing"):
-        Store.open(store.path)
-
-
-def test_create_refuses_non_empty_folder(tmp_path: Path) -> None:
-    (tmp_path / "report.html").write_text("<html/>")
-    with pytest.raises(StoreError) as info:
-        Store.create(tmp_path, {}, {})
-    assert "not empty and is not a deprules store" in str(info.value)
-    assert "report.html" in str(info.value) and str(tmp_path) in str(info.value)
-    assert os.listdir(tmp_path) == ["report.html"]
-
-
-def test_create_refuses_existing_store(store: Store) -> None:
-    with pytest.raises(StoreError, match="already a deprules store"):
-        Store.create(store.path, {}, {})
-    assert store.generation() == 1
-
-
-def test_create_in_empty_folder_or_new_nested_path(tmp_path: Path) -> None:
-    (tmp_path / "empty").mkdir()
-    assert Store.create(tmp_path / "empty", {}, {"a": 1}).read()[1]["a"] == 1
-    assert Store.create(tmp_path / "x" / "y" / "z", {}, {}).generation() == 1
-
-
-def test_failed_create_leaves_nothing_behind(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="not a pandas DataFrame"):
-        Store.create(tmp_path / "new", {"t": "not a frame"}, {})
-    assert not (tmp_path / "new").exists()
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(StoreError, match="meta is not JSON"):
-        Store.create(tmp_path / "empty", {}, {"x": object()})
-    assert os.listdir(tmp_path / "empty") in ([], ["LOCK"])
-    Store.create(tmp_path / "empty", {}, {})  # and the folder is still usable
-
-
-def test_create_on_a_file_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "f").write_text("x")
-    with pytest.raises(StoreError, match="not a folder"):
-        Store.create(tmp_path / "f", {}, {})
-
-
-def test_create_recovers_an_interrupted_create(tmp_path: Path) -> None:
-    path = tmp_path / "s"
-    path.mkdir()
-    (path / "LOCK").write_text("")
-    (path / "gen-1.tmp").mkdir()
-    (path / "gen-1.tmp" / "t.parquet").write_bytes(b"junk")
-    with pytest.raises(StoreError, match="interrupted create"):
-        Store.open(path)
-    Store.create(path, {"t": pd.DataFrame({"a": [1]})}, {})
-    assert sorted(os.listdir(path)) == ["CURRENT", "LOCK", "gen-1"]
-
-
-# --------------------------------------------------------------------------- failed commits
-
-
-def test_disk_full_mid_commit_leaves_the_store_unchanged(store: Store, monkeypatch) -> None:
-    before_tables, before_meta = store.read()
-    before_listing = sorted(os.listdir(store.path))
-    real_write = store_mod._write_table
-    calls = []
-
-    def full_disk(table, path):
-        calls.append(path)
-        if len(calls) == 2:
-            with open(path, "xb") as f:
-                f.write(b"PAR1 partial")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        real_write(table, path)
-
-    monkeypatch.setattr(store_mod, "_write_table", full_disk)
-    with store.writer() as w:
-        tables, meta = w.read()
-        tables["extra"] = pd.DataFrame({"a": [1, 2]})
-        with pytest.raises(StoreError) as info:
-            w.commit(tables, {**meta, "changed": True}, [{"op": "lost"}])
-        msg = str(info.value)
-        assert "No space left on device" in msg and str(store.path) in msg
-        assert "unchanged (still generation 1)" in msg and "disk is full" in msg
-        assert isinstance(info.value.__cause__, OSError)
-
-        assert sorted(os.listdir(store.path)) == before_listing
-        assert store.generation() == 1
-        after_tables, after_meta = store.read()
-        assert after_meta == before_meta and set(after_tables) == set(before_tables)
-        for name in before_tables:
-            pd.testing.assert_frame_equal(after_tables[name], before_tables[name], check_exact=True)
-        assert store.journal() == [{"op": "create"}]
-
-        monkeypatch.setattr(store_mod, "_write_table", real_write)
-        assert w.commit(tables, meta, [{"op": "retry"}]) == 2  # the same writer can retry
-    assert store.journal() == [{"op": "create"}, {"op": "retry"}]
-    assert list(store.read()[0]["extra"]["a"]) == [1, 2]
-
-
-def test_failure_swapping_current_leaves_no_stray_generation(store: Store, monkeypatch) -> None:
-    real_replace = os.replace
-
-    def failing_replace(src, dst, *a, **k):
-        if Path(dst).name == "CURRENT":
-            raise OSError(errno.EIO, "Input/output error")
-        return real_replace(src, dst, *a, **k)
-
-    monkeypatch.setattr(os, "replace", failing_replace)
-    with store.writer() as w:
-        with pytest.raises(StoreError, match="Input/output error.*unchanged"):
-            w.commit(*w.read())
-    monkeypatch.undo()
-    assert gen_dirs(store.path) == ["gen-1"]
-    assert not (store.path / "CURRENT.tmp").exists()
-    assert Store.open(store.path).read()[1]["generation"] == 1
-
-
-def test_unwritable_store_folder_simulated(store: Store, monkeypatch) -> None:
-    def denied(path, *a, **k):
-        raise PermissionError(errno.EACCES, "Permission denied", str(path))
-
-    monkeypatch.setattr(os, "mkdir", denied)
-    with store.writer() as w:
-        with pytest.raises(StoreError) as info:
-            w.commit(*w.read())
+        Store.open(old)
     msg = str(info.value)
-    assert str(store.path) in msg and "Permission denied" in msg and "writable" in msg
+    assert "older deprules" in msg and f"ledger export --store {old} --out EXTRACT" in msg
+    assert "ledger init --extract EXTRACT --store NEW-FILE" in msg
 
 
-def _permissions_enforced() -> bool:
-    """False when running as root (or with CAP_DAC_OVERRIDE): read-only folders stay writable."""
-    with tempfile.TemporaryDirectory() as d:
-        os.chmod(d, 0o555)
-        try:
-            Path(d, "probe").touch()
-        except PermissionError:
-            return True
-        finally:
-            os.chmod(d, 0o755)
-    return False
+def test_schema_versions_newer_refused_older_migrated(store: Store, monkeypatch):
+    conn = sqlite3.connect(store.path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this "
+                                         f"deprules knows \\({SCHEMA_VERSION}\\)"):
+        Store.open(store.path)
+    conn = sqlite3.connect(store.path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION - 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="cannot migrate"):
+        Store.open(store.path)
+    monkeypatch.setitem(sqlstore.MIGRATIONS, SCHEMA_VERSION - 1,
+                        ["CREATE TABLE migrated (a INTEGER)"])
+    Store.open(store.path)
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT COUNT(*) FROM migrated").fetchone()[0] == 0
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-needs_permissions = pytest.mark.skipif(
-    not _permissions_enforced(), reason="this user can write into read-only folders (root)"
-)
+def test_create_is_all_or_nothing(tmp_path: Path, monkeypatch):
+    path = tmp_path / "new" / "s.db"
+
+    def broken(conn, *a):
+        conn.execute("CREATE TABLE half (a)")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(sqlstore, "_bulk_load", broken)
+    with pytest.raises(StoreError, match="disk is full"):
+        make_store(path, simple_states())
+    assert os.listdir(path.parent) == []
+    monkeypatch.undo()
+    make_store(path, simple_states())
+    with pytest.raises(StoreError, match="it exists"):
+        make_store(path, simple_states())
+    with pytest.raises(StoreError, match="it is a folder"):
+        make_store(tmp_path, simple_states())
 
 
-@needs_permissions
-def test_unwritable_store_folder_real(store: Store) -> None:
-    os.chmod(store.path, 0o555)
+# --------------------------------------------------------------------------- the write lock
+
+
+def test_second_writer_waits_then_is_refused_naming_the_holder(store: Store):
+    with store.writer(who="first-run") as w:
+        with pytest.raises(StoreLockedError) as info:
+            with store.writer(who="second", wait=0.2):
+                pass
+        msg = str(info.value)
+        assert str(store.path) in msg and "(waited 0.2 s)" in msg
+        assert f"pid {os.getpid()}" in msg and "'first-run'" in msg and "--wait" in msg
+        w.commit({"command": "first"})  # the refused attempt did not disturb the holder
+    with store.writer() as w:  # released
+        w.commit({"command": "second"})
+    assert store.generation() == 3
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.writer():
+            holding.set()
+            release.wait()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    holding.wait()
+    threading.Timer(0.1, release.set).start()
+    with store.writer(wait=30) as w:  # waits for the holder instead of failing
+        w.commit({"command": "after waiting"})
+    t.join()
+    assert store.generation() == 4
+
+
+HOLDER = """
+import sys
+from deprules.ledger.sqlstore import Store
+store = Store.open(sys.argv[1])
+with store.writer(who="holder-process") as w:
+    snap = {}
+    states = w.load(None, snap)
+    for s in states.values():
+        for sa in s.sas.values():
+            sa.payoff_balance += 1
+    w.write_changed(states, snap)
+    print("locked", flush=True)
+    sys.stdin.readline()
+    w.commit({"command": "holder"})
+"""
+
+
+def test_no_lost_update_whatever_happens_to_the_holder_file(store: Store):
+    """The holder file only names the holder: with it deleted, a second writer is still
+    refused by SQLite's lock, and readers still read the last committed state at once."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(store.path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    before = rows_of(load_all(store))
     try:
-        with store.writer() as w:
-            with pytest.raises(StoreError) as info:
-                w.commit(*w.read())
-        assert str(store.path) in str(info.value) and "writable" in str(info.value)
-        assert store.read()[1]["generation"] == 1
+        assert child.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreLockedError, match=f"pid {child.pid}.*holder-process"):
+            with store.writer(wait=0):
+                pass
+        store.holder_file.unlink()
+        with pytest.raises(StoreLockedError, match="an unknown process"):
+            with store.writer(wait=0):
+                pass
+        assert rows_of(load_all(store)) == before  # readers are not blocked
     finally:
-        os.chmod(store.path, 0o755)
-
-
-@needs_permissions
-def test_create_in_unwritable_parent(tmp_path: Path) -> None:
-    os.chmod(tmp_path, 0o555)
-    try:
-        with pytest.raises(StoreError, match="cannot create store folder"):
-            Store.create(tmp_path / "s", {}, {})
-    finally:
-        os.chmod(tmp_path, 0o755)
-
-
-@pytest.mark.parametrize(
-    "tables, meta, journal, message",
-    [
-        ({"t": [1, 2]}, {}, None, "not a pandas DataFrame"),
-        ({"../escape": pd.DataFrame()}, {}, None, "table name '../escape' cannot be stored"),
-        ({"t": pd.DataFrame({1: [1]})}, {}, None, "non-string column names"),
-        ({"t": pd.DataFrame([[1, 2]], columns=["a", "a"])}, {}, None, "duplicate column names"),
-        ({"t": pd.DataFrame({"a": [1, "x"]})}, {}, None, "table 't' cannot be stored as Parquet"),
-        ({}, {"s": {1, 2}}, None, "meta is not JSON-serialisable"),
-        ({}, {}, [{"when": object()}], "journal entry 0 is not JSON-serialisable"),
-        ({}, {}, ["text"], "journal entry 0 is a str"),
-    ],
-)
-def test_bad_input_is_refused_before_touching_the_disk(store: Store, tables, meta, journal, message) -> None:
-    listing = sorted(os.listdir(store.path))
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
     with store.writer() as w:
-        with pytest.raises(StoreError, match=message.replace(".", r"\.").replace("(", r"\(")):
-            w.commit(tables, meta, journal)
-    assert sorted(os.listdir(store.path)) == listing
-    assert store.generation() == 1
+        snap: dict = {}
+        states = w.load(None, snap)
+        for s in states.values():
+            for sa in s.sas.values():
+                sa.payoff_balance += 10
+        w.write_changed(states, snap)
+        w.commit({"command": "second"})
+    got = load_all(store)
+    for aid, s in simple_states().items():  # both updates are there
+        assert got[aid].sas[f"{aid}-D"].payoff_balance == s.sas[f"{aid}-D"].payoff_balance + 11
+
+
+def test_model_fields_are_all_columns():
+    for lay in LAYOUTS.values():
+        names = [f.name for f in fields(lay.cls)]
+        assert lay.field_names == names
+        conn = sqlite3.connect(":memory:")
+        conn.execute(lay.ddl())
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({lay.table})")]
+        assert cols == lay.columns

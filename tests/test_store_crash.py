@@ -1,180 +1,110 @@
-"""SIGKILL a writer inside its commits and check the store always reopens consistent.
+"""SIGKILL a writer inside its transaction, and tear its WAL writes: the store always reopens
+at the state before or after the commit, never between.
 
-Importing pandas and pyarrow takes most of a second, too slow for one fresh
-interpreter per kill.  So one child interpreter (the "zygote") imports everything
-once and forks a fresh worker process per round; the test SIGKILLs that worker.
+Importing pandas takes most of a second, too slow for one fresh interpreter per kill, so one
+child interpreter (the "zygote") imports everything once and forks a fresh worker per round.
 
-Where a kill lands must not depend on how fast or loaded the machine is. So most rounds
-stop the worker at a chosen point of a commit: every file operation of the store's commit
-(mkdir, each table and file write, each fsync, the rename, the switch of CURRENT, the
-pruning) is a numbered "slot", before it runs and, for writes, half-way through its
-bytes. The worker announces the slot it reached and waits there to be killed, so every
-slot of the first commits is killed at, on any machine. A few rounds kill at a random
-moment instead, as a real crash would; those only have to leave a sound store.
+Where a kill lands must not depend on how fast the machine is. The worker counts SQLite's
+progress callbacks (one every 100 virtual-machine steps) from BEGIN IMMEDIATE on; a first
+round counts them through a whole commit, then each round stops the worker at a chosen count
+(spread over its reads, deletes and inserts, and at the hook points just before and just
+after COMMIT), says so and waits to be killed. A kill before COMMIT returned must leave the
+previous state; after it, the new one.
+
+The commit itself (SQLite appending frames to the WAL and fsyncing) is one C call, so it is
+tested by tearing: a worker commits with checkpoints off and is killed; the test then
+reopens copies of the database with the WAL cut at every frame boundary and half-way through
+every frame, and with a flipped byte in the commit frame. Only the whole WAL gives the new
+state; anything less gives exactly the old one (SQLite's frame checksums and commit marker).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
-import random
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from deprules.ledger.sqlstore import Store
 
-from deprules.ledger.store import Store
+from helpers import simple_state
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-KILLS = 64
-PAUSED = 48  # rounds killed at a chosen slot; the others at a random moment
-SEED = 20261122
+TESTS = str(Path(__file__).resolve().parent)
+ACCOUNTS = 200
+KILL_POINTS = 24
 
-
-def make_tables(gen, rng):
-    """Tables whose every row carries ``gen`` and whose money sums to zero."""
-    import numpy as np
-    import pandas as pd
-
-    def zero_sum(n):
-        v = rng.integers(-10**9, 10**9, size=n, dtype="int64")
-        v[-1] = -int(v[:-1].sum())
-        return v
-
-    sizes = {"accounts": 300, "adjustments": 200 + gen % 37, "fts": 400, "gl_lines": 150 + (gen * 7) % 50}
-    n = sizes["accounts"]
-    opened = pd.Series(pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"))
-    opened[rng.random(n) < 0.2] = pd.NaT
-    accounts = pd.DataFrame({
-        "gen": np.full(n, gen, dtype="int64"),
-        "account_id": pd.Series([f"A{gen}-{i}" for i in range(n)], dtype=object),
-        "active": rng.random(n) < 0.5,
-        "opened": opened.astype("datetime64[ns]"),
-        "money": zero_sum(n),
-    })
-    n = sizes["adjustments"]
-    amount = pd.array([None] * n, dtype="Int64")
-    present = np.flatnonzero(rng.random(n) < 0.8)
-    amount[present] = zero_sum(len(present))
-    adjustments = pd.DataFrame({
-        "gen": np.full(n, gen, dtype="int64"),
-        "amount": amount,
-        "money": zero_sum(n),
-    })
-    fts = pd.DataFrame({"gen": np.full(sizes["fts"], gen, dtype="int64"), "money": zero_sum(sizes["fts"])})
-    gl_lines = pd.DataFrame({
-        "gen": np.full(sizes["gl_lines"], gen, dtype="int64"),
-        "money": zero_sum(sizes["gl_lines"]),
-        "ref": pd.Series([f"g{gen}"] * sizes["gl_lines"], dtype="str"),
-    })
-    tables = {"accounts": accounts, "adjustments": adjustments, "fts": fts, "gl_lines": gl_lines}
-    meta = {"data_gen": gen, "rows": sizes}
-    return tables, meta, [{"gen": gen, "rows": sum(sizes.values())}]
-
-
-ZYGOTE_MAIN = r'''
-import os, shutil, sys, time, traceback
-import numpy as np
-from deprules.ledger import store as store_mod
-from deprules.ledger.store import Store
+ZYGOTE = r'''
+import os, sys, time, traceback
+from dataclasses import replace
+from deprules.ledger import sqlstore
+from deprules.ledger.sqlstore import Store
 
 path = sys.argv[1]
-# the commit's file operations in the order a commit runs them (for the test's verdict)
-OPS = ("mkdir", "write_table", "write_bytes", "fsync_dir", "rename", "replace", "rmtree")
 
 
-def pause_at(slot):
-    # Number every file operation of the store; stop at slot ``slot`` and wait to be killed.
-    state = {"n": 0, "commit": 1, "switched": 0}
-
-    def reached(op, phase):
-        state["n"] += 1
-        if state["n"] == slot:
-            os.write(1, (f"paused {os.getpid()} {slot} {state['commit']} {op} {phase} "
-                         f"{state['switched']}\n").encode())
-            while True:
-                time.sleep(3600)
-
-    def hook(op, fn):
-        def run(*args, **kwargs):
-            reached(op, "before")
-            return fn(*args, **kwargs)
-        return run
-
-    def writes(op, to_bytes, fn, data_first):
-        def run(first, second):
-            data, where = (first, second) if data_first else (second, first)
-            reached(op, "before")
-            if state["n"] + 1 == slot:  # half the bytes are on disk, unsynced, then the kill
-                raw = to_bytes(data)
-                with open(where, "xb") as f:
-                    f.write(raw[: len(raw) // 2])
-                    f.flush()
-                reached(op, "half-written")
-            state["n"] += 1
-            return fn(first, second)
-        return run
-
-    def parquet_bytes(table):
-        import io
-        import pyarrow.parquet as pq
-        buf = io.BytesIO()
-        pq.write_table(table, buf)
-        return buf.getvalue()
-
-    store_mod._write_table = writes("write_table", parquet_bytes, store_mod._write_table, True)
-    store_mod._write_bytes = writes("write_bytes", bytes, store_mod._write_bytes, False)
-    store_mod._fsync_dir = hook("fsync_dir", store_mod._fsync_dir)
-    os.mkdir = hook("mkdir", os.mkdir)
-    os.rename = hook("rename", os.rename)
-    replace = hook("replace", os.replace)
-
-    def switch(*args, **kwargs):  # CURRENT names the new generation once this returns
-        replace(*args, **kwargs)
-        state["switched"] += 1
-
-    os.replace = switch
-    shutil.rmtree = hook("rmtree", shutil.rmtree)
-    return state
+def mutate(states, g):
+    """Commit g + 1: every account's deposit moves by 1, gains an adjustment, its To Do
+    changes status; so a half-applied commit shows as accounts at different generations."""
+    for aid, s in states.items():
+        sa = s.sas[f"{aid}-D"]
+        sa.payoff_balance += 1
+        s.adjustments.append(replace(s.adjustments[0], adjustment_id=f"{aid}-G{g + 1}"))
+        s.todos[0].status = "being_worked" if (g + 1) % 2 == 0 else "open"
 
 
-def work(seed, slot):
-    rng = np.random.default_rng(seed)
-    with Store.open(path).writer(who=f"crash-worker {os.getpid()}") as w:
-        g = w.read()[1]["generation"]
-        state = pause_at(slot) if slot else {"commit": 1}
-        os.write(1, f"locked {os.getpid()} {g}\n".encode())
+def work(mode, arg):
+    steps = {"n": 0}
+
+    def pause(where):
+        os.write(1, f"paused {os.getpid()} {where}\n".encode())
         while True:
-            tables, meta, journal = make_tables(g + 1, rng)
-            got = w.commit(tables, meta, journal)
-            if got != g + 1:
-                os.write(2, f"commit returned {got}, expected {g + 1}\n".encode())
-                os._exit(3)
-            g = got
-            state["commit"] += 1
-            # after the commit returned: the test may miss this line, never see it early
-            os.write(1, f"committed {os.getpid()} {g}\n".encode())
+            time.sleep(3600)
+
+    def hook(point, conn):
+        if point == "begun":
+            if mode == "tear":
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+            def step():
+                steps["n"] += 1
+                if mode == "step" and steps["n"] == arg:
+                    pause(f"step:{arg}")
+                return 0
+            conn.set_progress_handler(step, 100)
+        if mode == "point" and point == arg:
+            pause(point)
+        if point == "committed":
+            os.write(1, f"committed {os.getpid()} {steps['n']}\n".encode())
+            if mode == "tear":
+                pause("committed")
+
+    sqlstore.HOOKS[:] = [hook]
+    store = Store.open(path)
+    with store.writer(who=f"crash-worker {os.getpid()}") as w:
+        snap = {}
+        states = w.load(None, snap)
+        mutate(states, w.generation())
+        w.write_changed(states, snap)
+        w.commit({"command": "crash test", "user": "worker"})
 
 
 print("ready", flush=True)
 for line in sys.stdin:
-    _, seed, slot = line.split()
-    sys.stdout.flush()
+    mode, arg = line.split()
     pid = os.fork()
     if pid == 0:
         try:
-            work(int(seed), int(slot))
+            work(mode, int(arg) if mode == "step" else arg)
         except BaseException:
             traceback.print_exc()
             sys.stderr.flush()
-        os._exit(4)
+            os._exit(4)
+        os._exit(0)
     _, status = os.waitpid(pid, 0)
     print(f"exit {pid} {status}", flush=True)
 '''
@@ -189,7 +119,7 @@ class Lines:
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.fd, selectors.EVENT_READ)
 
-    def next(self, timeout: float = 20.0) -> str:
+    def next(self, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buf:
             left = deadline - time.monotonic()
@@ -203,146 +133,122 @@ class Lines:
         return line.decode()
 
 
-def check_consistent(store: Store) -> int:
-    tables, meta = store.read()
-    g = meta["generation"]
-    assert meta["data_gen"] == g
-    assert set(tables) == {"accounts", "adjustments", "fts", "gl_lines"}
-    for name, df in tables.items():
-        assert len(df) == meta["rows"][name], name
-        assert df["gen"].dtype == np.dtype("int64")
-        assert (df["gen"] == g).all(), f"{name} mixes generations"
-        assert df["money"].dtype == np.dtype("int64")
-        assert int(df["money"].sum()) == 0, f"{name} money does not sum to zero"
-    assert tables["adjustments"]["amount"].dtype == pd.Int64Dtype()
-    assert int(tables["adjustments"]["amount"].sum()) == 0
-    assert tables["accounts"]["opened"].dtype == np.dtype("datetime64[ns]")
-    assert tables["accounts"]["active"].dtype == np.dtype("bool")
-    assert tables["accounts"]["account_id"].iloc[0] == f"A{g}-0"
-    assert [e["gen"] for e in store.journal()] == list(range(1, g + 1))
+def consistent(path: Path) -> int:
+    """The generation the store is at; every account must show exactly that many commits."""
+    store = Store.open(path)
+    with store.reader() as r:
+        g = r.generation()
+        states = r.load()
+        journal = r.journal()
+    base = simple_state("A0").sas["A0-D"].payoff_balance
+    assert len(states) == ACCOUNTS
+    for aid, s in states.items():
+        assert s.sas[f"{aid}-D"].payoff_balance == base + g - 1, f"{aid} is not at generation {g}"
+        assert [a.adjustment_id for a in s.adjustments[1:]] == [f"{aid}-G{k}" for k in range(2, g + 1)]
+        assert s.todos[0].status == ("being_worked" if g % 2 == 0 else "open")
+    assert [e["seq"] for e in journal] == list(range(1, g + 1))
     return g
 
 
-def crash_point(path: Path, g: int) -> str:
-    """Where in a commit the kill landed, as far as the leftovers tell."""
-    entries = set(os.listdir(path))
-    if "CURRENT.tmp" in entries:
-        return "writing CURRENT"
-    if f"gen-{g + 1}" in entries:
-        return "after renaming the generation"
-    if f"gen-{g + 1}.tmp" in entries:
-        return "writing the generation"
-    if any(e.startswith("gen-") and int(e[4:]) < g - 1 for e in entries):
-        return "pruning"
-    return "between commits"
+class Zygote:
+    def __init__(self, path: Path):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, TESTS, os.environ.get("PYTHONPATH", "")]),
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE, str(path)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+        self.lines = Lines(self.proc.stdout)
+        assert self.lines.next(timeout=120) == "ready"
+
+    def round(self, mode: str, arg) -> dict:
+        """One worker; killed where it paused. Returns what it said."""
+        self.proc.stdin.write(f"{mode} {arg}\n".encode())
+        self.proc.stdin.flush()
+        out = {"paused": None, "committed": None}
+        while True:
+            words = self.lines.next().split()
+            if words[0] == "paused":
+                out["paused"] = words[2]
+                os.kill(int(words[1]), signal.SIGKILL)
+            elif words[0] == "committed":
+                out["committed"] = int(words[2])
+            elif words[0] == "exit":
+                code = os.waitstatus_to_exitcode(int(words[2]))
+                assert code == (-signal.SIGKILL if out["paused"] else 0), (code, self.errors())
+                return out
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-def _kill(zygote, lines: Lines, seed: int, slot: int, rnd: random.Random) -> dict:
-    """One round: a worker commits until it is killed, at ``slot`` or (slot 0) at random."""
-    zygote.stdin.write(f"go {seed} {slot}\n".encode())
-    zygote.stdin.flush()
-    line = lines.next()
-    assert line.startswith("locked "), line
-    _, pid_text, g_text = line.split()
-    pid, paused, committed = int(pid_text), None, []
-    if slot:
-        line = lines.next()
-        while line.startswith(f"committed {pid} "):  # commits before the slot's commit
-            committed.append(int(line.split()[2]))
-            line = lines.next()
-        assert line.startswith(f"paused {pid} {slot} "), line
-        _, _, _, commit, op, phase, switched = line.split()
-        paused = {"commit": int(commit), "op": op, "phase": phase, "switched": int(switched)}
-    else:
-        # a kill at a random moment of the first few commits, as a real crash would
-        time.sleep(rnd.uniform(0, 0.06))
-    os.kill(pid, signal.SIGKILL)
-    while True:
-        line = lines.next()
-        word, who, value = line.split()
-        if word == "committed":
-            committed.append(int(value))
-        elif word == "exit" and int(who) == pid:
-            assert os.waitstatus_to_exitcode(int(value)) == -signal.SIGKILL, (
-                f"worker ended with status {value}, not by SIGKILL")
-            break
-        else:
-            raise AssertionError(line)
-    return {"before": int(g_text), "committed": committed, "paused": paused}
+def make_store(path: Path) -> None:
+    states = {f"A{i:04d}": simple_state(f"A{i:04d}") for i in range(ACCOUNTS)}
+    Store.create(path, states, {}, {"command": "ledger init", "kind": "init", "user": "test"})
 
 
-def test_sigkill_during_commits_never_breaks_the_store(tmp_path: Path) -> None:
-    t0 = time.monotonic()
-    path = tmp_path / "store"
-    rnd = random.Random(SEED)
-    np_rng = np.random.default_rng(SEED)
-    tables, meta, journal = make_tables(1, np_rng)
-    Store.create(path, tables, meta, who="test", journal_entries=journal)
-
-    code = textwrap.dedent(inspect.getsource(make_tables)) + ZYGOTE_MAIN
-    env = {
-        **os.environ,
-        "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        # fork() after import: keep the zygote free of helper threads
-        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    }
-    stderr = tempfile.TemporaryFile()
-    zygote = subprocess.Popen(
-        [sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
-    )
-    lines = Lines(zygote.stdout)
-    points: dict[str, int] = {}
-    ops: set[tuple[str, str]] = set()
-    # slots 1..PAUSED cover every file operation of the first two commits and part of a
-    # third; the random rounds are spread among them
-    plan = list(range(1, PAUSED + 1))
-    for k in range(KILLS - PAUSED):
-        plan.insert(rnd.randrange(len(plan) + 1), 0)
+def test_sigkill_inside_the_transaction_leaves_before_or_after(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    make_store(path)
+    z = Zygote(path)
     try:
-        assert lines.next(timeout=120) == "ready"
-        for round_no, slot in enumerate(plan):
-            before = Store.open(path).generation()
-            got = _kill(zygote, lines, SEED + round_no, slot, rnd)
-            assert got["before"] == before
-            committed = got["committed"]
-            assert committed == list(range(before + 1, before + 1 + len(committed)))
-            last = committed[-1] if committed else before
-            store = Store.open(path)
-            g = store.generation()
-            if got["paused"]:
-                p = got["paused"]
-                where = f"round {round_no}, slot {slot}: {p}"
-                # the store holds exactly what the worker had switched CURRENT to
-                assert g == before + p["switched"], f"{where}: reopened generation {g}"
-                assert len(committed) == p["commit"] - 1, where
-                ops.add((p["op"], p["phase"]))
-                point = crash_point(path, g)
-                points[point] = points.get(point, 0) + 1
-            else:
-                assert g in (last, last + 1), f"round {round_no}: reopened {g}, last printed commit {last}"
-            assert check_consistent(store) == g
-
-            with store.writer(who="test") as w:
-                assert w.commit(*make_tables(g + 1, np_rng)) == g + 1
-            assert check_consistent(Store.open(path)) == g + 1
-            assert sorted(os.listdir(path)) == sorted(["CURRENT", "LOCK", f"gen-{g}", f"gen-{g + 1}"])
+        first = z.round("count", 0)  # a whole commit, counting its progress steps
+        total = first["committed"]
+        assert total > KILL_POINTS and consistent(path) == 2
+        slots = [("point", "begun"), ("point", "written"), ("point", "journaled")] + [
+            ("step", 1 + (total - 1) * k // (KILL_POINTS - 1)) for k in range(KILL_POINTS)]
+        for mode, arg in slots:
+            g = consistent(path)
+            got = z.round(mode, arg)
+            assert got["paused"] and got["committed"] is None, (mode, arg, got)
+            assert consistent(path) == g, f"killed at {mode} {arg}: not the state before"
+        got = z.round("point", "committed")  # killed right after COMMIT returned
+        assert got["paused"] == "committed" and consistent(path) == g + 1
     except BaseException:
-        stderr.seek(0)
-        sys.stderr.write(stderr.read().decode(errors="replace"))
+        sys.stderr.write(z.errors())
         raise
     finally:
-        zygote.stdin.close()
-        try:
-            zygote.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            zygote.kill()
-            zygote.wait()
-    print(f"{KILLS} kills in {time.monotonic() - t0:.1f} s; paused kills by crash point {points}")
-    # every file operation of a commit was killed at, before it ran and half-way through
-    # each write; the leftovers show kills in every stage of a commit
-    assert ops >= {("mkdir", "before"), ("write_table", "before"), ("write_table", "half-written"),
-                   ("write_bytes", "before"), ("write_bytes", "half-written"),
-                   ("fsync_dir", "before"), ("rename", "before"), ("replace", "before"),
-                   ("rmtree", "before")}, ops
-    assert {"writing the generation", "after renaming the generation", "writing CURRENT",
-            "pruning"} <= set(points), points
+        z.close()
+
+
+def _wal_frames(wal: bytes) -> tuple[int, list[int]]:
+    page_size = int.from_bytes(wal[8:12], "big")
+    frame = 24 + page_size
+    n = (len(wal) - 32) // frame
+    return frame, [32 + k * frame for k in range(n + 1)]
+
+
+def test_torn_wal_of_a_killed_commit_gives_before_or_after(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    make_store(path)
+    z = Zygote(path)
+    try:
+        got = z.round("tear", 0)  # commits (checkpoints off), then killed
+        assert got["paused"] == "committed"
+    finally:
+        z.close()
+    wal = Path(str(path) + "-wal").read_bytes()
+    frame, bounds = _wal_frames(wal)
+    assert len(bounds) > 3 and bounds[-1] == len(wal), "the commit should be a few frames"
+    cuts = sorted(set(bounds[:-1] + [b + frame // 2 for b in bounds[:-1]] + [bounds[-1] - 1]))
+    work = tmp_path / "copies"
+    cases = [(f"cut {c}", wal[:c]) for c in cuts]
+    flipped = bytearray(wal)
+    flipped[bounds[-2] + 24 + 100] ^= 0xFF  # a byte of the last (commit) frame's page
+    cases.append(("flipped byte in the commit frame", bytes(flipped)))
+    cases.append(("whole WAL", wal))
+    for i, (name, data) in enumerate(cases):
+        d = work / str(i)
+        d.mkdir(parents=True)
+        shutil.copyfile(path, d / "store.db")
+        (d / "store.db-wal").write_bytes(data)
+        g = consistent(d / "store.db")
+        assert g == (2 if name == "whole WAL" else 1), f"{name}: generation {g}"

@@ -1,23 +1,28 @@
-"""Ledger operations on a persisted store: read, change atomically, commit with a journal."""
+"""Ledger operations on a persisted store: read what a command needs, change it, check the
+accounts it touched, commit the changed rows with an audited journal entry."""
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, Union
 
-from .errors import InvariantError, StoreError
+from .errors import InputError, InvariantError, StoreError
 from .ledger import Ledger
-from .ledger.store import Store
+from .ledger.sqlstore import DEFAULT_WAIT, Reader, Store, Writer
 from .workspace import Setup
-
 
 from .users import default_user  # noqa: E402,F401  (re-exported)
 
+# which accounts a command reads: None (all), ids, or a function of the store's reader
+Scope = Union[None, Iterable[str], Callable[[Reader], Iterable[str]]]
 
-def init_store(store_dir: Path | str, extract_dir: Path | str, setup: Setup,
-               who: str) -> tuple[Store, Ledger]:
+
+def init_store(store_path: Path | str, extract_dir: Path | str, setup: Setup,
+               who: str, reason: str = "") -> tuple[Store, Ledger]:
     from .extract import load_extract
     from .workspace import extract_context
 
@@ -29,17 +34,44 @@ def init_store(store_dir: Path | str, extract_dir: Path | str, setup: Setup,
                              "\n".join(problems[:20]))
     meta = {"config_hash": setup.hash, "extract": str(extract_dir),
             "minor_units": setup.config.installation.minor_units}
-    store = Store.create(store_dir, ledger.tables(), meta, who=who,
-                         journal_entries=[{"command": "ledger init", "who": who,
-                                           "extract": str(extract_dir),
-                                           "config_hash": setup.hash}])
+    entry = {"command": "ledger init", "kind": "init", "user": who, "reason": reason,
+             "run_id": "g1-ledger", "config_hash": setup.hash, "extract": str(extract_dir),
+             "accounts": len(ledger.states)}
+    store = Store.create(store_path, ledger.states, meta, entry)
     return store, ledger
 
 
-def open_ledger(store_dir: Path | str, setup: Setup) -> tuple[Ledger, dict]:
-    store = Store.open(store_dir)
-    tables, meta = store.read()
-    return Ledger.from_tables(tables, setup.config), meta
+def _resolve(reader: Reader, scope: Scope) -> list[str] | None:
+    if scope is None:
+        return None
+    ids = scope(reader) if callable(scope) else scope
+    return [a for a in dict.fromkeys(ids) if a]
+
+
+def open_ledger(store_path: Path | str, setup: Setup, scope: Scope = None
+                ) -> tuple[Ledger, dict]:
+    """The accounts of ``scope`` (every account when None) as read in one snapshot."""
+    store = Store.open(store_path)
+    with store.reader() as r:
+        meta = r.meta()
+        try:
+            states = r.load(_resolve(r, scope))
+        except KeyError as e:
+            raise StoreError(f"store {store_path} is damaged: rows of account {e} "
+                             "which is not in its accounts table") from None
+    return Ledger(states, setup.config), meta
+
+
+def by_sa(*sa_ids: str) -> Callable[[Reader], list[str]]:
+    return lambda r: [r.account_of("sa", s) for s in sa_ids]
+
+
+def by_id(kind: str, *ids: str) -> Callable[[Reader], list[str]]:
+    return lambda r: [r.account_of(kind, i) for i in ids]
+
+
+def by_account(account_id: str) -> Callable[[Reader], list[str]]:
+    return lambda r: [account_id] if r.has_account(account_id) else []
 
 
 @dataclass
@@ -48,32 +80,61 @@ class Session:
     run_id: str
     generation: int
     summary: dict
+    writer: Writer
+    touched: list[str] = field(default_factory=list)
+    rows_written: int = 0
+    new_generation: int = 0
 
 
 @contextmanager
-def store_session(store_dir: Path | str, setup: Setup, who: str, command: str,
-                  reason: str = "") -> Iterator[Session]:
-    """Lock, read, let the caller change the ledger, check every invariant, commit.
+def store_session(store_path: Path | str, setup: Setup, who: str, command: str,
+                  reason: str = "", *, scope: Scope = None, kind: str = "manual",
+                  process_date: date | None = None, wait: float = DEFAULT_WAIT,
+                  allow_backdate: bool = False) -> Iterator[Session]:
+    """Take the write transaction, read the accounts of ``scope``, let the caller change them,
+    check every invariant of the accounts that changed, write only those and commit.
 
-    Any exception (a refused move, a broken invariant) leaves the store as it was.
+    Any exception (a refused move, a broken invariant, a full disk) rolls everything back:
+    the store is left exactly as it was. A session that changed nothing still commits its
+    journal entry (a batch run is journaled even when it is a no-op).
     """
-    store = Store.open(store_dir)
-    with store.writer(who=who) as writer:
-        tables, meta = writer.read()
-        generation = int(meta.get("generation", 0))
-        ledger = Ledger.from_tables(tables, setup.config)
-        session = Session(ledger, f"g{generation + 1}-{command.split()[0]}", generation, {})
-        yield session
-        problems = ledger.check()
-        if problems:
-            raise InvariantError(f"{command}: refusing to commit, ledger invariants broken:\n" +
-                                 "\n".join(problems[:20]))
-        new_meta = dict(meta)
-        new_meta["config_hash"] = setup.hash
-        entry = {"command": command, "who": who, "reason": reason, "run_id": session.run_id,
-                 "config_hash": setup.hash}
-        entry.update(session.summary)
+    store = Store.open(store_path)
+    with store.writer(who=who, wait=wait) as w:
         try:
-            writer.commit(ledger.tables(), new_meta, [entry])
-        except StoreError:
-            raise
+            if kind == "run" and process_date is not None and not allow_backdate:
+                last = w.last_run_date()
+                if last and process_date.isoformat() < last:
+                    raise InputError(
+                        f"process date {process_date.isoformat()} is earlier than the store's "
+                        f"last run ({last}); pass --allow-backdate if that is really meant")
+            meta = w.meta()
+            generation = int(meta["generation"])
+            snapshot: dict = {}
+            try:
+                states = w.load(_resolve(w, scope), snapshot)
+            except KeyError as e:
+                raise StoreError(f"store {store_path} is damaged: rows of account {e} "
+                                 "which is not in its accounts table") from None
+            ledger = Ledger(states, setup.config)
+            session = Session(ledger, f"g{generation + 1}-{command.split()[0]}", generation, {},
+                              w)
+            yield session
+            changed = w.write_changed(ledger.states, snapshot)
+            problems = ledger.check(changed)
+            if problems:
+                raise InvariantError(f"{command}: refusing to commit, ledger invariants broken:\n"
+                                     + "\n".join(problems[:20]))
+            if meta.get("config_hash") != setup.hash:
+                w.set_meta({"config_hash": setup.hash})
+            session.touched, session.rows_written = changed, w.rows_written
+            entry = {"command": command, "kind": kind, "user": who, "reason": reason,
+                     "run_id": session.run_id, "config_hash": setup.hash,
+                     "process_date": process_date.isoformat() if process_date else None,
+                     "accounts_written": len(changed)}
+            entry.update(session.summary)
+            session.new_generation = w.commit(entry)
+        except sqlite3.Error as e:
+            from .ledger.sqlstore import _hint
+
+            raise StoreError(f"cannot write to store {store_path}: {e}{_hint(e)}; the store is "
+                             f"unchanged") from e

@@ -54,6 +54,19 @@ class FolderPath(click.Path):
 
 
 FOLDER = FolderPath(path_type=Path)
+
+
+class StorePath(click.Path):
+    """The ledger store's database file: several processes open it, so ``-`` cannot be one."""
+
+    def convert(self, value, param, ctx):
+        if str(value) == "-":
+            self.fail("'-' (standard input or output) cannot be a store; give the store's "
+                      "database file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+STORE_FILE = StorePath(path_type=Path)
 # a file read or written; "-" is standard input or output (Path("-"))
 FILE_OR_DASH = click.Path(path_type=Path, allow_dash=True)
 
@@ -135,9 +148,26 @@ def whatif_option(help: str, metavar: str = "FILE_OR_DIR"):
                         metavar=metavar, callback=dash_at_most_once, help=help)
 
 
+# how long a writer waits for another writer to finish (seconds; --wait, $DEPRULES_WAIT)
+STORE_WAIT = 5.0
+
+
+def _remember_wait(ctx, param, value):
+    ctx.meta["deprules.wait"] = value
+    return value
+
+
+def store_wait() -> float:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("deprules.wait", STORE_WAIT) if ctx is not None else STORE_WAIT
+
+
 def who_options(f):
     from ..users import default_user
 
+    f = click.option("--wait", type=click.FloatRange(0), default=STORE_WAIT, show_default=True,
+                     envvar="DEPRULES_WAIT", expose_value=False, callback=_remember_wait,
+                     help="Seconds to wait for another writer of the store to finish.")(f)
     f = click.option("--reason", default="", help="Why (kept in the journal).")(f)
     f = click.option("--by", "who", default=default_user, show_default="login name",
                      envvar="DEPRULES_USER", show_envvar=True,
@@ -146,9 +176,9 @@ def who_options(f):
 
 
 def store_option(f):
-    return click.option("--store", "store_dir", type=FOLDER, required=True,
+    return click.option("--store", "store_dir", type=STORE_FILE, required=True,
                         envvar="DEPRULES_STORE", show_envvar=True,
-                        help="Ledger store folder.")(f)
+                        help="Ledger store: one SQLite database file.")(f)
 
 
 def emit_json(data: dict) -> None:

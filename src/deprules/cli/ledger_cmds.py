@@ -14,6 +14,7 @@ from .common import (
     report_errors,
     setup_options,
     store_option,
+    store_wait,
     who_options,
 )
 from .main import cli
@@ -37,7 +38,7 @@ def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir, fmt)
     from ..storeops import init_store
 
     setup = load(config_dir, rules_dir)
-    _, ledger = init_store(store_dir, extract_dir, setup, who)
+    _, ledger = init_store(store_dir, extract_dir, setup, who, reason)
     n_sa = sum(len(s.sas) for s in ledger.states.values())
     if fmt == "json":
         emit_json({"ok": True, "store": str(store_dir), "accounts": len(ledger.states),
@@ -56,10 +57,10 @@ def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
     """Show one account: SAs, adjustments, bills, checks, To Dos and its journal."""
     from ..errors import InputError
     from ..results import account_json
-    from ..storeops import open_ledger
+    from ..storeops import by_account, open_ledger
 
     setup = load(config_dir, rules_dir)
-    ledger, meta = open_ledger(store_dir, setup)
+    ledger, meta = open_ledger(store_dir, setup, by_account(account_id))
     st = ledger.states.get(account_id)
     if st is None:
         raise InputError(f"account {account_id!r} is not in store {store_dir}")
@@ -162,9 +163,9 @@ def ledger_export(store_dir, out_dir, file_format, config_dir, rules_dir, fmt):
 @report_errors
 def ledger_journal(store_dir, limit, fmt):
     """The store's commit journal: who ran what, when, why."""
-    from ..ledger.store import Store
+    from ..ledger.sqlstore import Store
 
-    entries = Store.open(store_dir).journal()[-limit:]
+    entries = Store.open(store_dir).journal(limit)
     if fmt == "json":
         emit_json({"store": str(store_dir), "entries": entries})
         return
@@ -181,23 +182,29 @@ PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
 @click.option("--date", "on", type=PROCESS_DATE, required=True, help="Process date.")
 @click.option("--engine", "backend", type=click.Choice(["durable", "python"]), default="durable",
               show_default=True)
+@click.option("--allow-backdate", is_flag=True,
+              help="Accept a process date earlier than the store's last run.")
 @who_options
 @setup_options
 @format_option
 @report_errors
-def run_process(process, store_dir, on, backend, who, reason, config_dir, rules_dir, fmt):
+def run_process(process, store_dir, on, backend, allow_backdate, who, reason, config_dir,
+                rules_dir, fmt):
     """Run a batch process (or the whole cycle) on a store, committing atomically.
 
     PROCESS is DEPRFND, SAACT, STOP (stop processing: interest and sync-up), BILLING
     (final bill, refund method, completion), WPM, or cycle (all five in order).
-    Running it again on the same date changes nothing.
+    Running it again on the same date changes nothing (only its journal entry is written).
+    A date earlier than the store's last run is refused unless --allow-backdate.
     """
     from ..processes import run_batch
     from ..storeops import store_session
 
     setup = load(config_dir, rules_dir)
     process = process.upper() if process.lower() != "cycle" else "cycle"
-    with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason) as s:
+    with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason,
+                       kind="run", process_date=on, wait=store_wait(),
+                       allow_backdate=allow_backdate) as s:
         summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
         s.summary.update(summary.as_journal())
     if fmt == "json":

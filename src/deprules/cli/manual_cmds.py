@@ -7,7 +7,6 @@ commits; a refused move or any error leaves the store as it was (exit 2).
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from datetime import date
 
@@ -25,6 +24,7 @@ from .common import (
     report_errors,
     setup_options,
     store_option,
+    store_wait,
     who_options,
 )
 from .main import cli
@@ -52,19 +52,22 @@ class _Unchanged(Exception):
 
 
 @contextmanager
-def _change(store_dir, setup, who, reason, command, process="CSR"):
-    """A store session and the base cause of the manual operation done in it."""
+def _change(store_dir, setup, who, reason, command, process="CSR", scope=None, on=None):
+    """A store session on the accounts of ``scope`` and the base cause of the manual
+    operation done in it."""
     from ..manual import manual_cause
     from ..storeops import store_session
 
-    with store_session(store_dir, setup, who, command, reason) as s:
+    with store_session(store_dir, setup, who, command, reason, scope=scope, process_date=on,
+                       wait=store_wait()) as s:
         yield s, manual_cause(setup, s.run_id, who, reason, process)
 
 
-def _apply(store_dir, setup, who, reason, command, fn, fmt, process="CSR"):
-    """Run ``fn(ledger, cause) -> Result`` in a session, commit if it changed something, print."""
+def _apply(store_dir, setup, who, reason, command, fn, fmt, process="CSR", scope=None, on=None):
+    """Run ``fn(ledger, cause) -> Result`` in a session on the accounts of ``scope``, commit if
+    it changed something, print."""
     try:
-        with _change(store_dir, setup, who, reason, command, process) as (s, cause):
+        with _change(store_dir, setup, who, reason, command, process, scope, on) as (s, cause):
             result = fn(s.ledger, cause)
             if not result.changed:
                 raise _Unchanged(result)
@@ -74,6 +77,38 @@ def _apply(store_dir, setup, who, reason, command, fn, fmt, process="CSR"):
         result = u.result
     _emit(result, fmt)
     return result
+
+
+def _sa(*sa_ids):
+    from ..storeops import by_sa
+
+    return by_sa(*sa_ids)
+
+
+def _id(kind, *ids):
+    from ..storeops import by_id
+
+    return by_id(kind, *ids)
+
+
+def _todo_scope(todo_type, status, account_id):
+    """The accounts a To Do listing reads: one account, or those with a matching To Do."""
+    if account_id is not None:
+        from ..storeops import by_account
+
+        return by_account(account_id)
+    where, params = ["1"], []
+    for col, value in (("todo_type", todo_type), ("status", status)):
+        if value is not None:
+            where.append(f"{col} = ?")
+            params.append(value)
+    return lambda r: r.accounts_where("todos", " AND ".join(where), tuple(params))
+
+
+def _checks_scope(status):
+    if status is None:
+        return lambda r: r.accounts_where("checks", "1")
+    return lambda r: r.accounts_where("checks", "status = ?", (status,))
 
 
 def _emit(result, fmt):
@@ -122,7 +157,8 @@ def refund_partial(sa_id, amount, apply_to_debt, on, store_dir, who, reason, con
     minor = _amount(amount, setup)
     _apply(store_dir, setup, who, reason, f"refund partial {sa_id} {amount}",
            lambda ledger, cause: manual.partial_refund(ledger, setup, sa_id, minor, on, cause,
-                                                       apply_to_debt), fmt)
+                                                       apply_to_debt), fmt,
+           scope=_sa(sa_id), on=on)
 
 
 # ---- sa -------------------------------------------------------------------------------------
@@ -145,9 +181,10 @@ def sa_pending_stop(sa_id, on, store_dir, who, reason, config_dir, rules_dir, fm
     from .. import manual
 
     setup = load(config_dir, rules_dir)
+    today = date.today()  # the operation date, journaled; --date is the stop date
     _apply(store_dir, setup, who, reason, f"sa pending-stop {sa_id} {on}",
-           lambda ledger, cause: manual.set_pending_stop(ledger, setup, sa_id, on, date.today(),
-                                                         cause), fmt)
+           lambda ledger, cause: manual.set_pending_stop(ledger, setup, sa_id, on, today,
+                                                         cause), fmt, scope=_sa(sa_id), on=today)
 
 
 @sa_group.command("stop")
@@ -170,7 +207,7 @@ def sa_stop(sa_id, on, backend, store_dir, who, reason, config_dir, rules_dir, f
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"sa stop {sa_id} {on}",
            lambda ledger, cause: manual.manual_stop(ledger, setup, sa_id, on, cause, backend),
-           fmt)
+           fmt, scope=_sa(sa_id), on=on)
 
 
 @sa_group.command("close")
@@ -188,7 +225,8 @@ def sa_close(sa_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"sa close {sa_id}",
-           lambda ledger, cause: manual.close_sa(ledger, setup, sa_id, on, cause), fmt)
+           lambda ledger, cause: manual.close_sa(ledger, setup, sa_id, on, cause), fmt,
+           scope=_sa(sa_id), on=on)
 
 
 # ---- bill -------------------------------------------------------------------------------------
@@ -215,7 +253,8 @@ def bill_final(sa_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"bill final {sa_id}",
-           lambda ledger, cause: manual.final_bill(ledger, setup, sa_id, on, cause), fmt)
+           lambda ledger, cause: manual.final_bill(ledger, setup, sa_id, on, cause), fmt,
+           scope=_sa(sa_id), on=on)
 
 
 @bill_group.command("complete")
@@ -235,7 +274,8 @@ def bill_complete(bill_id, on, backend, store_dir, who, reason, config_dir, rule
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"bill complete {bill_id}",
            lambda ledger, cause: manual.complete_bill(ledger, setup, bill_id, on, cause,
-                                                      backend), fmt)
+                                                      backend), fmt,
+           scope=_id("bill", bill_id), on=on)
 
 
 # ---- todo -----------------------------------------------------------------------------------
@@ -261,7 +301,7 @@ def todo_list(todo_type, status, account_id, store_dir, config_dir, rules_dir, f
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
-    ledger, _ = open_ledger(store_dir, setup)
+    ledger, _ = open_ledger(store_dir, setup, _todo_scope(todo_type, status, account_id))
     rows = list_todos(ledger, todo_type, status, account_id)
     if fmt == "json":
         emit_json({"todos": rows})
@@ -285,7 +325,7 @@ def todo_show(todo_id, store_dir, config_dir, rules_dir, fmt):
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
-    ledger, _ = open_ledger(store_dir, setup)
+    ledger, _ = open_ledger(store_dir, setup, _id("todo", todo_id))
     t = show_todo(ledger, setup, todo_id)
     if fmt == "json":
         emit_json(t)
@@ -318,7 +358,8 @@ def todo_work(todo_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"todo work {todo_id}",
-           lambda ledger, cause: manual.work_todo(ledger, setup, todo_id, on, cause), fmt)
+           lambda ledger, cause: manual.work_todo(ledger, setup, todo_id, on, cause), fmt,
+           scope=_id("todo", todo_id), on=on)
 
 
 @todo_group.command("complete")
@@ -335,7 +376,8 @@ def todo_complete(todo_id, on, store_dir, who, reason, config_dir, rules_dir, fm
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"todo complete {todo_id}",
-           lambda ledger, cause: manual.complete_todo(ledger, setup, todo_id, on, cause), fmt)
+           lambda ledger, cause: manual.complete_todo(ledger, setup, todo_id, on, cause), fmt,
+           scope=_id("todo", todo_id), on=on)
 
 
 # ---- adjust -----------------------------------------------------------------------------------
@@ -364,7 +406,7 @@ def adjust_transfer(from_sa, to_sa, amount, on, store_dir, who, reason, config_d
     minor = _amount(amount, setup)
     _apply(store_dir, setup, who, reason, f"adjust transfer {from_sa} {to_sa} {amount}",
            lambda ledger, cause: manual.transfer(ledger, setup, from_sa, to_sa, minor, on, cause),
-           fmt)
+           fmt, scope=_sa(from_sa, to_sa), on=on)
 
 
 @adjust_group.command("create")
@@ -393,7 +435,8 @@ def adjust_create(sa_id, adjustment_type, amount, no_freeze, on, store_dir, who,
     minor = _amount(amount, setup)
     _apply(store_dir, setup, who, reason, f"adjust create {sa_id} {adjustment_type} {amount}",
            lambda ledger, cause: manual.create_adjustment(ledger, setup, sa_id, adjustment_type,
-                                                          minor, on, cause, not no_freeze), fmt)
+                                                          minor, on, cause, not no_freeze), fmt,
+           scope=_sa(sa_id), on=on)
 
 
 def _adjust_simple(name: str, fn_name: str, doc: str):
@@ -411,7 +454,8 @@ def _adjust_simple(name: str, fn_name: str, doc: str):
         setup = load(config_dir, rules_dir)
         fn = getattr(manual, fn_name)
         _apply(store_dir, setup, who, reason, f"adjust {name} {adjustment_id}",
-               lambda ledger, cause: fn(ledger, setup, adjustment_id, on, cause), fmt)
+               lambda ledger, cause: fn(ledger, setup, adjustment_id, on, cause), fmt,
+               scope=_id("adjustment", adjustment_id), on=on)
 
     return command
 
@@ -456,7 +500,7 @@ def deposit_set_total(sa_id, amount, on, store_dir, who, reason, config_dir, rul
     minor = _amount(amount, setup)
     _apply(store_dir, setup, who, reason, f"deposit set-total {sa_id} {amount}",
            lambda ledger, cause: manual.set_total_deposit(ledger, setup, sa_id, minor, on, cause),
-           fmt)
+           fmt, scope=_sa(sa_id), on=on)
 
 
 # ---- ap ---------------------------------------------------------------------------------------
@@ -480,7 +524,7 @@ def ap_list(status, store_dir, config_dir, rules_dir, fmt):
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
-    ledger, _ = open_ledger(store_dir, setup)
+    ledger, _ = open_ledger(store_dir, setup, _checks_scope(status))
     rows = list_checks(ledger, setup, status)
     if fmt == "json":
         emit_json({"check_requests": rows})
@@ -509,8 +553,9 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     requests are marked requested only once it is all written and flushed: when standard
     output fails (a closed pipe, a full disk) nothing is marked and the command exits 2.
     """
-    from .. import manual
-    from ..errors import InputError
+    from .. import apfiles, manual
+    from ..errors import InputError, StoreError
+    from ..ledger.sqlstore import Store
 
     setup = load(config_dir, rules_dir)
     to_stdout = is_dash(out_file)
@@ -519,22 +564,36 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
         target = "standard output"
     else:
         target = str(out_file)
+    store = Store.open(store_dir)
+    for note in apfiles.deliver_pending(store, store_wait()):
+        click.echo(note, err=True)
+    if not to_stdout:
         if out_file.exists():
             raise InputError(f"{out_file} exists; A/P files are never overwritten")
-        tmp = out_file.with_name(f".{out_file.name}.tmp")
+        tmp = apfiles.tmp_name(out_file)
+        tmp.unlink(missing_ok=True)  # debris of an export killed before its commit
+    scope = lambda r: r.accounts_where("checks", "status = 'not_selected'")  # noqa: E731
+    batch = None
     try:
-        with _change(store_dir, setup, who, reason, f"ap export {'-' if to_stdout else out_file}",
-                     "AP") as (s, cause):
+        with _change(store_dir, setup, who, reason,
+                     f"ap export {'-' if to_stdout else out_file}", "AP", scope, on) as (s, cause):
             rows, summary = manual.ap_export(s.ledger, setup, on, cause)
-            if to_stdout:
-                # all of it out before the commit marks anything requested
-                _write_stdout(manual.ap_csv_text(rows))
-            else:
-                tmp.unlink(missing_ok=True)
-                manual.write_ap_csv(rows, tmp)
             if not rows:
                 raise _Unchanged(None)
-            s.summary.update(summary)
+            text = apfiles.csv_text(rows)
+            if to_stdout:
+                # all of it written and flushed before the commit marks anything requested;
+                # nothing is left to deliver afterwards
+                _write_stdout(text)
+                sha = apfiles.sha256(text)
+            else:
+                sha = apfiles.write_synced(tmp, text)  # the whole file on disk before the commit
+            total = sum(c.amount for st in s.ledger.states.values() for c in st.checks
+                        if c.check_id in {r["request_id"] for r in rows})
+            batch = s.run_id
+            apfiles.record(s.writer.conn, batch, s.generation + 1,
+                           None if to_stdout else out_file, len(rows), total, sha, text)
+            s.summary.update(summary, batch=batch)
     except _Unchanged:
         pass
     except BaseException:
@@ -542,7 +601,16 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
             tmp.unlink(missing_ok=True)
         raise
     if not to_stdout:
-        os.replace(tmp, out_file)
+        try:
+            apfiles.publish(tmp, out_file)
+            if batch:
+                apfiles.mark_delivered(store, batch, store_wait())
+        except OSError as e:
+            if not batch:
+                raise
+            raise StoreError(f"the check requests are marked requested (A/P batch {batch}) but "
+                             f"{out_file} could not be made from {tmp}: {e}; fix that and run "
+                             "ap export again: it delivers the batch first") from e
     data = {"ok": True, "action": "ap_export", "file": "-" if to_stdout else str(out_file),
             **summary, "request_ids": [r["request_id"] for r in rows]}
     if fmt == "json":
@@ -584,8 +652,9 @@ def ap_paid(file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     setup = load(config_dir, rules_dir)
     source = "<stdin>" if is_dash(file) else str(file)
     rows = manual.read_ap_csv("-" if is_dash(file) else file)
+    ids = [(row.get("request_id") or "").strip() for _, row in rows]
     with _change(store_dir, setup, who, reason, f"ap paid {'-' if is_dash(file) else file}",
-                 "AP") as (s, cause):
+                 "AP", _id("check", *ids), on) as (s, cause):
         summary = manual.ap_paid(s.ledger, setup, rows, on, cause, source=source)
         s.summary.update({"paid": summary["paid"], "amount": summary["amount"]})
     if fmt == "json":

@@ -1,0 +1,157 @@
+"""The ledger store commands as a user runs them: cold processes on a SQLite store.
+
+    nice .venv/bin/python benchmarks/store.py --accounts 10000 --repeat 3
+    nice .venv/bin/python benchmarks/store.py --accounts 200000 --repeat 1
+
+For each size (extract generated once and cached as Parquet under benchmarks/.cache/) it
+times, each in a fresh ``deprules`` process (wall time, and peak RSS from ``os.wait4``):
+
+- ``ledger init`` of the extract into a new store file;
+- ``ledger show`` of one account;
+- one CSR command: ``sa pending-stop`` of one active SA (one account read, one written);
+- ``run cycle`` on a fresh copy of the initial store, then a second ``run cycle`` on the
+  same date (a no-op: it writes its journal entry only; the rows it wrote are printed);
+- ``ledger check`` of the whole store after the cycle.
+
+Medians of ``--repeat`` runs are printed as a Markdown table (and written as JSON with
+``--json``). Nothing here asserts a time: the figures are for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "src"))
+
+from run import extract_dir  # noqa: E402
+
+
+def cold(args: list[str], env: dict | None = None) -> dict:
+    """One ``deprules`` process: wall seconds and peak RSS (MiB); output discarded.
+
+    Started with ``posix_spawn`` (no copy of this process's memory), so the child's peak RSS
+    from ``os.wait4`` is its own, not this benchmark's at the time of a fork."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
+    err = tempfile.TemporaryFile()
+    null = os.open(os.devnull, os.O_WRONLY)
+    t = time.perf_counter()
+    pid = os.posix_spawn(sys.executable, [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+                         full_env, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),
+                                                 (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - t
+    os.close(null)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        err.seek(0)
+        raise SystemExit(f"{' '.join(map(str, args))} failed ({code}):\n{err.read().decode()}")
+    return {"wall": wall, "rss_mib": usage.ru_maxrss / 1024}
+
+
+def _active_sas(store: Path, n: int) -> list[str]:
+    conn = sqlite3.connect(store)
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT sa_id FROM service_agreements WHERE status = 'active' AND sa_type LIKE 'DEP%' "
+            "ORDER BY sa_id LIMIT ?", (n,))]
+    finally:
+        conn.close()
+
+
+def _last_journal(store: Path) -> dict:
+    conn = sqlite3.connect(store)
+    try:
+        return json.loads(conn.execute("SELECT detail FROM journal ORDER BY seq DESC LIMIT 1"
+                                       ).fetchone()[0] or "{}")
+    finally:
+        conn.close()
+
+
+def measure(accounts: int, repeat: int, engine: str, work: Path) -> dict:
+    extract = extract_dir(accounts, seed=7)
+    work.mkdir(parents=True, exist_ok=True)
+    init_store = work / f"init-{accounts}.db"
+    runs: dict[str, list[dict]] = {k: [] for k in
+                                   ("ledger init", "ledger show", "sa pending-stop", "run cycle",
+                                    "second run cycle", "ledger check")}
+    for _ in range(repeat):
+        for p in work.glob(f"init-{accounts}.db*"):
+            p.unlink()
+        runs["ledger init"].append(cold(["ledger", "init", "--extract", extract, "--store",
+                                         init_store]))
+    size_mib = init_store.stat().st_size / 2**20
+    first = sorted(_first_account(init_store))
+    sas = _active_sas(init_store, repeat)
+    for i in range(repeat):
+        runs["ledger show"].append(cold(["ledger", "show", first[0], "--store", init_store]))
+        runs["sa pending-stop"].append(cold(["sa", "pending-stop", sas[i % len(sas)], "--date",
+                                             f"2026-12-{10 + i:02d}", "--store", init_store,
+                                             "--reason", "benchmark"]))
+    for i in range(repeat):
+        store = work / f"cycle-{accounts}-{i}.db"
+        for p in work.glob(store.name + "*"):
+            p.unlink()
+        shutil.copyfile(init_store, store)
+        args = ["run", "cycle", "--store", store, "--date", "2026-11-21", "--engine", engine]
+        runs["run cycle"].append(cold(args))
+        changed = _last_journal(store).get("accounts_written")
+        runs["second run cycle"].append(cold(args))
+        second_written = _last_journal(store).get("accounts_written")
+        runs["ledger check"].append(cold(["ledger", "check", "--store", store]))
+    out = {"accounts": accounts, "engine": engine, "store_mib": round(size_mib, 1),
+           "cycle_accounts_written": changed, "second_cycle_accounts_written": second_written,
+           "commands": {k: {"wall": statistics.median(r["wall"] for r in v),
+                            "rss_mib": statistics.median(r["rss_mib"] for r in v),
+                            "runs": len(v)} for k, v in runs.items()}}
+    for p in work.glob("cycle-*"):
+        p.unlink()
+    return out
+
+
+def _first_account(store: Path) -> list[str]:
+    conn = sqlite3.connect(store)
+    try:
+        return [conn.execute("SELECT MIN(account_id) FROM accounts").fetchone()[0]]
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--accounts", default="10000", help="comma-separated sizes")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--engine", default="python", choices=["python", "durable"])
+    ap.add_argument("--work", type=Path, default=HERE / ".cache" / "store-bench")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}", file=sys.stderr)
+    results = []
+    for n in (int(x) for x in args.accounts.split(",")):
+        r = measure(n, args.repeat, args.engine, args.work)
+        results.append(r)
+        print(f"\n{n:,} accounts (store {r['store_mib']} MiB, engine {r['engine']}; cycle wrote "
+              f"{r['cycle_accounts_written']} accounts, the second "
+              f"{r['second_cycle_accounts_written']}):")
+        print("| command | wall (s) | peak RSS (MiB) | runs |\n|---|---:|---:|---:|")
+        for k, v in r["commands"].items():
+            print(f"| `{k}` | {v['wall']:.2f} | {v['rss_mib']:.0f} | {v['runs']} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
