@@ -505,14 +505,23 @@ def documents() -> dict[str, dict]:
         "problems": arr("Each broken invariant, in words.", {"type": "string"})})
     d["ledger-journal"] = doc("ledger-journal", "deprules ledger journal", "The store's "
                               "commit journal, oldest first (the last --limit entries).", {
-        "store": s("Store folder."),
-        "entries": arr("Commits.", obj("A commit: the command, who, and its summary (the "
-                                       "keys of that command's summary).", {
+        "store": s("Store file."),
+        "entries": arr("Commits.", obj("A commit, audited: when (UTC), the process date, who, "
+                                       "the command, its run id and configuration hash, and "
+                                       "its summary (the keys of that command's summary).", {
+            "seq": i("Sequence number of the commit (1 for ledger init)."),
+            "utc": s("When it committed, ISO 8601 in UTC."),
+            "process_date": {"type": ["string", "null"], "description":
+                             "The process date it ran for (null for ledger init)."},
+            "user": s("Who ran it (--by)."),
             "command": s("The command, e.g. 'run cycle 2026-11-21'."),
-            "who": s("Who ran it."),
-            "reason": s("--reason."), "run_id": s("Run id."),
+            "kind": s("init (ledger init), run (a batch process) or manual (a CSR, To Do, approval or A/P command)."),
+            "run_id": s("Run id."),
             "config_hash": ref("config_hash"),
-        }, required=["command", "who"], additional=True))})
+            "reason": s("--reason."),
+            "host": s("Host it ran on."), "pid": i("Its process id."),
+        }, required=["seq", "utc", "user", "command", "kind", "run_id", "config_hash"],
+            additional=True))})
     d["ledger-export"] = doc("ledger-export", "deprules ledger export", "The extract folder "
                              "written from a store.", {
         "ok": OK_TRUE, "store": s("Store folder."), "generation": i("Generation exported."),

@@ -578,8 +578,6 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
         with _change(store_dir, setup, who, reason,
                      f"ap export {'-' if to_stdout else out_file}", "AP", scope, on) as (s, cause):
             rows, summary = manual.ap_export(s.ledger, setup, on, cause)
-            if not rows:
-                raise _Unchanged(None)
             text = apfiles.csv_text(rows)
             if to_stdout:
                 # all of it written and flushed before the commit marks anything requested;
@@ -588,6 +586,8 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
                 sha = apfiles.sha256(text)
             else:
                 sha = apfiles.write_synced(tmp, text)  # the whole file on disk before the commit
+            if not rows:
+                raise _Unchanged(None)
             total = sum(c.amount for st in s.ledger.states.values() for c in st.checks
                         if c.check_id in {r["request_id"] for r in rows})
             batch = s.run_id
