@@ -21,7 +21,6 @@ done only for lines holding a quote. Pure Python: no pyarrow, no pandas.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator
 
@@ -33,6 +32,23 @@ BOM = b"\xef\xbb\xbf"
 _FIELD = rb'(?>"(?:[^"\n]|"")*+"|[^,"\n]*+)'
 _LINE_RE = re.compile(rb"%s(?:,%s)*+" % (_FIELD, _FIELD))
 _FIELD_RE = re.compile(_FIELD)
+_TEXT_FIELD_RE = re.compile(_FIELD.decode("ascii"))
+
+
+def split_line(text: str) -> list[str]:
+    """The cells of a line :class:`CsvScan` accepted (RFC 4180 quoting, as Arrow reads it),
+    untrimmed. Any length: no field size limit, unlike Python's csv module."""
+    if '"' not in text:
+        return text.split(",")
+    cells, pos = [], 0
+    while True:
+        m = _TEXT_FIELD_RE.match(text, pos)
+        cell = m.group()
+        cells.append(cell[1:-1].replace('""', '"') if cell.startswith('"') else cell)
+        pos = m.end()
+        if pos >= len(text) or text[pos] != ",":
+            return cells
+        pos += 1
 
 
 class CsvProblem(Exception):
@@ -115,7 +131,7 @@ class CsvScan:
         self.lines = 1 if line else 0
         text = line.decode("utf-8").rstrip("\n")
         if text.strip():
-            self.header = [h.strip() for h in next(csv.reader([text]))]
+            self.header = [h.strip() for h in split_line(text)]
         return block[end + 1:]
 
     # ------------------------------------------------------------------ checks

@@ -18,7 +18,6 @@ with the same problem (``tests/test_extract_single.py`` checks this on the hosti
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from . import cells
 from .cells import Report
 from .context import BOOL, COUNT, DATE, INT, MONEY, REQUIRED_TABLES, STATUS, TABLES
 from .files import NotReadable, TableFile, locate_tables, max_bytes, open_table, present_tables
-from .scan import CsvProblem, CsvScan
+from .scan import CsvProblem, CsvScan, split_line
 
 # above this many ids to look for, every line is split instead of searched for each id
 MAX_NEEDLES = 64
@@ -114,8 +113,7 @@ class _Table:
             line_no += block.count(b"\n", at, begin)
             at = begin
             text = block[begin:block.find(b"\n", begin)].decode("utf-8")
-            raw = text.split(",") if '"' not in text else next(csv.reader([text]))
-            fields = [c.strip() for c in raw]
+            fields = [c.strip() for c in split_line(text)]
             if len(fields) != self.width:
                 if line_no not in self._ragged and any(c in wanted for c in fields):
                     self._ragged.add(line_no)
