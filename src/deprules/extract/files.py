@@ -24,7 +24,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Problem
 from .context import TABLES
 
 MAX_BYTES_ENV = "DEPRULES_EXTRACT_MAX_BYTES"
