@@ -268,6 +268,11 @@ def load_yaml_text(text: str, file: str, limits: YamlLimits | None = None) -> Lo
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         msg = exc.problem or exc.context or "YAML syntax error"
+        if "maximum nesting depth" in msg:  # PyYAML >= 6.0.3's own limit (1,000 levels),
+            # met by its scanner, which reads ahead, before the events above are counted
+            raise ConfigError([Problem(file, line, col, "", f"nesting deeper than "
+                                       f"{limits.max_depth} levels (DEPRULES_YAML_MAX_DEPTH)",
+                                       "too-deep")], what=file) from None
         if "\t" in text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else False:
             msg += " (a tab character: YAML indents with spaces only)"
         raise ConfigError(

@@ -163,11 +163,11 @@ def open_table(path: Path, limit: int) -> io.BufferedReader:
         if st.st_size > limit:
             raise too_large(path, limit)
         os.set_blocking(fd, True)
-        raw = _Capped(os.fdopen(fd, "rb", buffering=0, closefd=True), limit, path)
     except BaseException:
         os.close(fd)
         raise
-    return io.BufferedReader(raw, buffer_size=1 << 20)
+    return io.BufferedReader(_Capped(io.FileIO(fd, "rb", closefd=True), limit, path),
+                             buffer_size=1 << 20)
 
 
 class _Capped(io.RawIOBase):
