@@ -309,7 +309,7 @@ def test_duplicate_table(tmp_path):
 def test_not_utf8_is_a_located_bad_file(tmp_path):
     folder = make_folder(tmp_path, accounts_csv=(
         "account_id,customer_class,credit_rating\nA1,RES,650\nA\xe92,COM,200\n").encode("latin-1"))
-    assert located(folder) == [("accounts.csv", 3, 0, "", "bad-file")]
+    assert located(folder) == [("accounts.csv", 3, 1, "account_id", "bad-file")]
 
 
 def test_not_parquet_is_a_bad_file(tmp_path):

@@ -21,7 +21,9 @@ are those copies. Case keys:
                 writes "\\xff" as the byte 0xff), ``repeat`` (``{head, unit, times, tail}``),
                 ``size_mb`` (pad to at least this many MB with a YAML comment), ``parquet``
                 (``{column: {type, values}}``: a Parquet file; the CSV of the same table is
-                removed), ``delete``, ``mkdir``
+                removed), ``delete``, ``mkdir``, ``symlink`` (a symbolic link to this target, which
+                may be missing or a device like ``/dev/zero``; placeholders are filled), ``fifo``
+                (a named pipe)
 ``env``         environment variables for the command
 ``exit``        1 or 2; 0 only for the few hostile-looking inputs that are valid and must
                 load (a CSV with a byte order mark, CRLF line ends, a negative credit rating)
@@ -57,7 +59,7 @@ CORPUS = HERE / "hostile"
 CASE_KEYS = {"id", "note", "args", "setup", "files", "env", "exit", "expect", "absent",
              "subprocess", "store_generation", "requires", "xfail"}
 SPEC_KEYS = {"text", "replace", "append", "encoding", "repeat", "size_mb", "parquet", "delete",
-             "mkdir"}
+             "mkdir", "symlink", "fifo"}
 
 BASE_EXTRACT = {
     "accounts.csv": (
@@ -177,6 +179,14 @@ def _apply(tmp: Path, rel: str, spec: dict) -> None:
         if path.exists():
             path.unlink()
         path.mkdir()
+        return
+    if "symlink" in spec or spec.get("fifo"):
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        if spec.get("fifo"):
+            os.mkfifo(path)
+        else:
+            path.symlink_to(_fill(spec["symlink"], tmp))
         return
     if "parquet" in spec:
         _write_parquet(path, spec["parquet"])

@@ -60,6 +60,26 @@ def parse_money(text: object, minor_units: int = 2) -> int:
     return int(value.scaleb(minor_units))
 
 
+_TOTAL_RE = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?")
+
+
+def parse_total(text: str, minor_units: int = 2) -> int:
+    """Exact minor units of decimal text of any size: a total deprules wrote itself.
+
+    Sums over many accounts may outgrow the 16 digits an extract amount is held to
+    (:func:`parse_money`); in Python ints they stay exact. Only plain ASCII decimal text
+    with at most ``minor_units`` decimals is read; anything else raises MoneyFormatError."""
+    m = _TOTAL_RE.fullmatch(str(text).strip())
+    if not m:
+        raise MoneyFormatError(f"{text!r} is not a decimal amount like -200.00")
+    sign, whole, frac = m.group(1), m.group(2), m.group(3) or ""
+    if len(frac) > minor_units:
+        raise MoneyFormatError(f"{text!r} has {len(frac)} decimals; the currency has "
+                               f"{minor_units}")
+    value = int(whole) * 10**minor_units + (int(frac.ljust(minor_units, "0")) if frac else 0)
+    return -value if sign == "-" else value
+
+
 def format_money(minor: int, minor_units: int = 2) -> str:
     """Format minor units as decimal text with exactly ``minor_units`` decimals."""
     if minor_units == 0:

@@ -83,7 +83,33 @@ def cli():
 
 
 def main():
-    cli(prog_name="deprules")
+    """The console entry point (``deprules``, ``python cli.py``).
+
+    After an error the process ends with ``os._exit`` once its output is flushed. An error
+    can abandon pyarrow work still running on Arrow's thread pools (a read whose other
+    blocks are being parsed, a Python callback of the reader); letting the interpreter
+    finalize under those threads intermittently aborted the process after the message had
+    been printed ("terminate called without an active exception", exit 134). The user must
+    get the exit code the message was printed with, always. A success exits normally.
+    """
+    try:
+        cli(prog_name="deprules")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"), as Python itself reports it
+        print(code, file=sys.stderr)
+        code = 1
+    if code:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or stream: nothing more to say
+                pass
+        os._exit(code)
+    sys.exit(0)
 
 
 # ---- validate / config / schema / rules -------------------------------------------------

@@ -91,11 +91,14 @@ def simulate_cmd(extract_dir, as_of, overlays, sets, out_dir, horizon, workers, 
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    # everything is rendered before a file is written: no command writes some of its
+    # files and then fails
+    shown = result.json() if fmt == "json" else result.text()
     written = result.write(out_dir) if out_dir else []
     if fmt == "json":
-        click.echo(result.json(), nl=False)
+        click.echo(shown, nl=False)
         return
-    click.echo(result.text())
+    click.echo(shown)
     if written:
         click.echo("")
         click.echo(f"Reports in {out_dir}: " + ", ".join(p.name for p in written))

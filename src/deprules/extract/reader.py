@@ -18,8 +18,6 @@ row = 2; for Parquet the row index + 1; 0 for a problem with the whole column or
 
 from __future__ import annotations
 
-import csv
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,24 +30,21 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from deprules.errors import ExtractError, InputError, Problem
-from deprules.money import MoneyFormatError, parse_money
 
-from .context import (
-    BOOL, COUNT, DATE, ID, INT, MONEY, REQUIRED_TABLES, STATUS, STATUS_CODES, STATUS_NAMES,
-    TABLES, TEXT, Column, ExtractContext, dtype_of,
+from . import cells
+from .cells import (
+    CAP, COUNT_PATTERN, COUNT_WHAT, DATE_PATTERN, DEFAULT_MAX_ROWS, INT_PATTERN, INT_WHAT,
+    MAX_CELL_CHARS, MAX_ROWS_ENV, MIN_YEAR, MAX_YEAR, max_rows,
 )
+from .context import (
+    BOOL, COUNT, DATE, ID, INT, MONEY, REQUIRED_TABLES, STATUS, TABLES, TEXT, Column,
+    ExtractContext, dtype_of,
+)
+from .files import NotReadable, TableFile, locate_tables, max_bytes, open_table, present_tables
+from .scan import MAX_LINE_BYTES, CsvProblem, CsvScan
 
-CAP = 50  # problems shown per (file, code); the rest are counted in one summary problem
-MIN_YEAR, MAX_YEAR = 1700, 2261  # what datetime64[ns] can hold, in whole years
-MAX_ROWS_ENV = "DEPRULES_EXTRACT_MAX_ROWS"
-DEFAULT_MAX_ROWS = 50_000_000
-
-
-def max_rows() -> int:
-    """Rows a table may have: ``$DEPRULES_EXTRACT_MAX_ROWS``, default 50,000,000."""
-    from deprules.yamlload import env_limit
-
-    return env_limit(MAX_ROWS_ENV, DEFAULT_MAX_ROWS)
+__all__ = ["CAP", "DEFAULT_MAX_ROWS", "MAX_ROWS_ENV", "Extract", "check_extract",
+           "empty_table", "load_extract", "max_rows"]
 
 
 @dataclass(eq=False)
@@ -88,40 +83,19 @@ def check_extract(path: str | Path, ctx: ExtractContext) -> list[Problem]:
 # --------------------------------------------------------------------------- problems
 
 
-class _Report:
-    """Collects problems, keeping at most CAP per (file, code) and counting the rest."""
-
-    def __init__(self, cap: int = CAP):
-        self.cap = cap
-        self._items: list[Problem] = []
-        self._shown: Counter = Counter()
-        self._hidden: Counter = Counter()
-
-    def add(self, file: str, line: int, column: int, path: str, message: str, code: str) -> None:
-        key = (file, code)
-        if self._shown[key] < self.cap:
-            self._shown[key] += 1
-            self._items.append(Problem(file, int(line), int(column), path, message, code))
-        else:
-            self._hidden[key] += 1
+class _Report(cells.Report):
+    """:class:`cells.Report`, plus one problem per row of a boolean mask."""
 
     def rows(self, col: _Col, mask: np.ndarray, code: str, message: Callable[[int], str]) -> None:
         """One problem per row where ``mask`` holds, located at ``col``; ``message(row)``."""
         idx = np.flatnonzero(mask)
         if not len(idx):
             return
-        key = (col.file, code)
-        show = idx[: max(self.cap - self._shown[key], 0)]
+        show = idx[: self.room(col.file, code)]
         for i in show:
             self.add(col.file, col.lines[i], col.index, col.name, message(int(i)), code)
         if len(idx) > len(show):
-            self._hidden[key] += len(idx) - len(show)
-
-    def problems(self) -> list[Problem]:
-        out = list(self._items)
-        for (file, code), n in self._hidden.items():
-            out.append(Problem(file, 0, 0, "", f"{n} more problem(s) of this kind not shown", code))
-        return sorted(out)
+            self.hide(col.file, code, len(idx) - len(show))
 
 
 @dataclass
@@ -157,26 +131,22 @@ def _load(folder: Path, ctx: ExtractContext) -> tuple[list[Problem], Extract | N
         raise InputError(f"extract folder {folder} does not exist")
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder; an extract is a folder of tables")
-    limit = max_rows()
+    limit, byte_limit = max_rows(), max_bytes()
     report = _Report()
-    raws: dict[str, _Raw | None] = {}
-    present: dict[str, bool] = {}
-    for table in TABLES:
-        csv_path, pq_path = folder / f"{table}.csv", folder / f"{table}.parquet"
-        has_csv, has_pq = csv_path.is_file(), pq_path.is_file()
-        present[table] = has_csv or has_pq
-        if has_csv and has_pq:
-            report.add(csv_path.name, 0, 0, "", f"both {csv_path.name} and {pq_path.name} exist; "
-                       "keep one of them", "duplicate-table")
-            raws[table] = None
-        elif has_csv:
-            raws[table] = _read_csv(csv_path, table, report, limit)
-        elif has_pq:
-            raws[table] = _read_parquet(pq_path, table, ctx, report, limit)
-    missing = [t for t in REQUIRED_TABLES if not present[t]]
+    files = locate_tables(folder, report)
+    present = present_tables(folder)
+    missing = [t for t in REQUIRED_TABLES if t not in present]
     if missing:
         names = " and ".join(f"{t}.csv (or .parquet)" for t in missing)
         raise InputError(f"extract folder {folder} has no {names}")
+    raws: dict[str, _Raw | None] = {}
+    for table, tf in files.items():
+        try:
+            raws[table] = (_read_csv(tf, report, limit, byte_limit) if tf.fmt == "csv" else
+                           _read_parquet(tf, ctx, report, limit, byte_limit))
+        except NotReadable as exc:
+            report.add(tf.name, 0, 0, "", exc.message, exc.code)
+            raws[table] = None
 
     parsed = {t: _parse(raw, ctx, report) for t, raw in raws.items() if raw is not None}
     _cross_checks(parsed, ctx, report)
@@ -192,84 +162,46 @@ def _too_many_rows(report: _Report, file: str, line: int, limit: int) -> None:
                f"({MAX_ROWS_ENV}); split the extract or raise the limit", "too-many-rows")
 
 
-def _csv_lines_over(path: Path, limit: int) -> bool:
-    """True when the file has more than ``limit`` lines after the header (counted, not parsed).
-
-    A quoted line break counts as a line, so this errs towards refusing; files of at most
-    ``limit`` bytes cannot exceed it and are not read.
-    """
-    if path.stat().st_size <= limit:
-        return False
-    lines = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            lines += chunk.count(b"\n")
-            if lines > limit + 1:
-                return True
-    return False
+# Arrow splits the file into blocks and a row must fit in one: larger than any line
+_BLOCK_BYTES = 2 * MAX_LINE_BYTES + 2
 
 
-def _read_csv(path: Path, table: str, report: _Report, limit: int = DEFAULT_MAX_ROWS
-              ) -> _Raw | None:
-    file = path.name
-    try:
-        if _csv_lines_over(path, limit):
-            _too_many_rows(report, file, limit + 2, limit)
+def _read_csv(tf: TableFile, report: _Report, limit: int = DEFAULT_MAX_ROWS,
+              byte_limit: int | None = None) -> _Raw | None:
+    """Scan the file (scan.py: UTF-8, line ends, quotes, line lengths, the row limit), then
+    let Arrow split it into cells, from the same open file."""
+    table, file = tf.table, tf.name
+    with open_table(tf.path, max_bytes() if byte_limit is None else byte_limit) as f:
+        scan = CsvScan(f, limit, MAX_ROWS_ENV)
+        try:
+            for _ in scan.blocks():
+                pass
+        except CsvProblem as p:
+            report.add(file, p.line, p.column, p.path, p.message, p.code)
             return None
-    except OSError as exc:
-        report.add(file, 0, 0, "", f"cannot read the file: {exc.strerror or exc}", "bad-file")
-        return None
-    try:
-        with open(path, "rb") as f:
-            first = f.readline().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
-    except UnicodeDecodeError as exc:
-        report.add(file, 1, 0, "", f"the header is not UTF-8 text ({exc.reason}); save the file "
-                   "as UTF-8", "bad-file")
-        return None
-    except OSError as exc:
-        report.add(file, 0, 0, "", f"cannot read the file: {exc.strerror or exc}", "bad-file")
-        return None
-    if not first.strip():
-        wanted = ",".join(c.name for c in TABLES[table] if c.required)
-        report.add(file, 1, 0, "", f"the file has no header line; the first line must name the "
-                   f"columns, e.g. {wanted}", "empty-table")
-        return None
-    header = [h.strip() for h in next(csv.reader([first]))]
-    names = [f"c{i}" for i in range(len(header))]
-    skipped: list = []
-
-    def on_invalid_row(row: pv.InvalidRow) -> str:
-        skipped.append(row)
-        return "skip"
-
-    def read(use_threads: bool) -> pa.Table:
-        return pv.read_csv(
-            path,
-            read_options=pv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads),
-            parse_options=pv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_invalid_row),
-            convert_options=pv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
-        )
-
-    try:
-        data = read(use_threads=True)
-        if skipped:  # read again serially: only then does Arrow know the rows' line numbers
-            skipped.clear()
-            data = read(use_threads=False)
-    except pa.ArrowInvalid as exc:
-        report.add(file, _bad_utf8_line(path), 0, "", _arrow_message(exc), "bad-file")
-        return None
+        except OSError as exc:
+            report.add(file, 0, 0, "", f"cannot read the file: {exc.strerror or exc}", "bad-file")
+            return None
+        if scan.header is None:
+            report.add(file, 1, 0, "", cells.no_header_message(table), "empty-table")
+            return None
+        header = scan.header
+        f.seek(0)
+        try:
+            data, skipped = _arrow_csv(f, len(header))
+        except (pa.ArrowException, OSError) as exc:  # the file changed after the scan?
+            report.add(file, 0, 0, "", _arrow_message(exc), "bad-file")
+            return None
     lines = np.arange(2, data.num_rows + 2, dtype=np.int64)
     if skipped:
         numbers = [r.number or 0 for r in skipped]
         if all(numbers):
             lines = np.setdiff1d(np.arange(2, data.num_rows + len(skipped) + 2), numbers)
         for r, number in zip(skipped, numbers):
-            report.add(file, number, 0, "", f"the line has {r.actual_columns} field(s); the header "
-                       f"has {r.expected_columns} (an unquoted comma or line break?)", "bad-file")
-    texts = [pc.utf8_trim_whitespace(data.column(i)) for i in range(len(names))]
+            if r.text.strip():  # a line of spaces is a blank line, not a short row
+                report.add(file, number, 0, "", cells.ragged_message(r.actual_columns,
+                           r.expected_columns), "bad-file")
+    texts = [pc.utf8_trim_whitespace(data.column(i)) for i in range(len(header))]
     if texts:  # blank lines are not rows
         keep = pc.invert(_all_blank(texts)).to_numpy(zero_copy_only=False)
         if not keep.all():
@@ -278,20 +210,42 @@ def _read_csv(path: Path, table: str, report: _Report, limit: int = DEFAULT_MAX_
     return _raw(table, file, "csv", header, texts, lines, 1, report)
 
 
+def _arrow_csv(f, width: int) -> tuple[pa.Table, list]:
+    """The data rows as text columns ``c0..``; rows of another width are skipped and handed
+    back (with their line numbers: after a skip the file is read again serially, the only
+    way Arrow numbers them). ``f`` is read twice at most, from its start."""
+    names = [f"c{i}" for i in range(width)]
+    skipped: list = []
+
+    def on_invalid_row(row: pv.InvalidRow) -> str:
+        skipped.append(row)
+        return "skip"
+
+    def read(use_threads: bool) -> pa.Table:
+        f.seek(0)
+        return pv.read_csv(
+            f,
+            read_options=pv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads,
+                                        block_size=_BLOCK_BYTES),
+            parse_options=pv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=on_invalid_row),
+            convert_options=pv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+
+    data = read(use_threads=True)
+    if skipped:
+        skipped.clear()
+        data = read(use_threads=False)
+    return data, skipped
+
+
 def _all_blank(texts: list[pa.ChunkedArray]) -> pa.ChunkedArray:
     acc = pc.equal(texts[0], "")
     for t in texts[1:]:
         acc = pc.and_(acc, pc.equal(t, ""))
     return acc
-
-
-def _bad_utf8_line(path: Path) -> int:
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return data.count(b"\n", 0, exc.start) + 1
-    return 0
 
 
 def _arrow_message(exc: Exception) -> str:
@@ -304,44 +258,39 @@ def _arrow_message(exc: Exception) -> str:
 def _raw(table: str, file: str, fmt: str, header: list[str], texts: list[pa.ChunkedArray],
          lines: np.ndarray, header_line: int, report: _Report,
          unusable: set[str] | None = None) -> _Raw:
-    cols: dict[str, _Col] = {}
-    for i, (name, text) in enumerate(zip(header, texts), start=1):
-        if name in cols:
-            if name in {c.name for c in TABLES[table]}:
-                report.add(file, header_line, i, name, f"column {name!r} appears twice (first as "
-                           f"column {cols[name].index}); keep one", "duplicate-column")
-            continue
-        cols[name] = _Col(file, name, i, text, lines)
-    n = len(lines)
-    return _Raw(table, file, fmt, n, lines, cols, unusable or set())
+    positions = cells.header_problems(report, table, file, header, header_line)
+    cols = {name: _Col(file, name, i, texts[i - 1], lines) for name, i in positions.items()}
+    return _Raw(table, file, fmt, len(lines), lines, cols, unusable or set())
 
 
-def _read_parquet(path: Path, table: str, ctx: ExtractContext, report: _Report,
-                  limit: int = DEFAULT_MAX_ROWS) -> _Raw | None:
-    file = path.name
-    try:
-        if pq.ParquetFile(path).metadata.num_rows > limit:  # from the footer, nothing read
-            _too_many_rows(report, file, limit + 1, limit)
+def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
+                  limit: int = DEFAULT_MAX_ROWS, byte_limit: int | None = None) -> _Raw | None:
+    table, file = tf.table, tf.name
+    with open_table(tf.path, max_bytes() if byte_limit is None else byte_limit) as f:
+        try:
+            pf = pq.ParquetFile(f)
+            if pf.metadata.num_rows > limit:  # from the footer, nothing read
+                _too_many_rows(report, file, limit + 1, limit)
+                return None
+            data = pf.read(use_threads=False)
+        except (pa.ArrowException, OSError) as exc:
+            report.add(file, 0, 0, "", f"not a readable Parquet file: {exc}", "bad-file")
             return None
-        data = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        report.add(file, 0, 0, "", f"not a readable Parquet file: {exc}", "bad-file")
-        return None
     if data.num_columns == 0:
         report.add(file, 0, 0, "", "the Parquet file has no columns", "empty-table")
         return None
     kinds = {c.name: c.kind for c in TABLES[table]}
     header, texts, unusable = [], [], set()
-    for i, field in enumerate(data.schema, start=1):
-        header.append(field.name)
-        if field.name not in kinds:
+    for i, fld in enumerate(data.schema, start=1):
+        header.append(fld.name)
+        if fld.name not in kinds:
             texts.append(pa.chunked_array([], pa.string()))  # ignored column
             continue
-        text, problem = _parquet_text(data.column(i - 1), kinds[field.name], ctx.minor_units)
+        text, problem = _parquet_text(data.column(i - 1), kinds[fld.name], ctx.minor_units)
         if problem is not None:
             code, message = problem
-            report.add(file, 0, i, field.name, message, code)
-            unusable.add(field.name)
+            report.add(file, 0, i, fld.name, message, code)
+            unusable.add(fld.name)
             text = pa.chunked_array([pa.nulls(data.num_rows, pa.string())])
         texts.append(pc.utf8_trim_whitespace(pc.fill_null(text, "")))
     lines = np.arange(1, data.num_rows + 1, dtype=np.int64)
@@ -410,9 +359,8 @@ def _blank(col: _Col) -> np.ndarray:
 
 
 def _parse_money(col: _Col, mu: int) -> tuple[np.ndarray, np.ndarray]:
-    digits = 18 - mu  # keeps every accepted amount inside int64
-    fraction = rf"(\.\d{{1,{mu}}})?" if mu else ""
-    ok = pc.match_substring_regex(col.text, rf"^[+-]?\d{{1,{digits}}}{fraction}$")
+    # at most 18 digits: every accepted amount fits int64
+    ok = pc.match_substring_regex(col.text, cells.money_pattern(mu))
     src = pc.if_else(ok, col.text, "0")
     if isinstance(src, pa.ChunkedArray):
         src = src.combine_chunks()
@@ -425,28 +373,8 @@ def _parse_money(col: _Col, mu: int) -> tuple[np.ndarray, np.ndarray]:
     return value, _np(ok)
 
 
-def _money_message(text: str, mu: int) -> str:
-    try:
-        parse_money(text, mu)
-    except MoneyFormatError as exc:
-        return str(exc)
-    if not text.isascii():
-        return f"{text!r} has digits other than 0-9; write the amount with ASCII digits"
-    return (f"{text!r} is too large an amount (more than {18 - mu} digits before the point "
-            "would not fit the ledger's 64-bit integers)")
-
-
-def _int_message(text: str, what: str) -> str:
-    digits = text.lstrip("+-")
-    if digits.isascii() and digits.isdigit() and len(digits) > 18 and (
-            what.startswith("a whole") or not text.startswith("-")):
-        return f"{text!r} is too large ({len(digits)} digits; at most 18 fit a 64-bit integer)"
-    return f"{text!r} is not {what}"
-
-
 def _parse_int(col: _Col, signed: bool) -> tuple[np.ndarray, np.ndarray]:
-    pattern = r"^[+-]?\d{1,18}$" if signed else r"^\+?\d{1,18}$"
-    ok = pc.match_substring_regex(col.text, pattern)
+    ok = pc.match_substring_regex(col.text, INT_PATTERN if signed else COUNT_PATTERN)
     value = _np(pc.cast(pc.utf8_ltrim(pc.if_else(ok, col.text, "0"), "+"), pa.int64()))
     return value.astype(np.int64), _np(ok)
 
@@ -467,7 +395,7 @@ _LOW, _HIGH = np.datetime64(f"{MIN_YEAR}-01-01", "D"), np.datetime64(f"{MAX_YEAR
 
 
 def _parse_date_cells(col: _Col) -> tuple[np.ndarray, np.ndarray]:
-    shaped = pc.match_substring_regex(col.text, r"^\d{4}-\d{2}-\d{2}$")
+    shaped = pc.match_substring_regex(col.text, DATE_PATTERN)
     src = pc.if_else(shaped, col.text, "2000-01-01")
     in_range = pc.and_(pc.greater_equal(src, str(_LOW)), pc.less_equal(src, str(_HIGH)))
     src = pc.if_else(in_range, src, "2000-01-01")
@@ -480,39 +408,19 @@ def _parse_date_cells(col: _Col) -> tuple[np.ndarray, np.ndarray]:
     return value, ok
 
 
-_BOOL_WORDS = ["true", "yes", "1", "false", "no", "0"]
-
-
 def _parse_bool(col: _Col) -> tuple[np.ndarray, np.ndarray]:
-    pos = pc.index_in(pc.utf8_lower(col.text), value_set=pa.array(_BOOL_WORDS))
+    pos = pc.index_in(pc.ascii_lower(col.text), value_set=pa.array(cells.BOOL_WORDS))
     ok = _np(pc.is_valid(pos))
     return _np(pc.fill_null(pc.less(pos, 3), False)).astype(bool), ok
 
 
-_STATUS_KEYS = list(STATUS_CODES) + list(STATUS_NAMES)
-_STATUS_OUT = pa.array(list(STATUS_CODES.values()) + list(STATUS_NAMES))
+_STATUS_OUT = pa.array([cells.status_cell(k) for k in cells.STATUS_KEYS])
 
 
 def _parse_status(col: _Col) -> tuple[np.ndarray, np.ndarray]:
-    pos = pc.index_in(pc.utf8_lower(col.text), value_set=pa.array(_STATUS_KEYS))
+    pos = pc.index_in(pc.ascii_lower(col.text), value_set=pa.array(cells.STATUS_KEYS))
     names = pc.fill_null(pc.take(_STATUS_OUT, pos), "")
     return _objects(names), _np(pc.is_valid(pos))
-
-
-def _vocabulary(kind: str, ctx: ExtractContext) -> tuple[frozenset[str], str, str]:
-    what = kind.split(":", 1)[1]
-    return {
-        "customer_class": (ctx.customer_classes, "unknown-customer-class", "customer class"),
-        "sa_type": (frozenset(ctx.sa_types), "unknown-sa-type", "SA type"),
-        "deposit_class": (ctx.deposit_classes, "unknown-deposit-class", "deposit class"),
-        "ncd_type": (ctx.ncd_types, "unknown-ncd-type", "non-cash deposit type"),
-    }[what]
-
-
-def _known(values: frozenset[str], limit: int = 12) -> str:
-    names = sorted(values)
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "") if names else "none"
 
 
 @dataclass
@@ -533,30 +441,34 @@ class _Parsed:
 
 
 def _parse(raw: _Raw, ctx: ExtractContext, report: _Report) -> _Parsed:
+    """Parse every column deprules reads, in ``TABLES`` order (missing columns were reported
+    with the header). A column with a cell over ``MAX_CELL_CHARS`` is reported and not
+    parsed further: its other problems would be noise."""
     values: dict[str, np.ndarray] = {}
     blanks: dict[str, np.ndarray] = {}
     valids: dict[str, np.ndarray] = {}
     complete = True
     mu = ctx.minor_units
-    header_line = 1 if raw.fmt == "csv" else 0
     for spec in TABLES[raw.table]:
         col = raw.cols.get(spec.name)
         if col is None:
-            if spec.required:
-                complete = False
-                hint = next((h for h in raw.cols if h.lower() == spec.name.lower()), None)
-                extra = f" (found {hint!r}: names are case-sensitive)" if hint else ""
-                report.add(raw.file, header_line, 0, spec.name, f"required column {spec.name!r} "
-                           f"is missing{extra}", "missing-column")
+            complete = complete and not spec.required
             continue
         if spec.name in raw.unusable:
+            complete = False
+            continue
+        lengths = pc.utf8_length(col.text)
+        if len(col.text) and pc.max(lengths).as_py() > MAX_CELL_CHARS:
+            length = _np(lengths)
+            report.rows(col, length > MAX_CELL_CHARS, "too-long",
+                        lambda i: cells.too_long_message(int(length[i])))
             complete = False
             continue
         blank = _blank(col)
         blanks[spec.name] = blank
         if not spec.nullable:
-            report.rows(col, blank, "missing-value", lambda i, n=spec.name: f"{n} is required; "
-                        "the cell is blank")
+            report.rows(col, blank, "missing-value",
+                        lambda i, n=spec.name: cells.missing_message(n))
         values[spec.name] = _parse_column(col, spec, blank, ctx, report, mu, valids)
     unique = _check_duplicates(raw, values, blanks, report) if complete else False
     return _Parsed(raw, values, blanks, complete, valids, unique)
@@ -568,45 +480,34 @@ def _parse_column(col: _Col, spec: Column, blank: np.ndarray, ctx: ExtractContex
     if kind in (ID, TEXT) or kind.startswith("ref:"):
         return _objects(col.text)
     if kind.startswith("enum:"):
-        allowed, code, what = _vocabulary(kind, ctx)
+        allowed, code, what = cells.vocabulary(kind, ctx)
         ok = _np(pc.is_in(col.text, value_set=pa.array(sorted(allowed), pa.string())))
-        report.rows(col, ~ok & ~blank, code, lambda i: f"{col.cell(i)!r} is not a configured "
-                    f"{what}; known: {_known(allowed)}")
+        report.rows(col, ~ok & ~blank, code,
+                    lambda i: cells.enum_message(col.cell(i), what, allowed))
         return _objects(col.text)
     if kind == MONEY:
         value, ok = _parse_money(col, mu)
         if valid is not None:
             valid[spec.name] = ok
-        report.rows(col, ~ok & ~blank, "bad-money", lambda i: _money_message(col.cell(i), mu))
+        report.rows(col, ~ok & ~blank, "bad-money", lambda i: cells.money_message(col.cell(i), mu))
     elif kind in (INT, COUNT):
         value, ok = _parse_int(col, signed=kind == INT)
-        what = "a whole number" if kind == INT else "a count (a whole number, 0 or more)"
-        report.rows(col, ~ok & ~blank, "bad-integer", lambda i: _int_message(col.cell(i), what))
+        what = INT_WHAT if kind == INT else COUNT_WHAT
+        report.rows(col, ~ok & ~blank, "bad-integer",
+                    lambda i: cells.int_message(col.cell(i), what))
     elif kind == DATE:
         value, ok = _parse_date(col, blank)
-        report.rows(col, ~ok & ~blank, "bad-date", lambda i: _date_message(col.cell(i)))
+        report.rows(col, ~ok & ~blank, "bad-date", lambda i: cells.date_message(col.cell(i)))
     elif kind == BOOL:
         value, ok = _parse_bool(col)
-        report.rows(col, ~ok & ~blank, "bad-boolean", lambda i: f"{col.cell(i)!r} is not a yes/no "
-                    "value; write true or false (also accepted: yes, no, 1, 0)")
+        report.rows(col, ~ok & ~blank, "bad-boolean", lambda i: cells.bool_message(col.cell(i)))
     elif kind == STATUS:
         value, ok = _parse_status(col)
-        report.rows(col, ~ok & ~blank, "unknown-status", lambda i: f"{col.cell(i)!r} is not an SA "
-                    f"status; write a name ({', '.join(STATUS_NAMES)}) or a code (10 to 70)")
+        report.rows(col, ~ok & ~blank, "unknown-status",
+                    lambda i: cells.status_message(col.cell(i)))
     else:  # pragma: no cover - TABLES only uses the kinds above
         raise ValueError(f"unknown column kind {kind!r}")
     return value
-
-
-def _date_message(text: str) -> str:
-    if text.startswith("<value out of range"):  # a native Parquet date Arrow cannot print
-        return (f"the date is out of range (years {MIN_YEAR} to {MAX_YEAR}); leave the cell "
-                "blank when there is no date")
-    head = text[:4]
-    if head.isdigit() and not MIN_YEAR <= int(head) <= MAX_YEAR and len(text) == 10:
-        return (f"{text!r} is out of range (years {MIN_YEAR} to {MAX_YEAR}); leave the cell "
-                "blank when there is no date")
-    return f"{text!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-21"
 
 
 # --------------------------------------------------------------------------- row and table checks
@@ -629,8 +530,8 @@ def _check_duplicates(raw: _Raw, values: dict, blanks: dict, report: _Report) ->
     shown = set(ids[dup].head(report.cap))
     firsts = ids[ids.isin(shown) & ~ids.duplicated(keep="first")]
     first_line = {v: raw.lines[i] for i, v in firsts.items()}
-    report.rows(col, dup, "duplicate-id", lambda i: f"duplicate {key.name} {ids[i]!r}; first on "
-                f"line {first_line.get(ids[i], '?')}")
+    report.rows(col, dup, "duplicate-id", lambda i: cells.duplicate_message(
+        key.name, ids[i], first_line.get(ids[i], "?")))
     return False
 
 
@@ -660,8 +561,8 @@ def _check_reference(parsed: _Parsed, column: str, target: _Parsed | None, code:
     col = parsed.raw.cols[column]
     known = _np(pc.is_in(col.text, value_set=keys))
     missing = ~known & ~parsed.blank[column]
-    report.rows(col, missing, code, lambda i: f"{column} {col.cell(i)!r} is not in "
-                f"{target.raw.file}")
+    report.rows(col, missing, code,
+                lambda i: cells.reference_message(column, col.cell(i), target.raw.file))
 
 
 def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Report) -> None:
@@ -675,8 +576,7 @@ def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Repo
     if ncds is not None:
         _check_reference(ncds, "account_id", accounts, "unknown-account", report)
         _check_order(ncds, "start_date", "end_date", report)
-        _check_sign(ncds, "amount", report, "a non-cash deposit's amount must be more than 0.00",
-                    allow_zero=False)
+        _check_sign(ncds, "amount", report, cells.NCD_AMOUNT_RULE, allow_zero=False)
         if "end_date" not in ncds.values:
             ncds.values["end_date"] = np.full(ncds.raw.n, np.datetime64("NaT", "ns"))
     if fts is not None:
@@ -697,7 +597,7 @@ def _check_sign(parsed: _Parsed, column: str, report: _Report, message: str,
     col = parsed.raw.cols[column]
     valid = parsed.valid[column]  # a cell that is not an amount is reported already
     bad = valid & ~parsed.blank[column] & ((v < 0) if allow_zero else (v <= 0))
-    report.rows(col, bad, "out-of-range", lambda i: f"{col.cell(i)!r}: {message}")
+    report.rows(col, bad, "out-of-range", lambda i: cells.sign_message(col.cell(i), message))
 
 
 def _check_order(parsed: _Parsed, first: str, then: str, report: _Report) -> None:
@@ -706,8 +606,8 @@ def _check_order(parsed: _Parsed, first: str, then: str, report: _Report) -> Non
         return
     start, stop = v[first], v[then]
     before = ~np.isnat(start) & ~np.isnat(stop) & (stop < start)
-    report.rows(parsed.raw.cols[then], before, "stop-before-start", lambda i: f"{then} "
-                f"{_day(stop[i])} is before {first} {_day(start[i])}")
+    report.rows(parsed.raw.cols[then], before, "stop-before-start", lambda i: cells.order_message(
+        first, then, _day(start[i]), _day(stop[i])))
 
 
 def _day(value: np.datetime64) -> str:
@@ -719,11 +619,9 @@ def _check_service_agreements(sas: _Parsed, ctx: ExtractContext, report: _Report
     if "status" in v and "stop_date" in v:
         needs_stop = np.isin(v["status"], ["pending_stop", "stopped"])
         report.rows(sas.raw.cols["stop_date"], needs_stop & sas.blank["stop_date"],
-                    "missing-stop-date", lambda i: f"an SA with status {v['status'][i]} needs a "
-                    "stop_date")
+                    "missing-stop-date", lambda i: cells.missing_stop_message(v["status"][i]))
     _check_order(sas, "start_date", "stop_date", report)
-    _check_sign(sas, "total_deposit_amount", report, "total_deposit_amount (what the utility "
-                "wants to hold) cannot be negative")
+    _check_sign(sas, "total_deposit_amount", report, cells.TOTAL_DEPOSIT_RULE)
     if "payoff_balance" in v and "sa_type" in v:
         deposit_types = [code for code, info in ctx.sa_types.items() if info.is_cash_deposit]
         is_deposit = _np(pc.is_in(sas.raw.cols["sa_type"].text,

@@ -31,7 +31,9 @@ def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
     """Write the four tables to ``out_dir`` (created if needed) and return its path.
 
     A table file of the other format with the same name is removed, so the folder never
-    holds both ``accounts.csv`` and ``accounts.parquet``.
+    holds both ``accounts.csv`` and ``accounts.parquet``. Every table is converted and
+    written next to its final name before any is renamed into place: a table that cannot
+    be converted, or a full disk, leaves the folder as it was.
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown extract format {fmt!r}; use csv or parquet")
@@ -40,14 +42,21 @@ def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
         raise InputError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     other = "parquet" if fmt == "csv" else "csv"
-    for table, frame in extract.tables().items():
-        data = _to_arrow(table, frame, fmt, minor_units)
-        target = out / f"{table}.{fmt}"
-        tmp = out / f".{table}.{fmt}.tmp"
-        if fmt == "csv":
-            _write_csv(data, tmp)
-        else:
-            pq.write_table(data, tmp)
+    tables = {t: _to_arrow(t, frame, fmt, minor_units) for t, frame in extract.tables().items()}
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for table, data in tables.items():
+            tmp = out / f".{table}.{fmt}.tmp"
+            staged.append((tmp, out / f"{table}.{fmt}"))
+            if fmt == "csv":
+                _write_csv(data, tmp)
+            else:
+                pq.write_table(data, tmp)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for (tmp, target), table in zip(staged, tables):
         os.replace(tmp, target)
         (out / f"{table}.{other}").unlink(missing_ok=True)
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 from ..dates import as_int
-from ..money import MoneyFormatError, format_money, parse_money
+from ..money import MoneyFormatError, format_money, parse_total
 from ..rules.book import RuleBook, Variant
 from ..rules.conditions import evaluate, key, referenced
 from ..rules.vocabulary import FIELDS, PARAMS
@@ -77,7 +77,7 @@ class _Context:
                 continue
             try:
                 if kind == "money" and isinstance(value, str):
-                    value = parse_money(value, self.mu)
+                    value = parse_total(value, self.mu)
                 elif kind == "date":
                     value = as_int(date.fromisoformat(value)) if value else 0
                 elif kind == "bool":

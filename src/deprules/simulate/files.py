@@ -1,7 +1,7 @@
 """What ``--out DIR`` holds: per-account outcomes (CSV and Parquet), impact.json, report.html.
 
-Each file is written next to its final name and renamed into place, so a reader never sees
-half a file.
+The four are written next to their final names and renamed into place together, once all
+are on disk: a reader never sees half a file, nor new files beside stale ones.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ from .table import COLUMNS, MONEY_BASELINE, MONEY_CANDIDATE
 if TYPE_CHECKING:
     from . import SimulationResult
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _money_text(col: np.ndarray, mu: int) -> list[str]:
@@ -83,20 +81,43 @@ def accounts_table(result: "SimulationResult") -> pa.Table:
 
 
 def write_outputs(result: "SimulationResult", out_dir: Path) -> list[Path]:
+    """Write the four files into ``out_dir`` all or none.
+
+    Each is rendered and written next to its final name (``.NAME.tmp``, fsynced); only when
+    all four are on disk are they renamed into place. A failure on the way (a report that
+    cannot be rendered, a full disk) removes what was written, and a folder this call
+    created, so ``out_dir`` is left as it was: never new files beside stale ones. (Only a
+    rename failing, which takes a failing disk, could leave some renamed and not others.)"""
+    makers = (
+        ("accounts.csv", lambda: accounts_csv(result)),
+        ("accounts.parquet", lambda: _parquet_bytes(accounts_table(result))),
+        ("impact.json", lambda: result.json().encode("utf-8")),
+        ("report.html", lambda: render_html(result.impact, result.source).encode("utf-8")),
+    )
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    path = out_dir / "accounts.csv"
-    _atomic_write(path, accounts_csv(result))
-    written.append(path)
-    path = out_dir / "accounts.parquet"
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, make in makers:
+            data = make()
+            tmp = out_dir / f".{name}.tmp"
+            staged.append((tmp, out_dir / name))
+            _write_synced(tmp, data)
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        if created:
+            try:
+                out_dir.rmdir()
+            except OSError:
+                pass
+        raise
+    return [final for _, final in staged]
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(accounts_table(result), sink)
-    _atomic_write(path, sink.getvalue().to_pybytes())
-    written.append(path)
-    path = out_dir / "impact.json"
-    _atomic_write(path, result.json().encode("utf-8"))
-    written.append(path)
-    path = out_dir / "report.html"
-    _atomic_write(path, render_html(result.impact, result.source).encode("utf-8"))
-    written.append(path)
-    return written
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..money import format_money, parse_money
+from ..money import format_money, parse_total
 from .outcomes import CATEGORIES, CATEGORY_LABELS, outcome_rank
 from .partition import MonthTotals
 from .table import money_matrix
@@ -309,10 +309,10 @@ def render_text(impact: dict, source: str = "") -> str:
         for m in impact["monthly"]:
             money = m[side]["money"]
             line = f"{m['month']:>7}  {m['process_date']:<10}" + "".join(
-                f"{grouped(money[c]):>17}" for c in CATEGORIES)
+                f" {grouped(money[c]):>16}" for c in CATEGORIES)
             if has_c:
-                d = parse_money(money["refund_checks"], impact["minor_units"]) - parse_money(
+                d = parse_total(money["refund_checks"], impact["minor_units"]) - parse_total(
                     m["baseline"]["money"]["refund_checks"], impact["minor_units"])
-                line += f"{_signed_money(format_money(d, impact['minor_units'])):>18}"
+                line += f" {_signed_money(format_money(d, impact['minor_units'])):>17}"
             lines.append(line)
     return "\n".join(lines)

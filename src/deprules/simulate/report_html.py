@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..money import parse_money
+from ..money import parse_total
 from .outcomes import CATEGORIES, CATEGORY_LABELS
 
 BASE_COLOR = "#7f93ad"
@@ -165,10 +165,10 @@ def _money(impact: dict, has_c: bool) -> str:
         "<th>candidate</th><th>delta</th>" if has_c else "") + "</tr>"
     labels = [CATEGORY_LABELS[c] for c in impact["money"]]
     series = [("baseline", BASE_COLOR,
-               [parse_money(e["baseline"], mu) for e in impact["money"].values()])]
+               [parse_total(e["baseline"], mu) for e in impact["money"].values()])]
     if has_c:
         series.append(("candidate", CAND_COLOR,
-                       [parse_money(e["candidate"], mu) for e in impact["money"].values()]))
+                       [parse_total(e["candidate"], mu) for e in impact["money"].values()]))
     fmt = lambda v: _grouped(_fmt_money(v, mu))  # noqa: E731
     return (f'<section id="money"><h2>Money by category</h2>{_legend(has_c)}'
             f'<div class="grid"><table>{head}{"".join(rows)}</table>'
@@ -235,10 +235,10 @@ def _monthly(impact: dict, has_c: bool) -> str:
     charts = []
     for c in CATEGORIES:
         series = [("baseline", BASE_COLOR,
-                   [parse_money(m["baseline"]["money"][c], mu) for m in months])]
+                   [parse_total(m["baseline"]["money"][c], mu) for m in months])]
         if has_c:
             series.append(("candidate", CAND_COLOR,
-                           [parse_money(m["candidate"]["money"][c], mu) for m in months]))
+                           [parse_total(m["candidate"]["money"][c], mu) for m in months]))
         charts.append(line_chart(CATEGORY_LABELS[c], dates, series, fmt))
     head = "<tr><th>month</th><th>process date</th>" + "".join(
         f"<th>{_e(CATEGORY_LABELS[c])}</th>" for c in CATEGORIES) + "<th>refunded by check "\
