@@ -59,6 +59,7 @@ Environment:
   DEPRULES_YAML_MAX_DEPTH    deepest YAML nesting (default 50, at most 500)
   DEPRULES_YAML_MAX_NODES    most YAML nodes after aliases (default 200000)
   DEPRULES_EXTRACT_MAX_ROWS  most rows of an extract table (default 50000000)
+  DEPRULES_EXTRACT_MAX_BYTES largest extract table file (default 8 GiB)
 
 \b
 Shell completion (click; docs/cli.md):
