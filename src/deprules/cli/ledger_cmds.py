@@ -170,7 +170,34 @@ def ledger_journal(store_dir, limit, fmt):
         emit_json({"store": str(store_dir), "entries": entries})
         return
     for e in entries:
-        click.echo(" ".join(f"{k}={v}" for k, v in e.items()))
+        click.echo(_journal_line(e))
+
+
+_AUDIT_KEYS = ("seq", "utc", "process_date", "user", "command", "kind", "run_id",
+               "config_hash", "reason", "host", "pid")
+
+
+def _journal_line(e: dict) -> str:
+    """One commit: number, UTC time, who, the command (and its process date), why, then its
+    summary; the full entry (host, pid, whole hash) is in --format json."""
+    head = (f"#{e['seq']} {e['utc'][:19].replace('T', ' ')}Z {e['user']}: {e['command']}"
+            f" (run {e['run_id']}, configuration {str(e.get('config_hash') or '-')[:12]}")
+    if e.get("process_date") and e["process_date"] not in e["command"]:
+        head += f", process date {e['process_date']}"
+    head += ")"
+    if e.get("reason"):
+        head += f" because {e['reason']!r}"
+    rest = []
+    for k, v in e.items():
+        if k in _AUDIT_KEYS:
+            continue
+        if isinstance(v, dict):
+            v = ", ".join(f"{a} {b}" for a, b in v.items())
+            rest.append(f"\n      {k}: {v}")
+        else:
+            rest.append(f" {k}={v}")
+    return head + "".join(r for r in rest if not r.startswith("\n")) + "".join(
+        r for r in rest if r.startswith("\n"))
 
 
 PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
