@@ -543,3 +543,6 @@ def test_python_api_is_the_one_the_service_uses():
             d.evaluate({"account_id": account_id, "as_of": AS_OF, "accounts": "x",
                         "service_agreements": []})
         assert e.value.status == 422 and e.value.problems[0]["field"] == "accounts"
+    with Decider(ROOT / "config", ROOT / "rules", engine="durable") as d:  # the CLI's engine
+        assert d.evaluate({"account_id": account_id, "as_of": AS_OF,
+                           **rows_of(SAMPLE, account_id)}) == doc

@@ -86,8 +86,9 @@ class Loaded:
     """One loaded configuration and what evaluates with it."""
 
     setup: Setup
-    runner: Any  # Runner
+    runner: Any  # Runner (evaluate)
     ctx: Any  # ExtractContext
+    batch_runner: Any  # Runner (evaluate_batch)
 
     @property
     def hash(self) -> str:
@@ -99,8 +100,11 @@ def _load(config_dir, rules_dir, engine: str, overlays=(), sets=()) -> Loaded:
 
     setup = load_setup(config_dir, rules_dir, overlays, sets)
     # run_id and user as `deprules evaluate` gives them (user "batch" is in the document:
-    # created_by); the service's own user goes to the decision log
-    return Loaded(setup, Runner(setup.book, backend=engine), extract_context(setup.config))
+    # created_by); the service's own user goes to the decision log. Batches always use the
+    # python matcher: the same decisions (tests/test_engine_differential.py), no engine lock
+    runner = Runner(setup.book, backend=engine)
+    batch = runner if engine == "python" else Runner(setup.book, backend="python")
+    return Loaded(setup, runner, extract_context(setup.config), batch)
 
 
 class Decider:
@@ -108,7 +112,7 @@ class Decider:
     dicts. Thread-safe: the service calls it from a thread pool."""
 
     def __init__(self, config_dir: Path | str = "config", rules_dir: Path | str = "rules",
-                 engine: str = "durable", candidates: int = 16):
+                 engine: str = "python", candidates: int = 16):
         if engine not in ENGINES:
             raise InputError(f"unknown engine {engine!r}; expected durable or python")
         self.config_dir, self.rules_dir, self.engine = Path(config_dir), Path(rules_dir), engine
@@ -230,8 +234,8 @@ class Decider:
         mu = loaded.setup.config.installation.minor_units
         results = []
         for account_id in sorted(states):
-            run = loaded.runner.run_cycle(states[account_id], req["as_of"],
-                                          explain=req["explain"])
+            run = loaded.batch_runner.run_cycle(states[account_id], req["as_of"],
+                                                explain=req["explain"])
             results.append({"schema_version": SCHEMA_VERSION,
                             **evaluate_json(run, req["as_of"], loaded.hash, mu,
                                             loaded.setup.config, req["explain"])})
@@ -429,7 +433,7 @@ def _config_problem(p: Problem, folder: Path) -> dict:
 
 
 def digest(body: bytes | str) -> str:
-    """sha256 of a request body, for the decision log."""
+    """sha256 of a request body as received, for the decision log."""
     if isinstance(body, str):
         body = body.encode("utf-8")
     return "sha256:" + hashlib.sha256(body).hexdigest()

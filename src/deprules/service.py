@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from fastapi import Request  # a module-level name: FastAPI resolves the annotations
 
-from .api import SCHEMA_VERSION, Decider, RequestError, check_request, field_problem
+from .api import SCHEMA_VERSION, Decider, RequestError, check_request, digest, field_problem
 from .errors import ConfigError, DeprulesError
 from .tokens import ROLES, Identity, TokenStore
 
@@ -63,7 +63,7 @@ class ServiceSettings:
     max_batch_body_bytes: int = 64 * 1024 * 1024
     request_timeout: float = 30.0
     batch_timeout: float = 300.0
-    engine: str = "durable"
+    engine: str = "python"
     reload_interval: float = 2.0  # seconds between looks at config/ and rules/; 0: never
 
 
@@ -574,6 +574,7 @@ def create_app(service: Service):
 
     async def body_of(request: Request) -> Any:
         raw = await request.body()
+        request.state.digest = digest(raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -593,11 +594,6 @@ def create_app(service: Service):
             raise RequestError([field_problem("", f"the body is not usable JSON: {exc}",
                                               "bad-json")], status=400) from None
 
-    def canonical_digest(body: Any) -> str:
-        from .api import digest
-
-        return digest(json.dumps(body, sort_keys=True, separators=(",", ":"),
-                                 ensure_ascii=False))
 
     async def decide(request: Request, endpoint: str, action: str,
                      work: Callable[[Any], dict], timeout: float,
@@ -620,8 +616,8 @@ def create_app(service: Service):
         except RequestError as exc:
             service.metrics.count("evaluations", "invalid")
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": None if body is None else
-                                     canonical_digest(body), "status": exc.status,
+                                     "input_digest": getattr(request.state, "digest", None),
+                                     "status": exc.status,
                                      "result": {"problems": len(exc.problems)}})
             return answer(exc.status, {**exc.as_dict(), "decision_id": decision_id,
                                        "config_hash": service.decider.hash},
@@ -629,7 +625,7 @@ def create_app(service: Service):
         except asyncio.TimeoutError:
             service.metrics.count("evaluations", "error")
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": canonical_digest(body), "status": 504,
+                                     "input_digest": request.state.digest, "status": 504,
                                      "result": {"error": "timeout"}})
             return answer(504, {"schema_version": SCHEMA_VERSION, "ok": False,
                                 "error": f"not answered within {timeout:g} s",
@@ -640,7 +636,7 @@ def create_app(service: Service):
             # this configuration cannot be decided; said plainly, no traceback
             service.metrics.count("evaluations", "invalid")
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": canonical_digest(body), "status": 422,
+                                     "input_digest": request.state.digest, "status": 422,
                                      "result": {"error": type(exc).__name__}})
             return answer(422, {"schema_version": SCHEMA_VERSION, "ok": False,
                                 "error": str(exc), "kind": type(exc).__name__,
@@ -651,15 +647,15 @@ def create_app(service: Service):
             log.error("internal error, decision %s: %s\n%s", decision_id, exc,
                       traceback.format_exc())
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": None if body is None else
-                                     canonical_digest(body), "status": 500,
+                                     "input_digest": getattr(request.state, "digest", None),
+                                     "status": 500,
                                      "result": {"error": "internal"}})
             return answer(500, {"schema_version": SCHEMA_VERSION, "ok": False,
                                 "error": "internal error; the service log has its details "
                                 "under this decision id", "code": "internal",
                                 "decision_id": decision_id},
                           {DECISION_HEADER: decision_id})
-        log_ok(doc, {**base, "input_digest": canonical_digest(body)})
+        log_ok(doc, {**base, "input_digest": request.state.digest})
         return answer(200, doc, {DECISION_HEADER: decision_id, HASH_HEADER: doc["config_hash"]})
 
     # ---- operations -----------------------------------------------------------------

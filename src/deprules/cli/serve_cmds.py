@@ -37,8 +37,11 @@ from .main import cli
 @click.option("--timeout", "timeout", type=click.FloatRange(0.1), default=30.0,
               show_default=True, metavar="SECONDS",
               help="Longest /v1/evaluate answer (504 beyond; batch: 10 times this).")
-@click.option("--engine", type=click.Choice(["durable", "python"]), default="durable",
-              show_default=True, help="Rule matching back end of /v1/evaluate.")
+@click.option("--engine", type=click.Choice(["python", "durable"]), default="python",
+              show_default=True,
+              help="Rule matching back end of /v1/evaluate: python (faster) or durable (the "
+                   "default of deprules evaluate); they decide alike "
+                   "(tests/test_engine_differential.py). Batches use python.")
 @click.option("--reload-interval", "reload_interval", type=click.FloatRange(0), default=2.0,
               show_default=True, metavar="SECONDS",
               help="How often config/ and rules/ are looked at for changes (0: never).")
