@@ -116,7 +116,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--batch-runs", type=int, default=5)
-    ap.add_argument("--engine", default="durable", choices=["durable", "python"])
+    ap.add_argument("--engine", default="python", choices=["python", "durable"])
     ap.add_argument("--as-of", default="2026-11-21")
     args = ap.parse_args()
     exe = Path(sys.executable).parent / "deprules"

@@ -172,7 +172,11 @@ class DecisionLog:
         self.path = path
         self._lock = threading.Lock()
         self._fh = None
-        if path is not None:
+        if path is not None and str(path) == "-":  # standard output
+            import sys
+
+            self._fh = sys.stdout
+        elif path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(path, "a", encoding="utf-8")
 
@@ -187,7 +191,10 @@ class DecisionLog:
     def close(self) -> None:
         with self._lock:
             if self._fh is not None:
-                self._fh.close()
+                if self.path is not None and str(self.path) == "-":
+                    self._fh.flush()
+                else:
+                    self._fh.close()
                 self._fh = None
 
 

@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import click
 
-from .common import FOLDER, emit_json, format_option, report_errors, setup_options
+from .common import (
+    FILE_OR_DASH,
+    FOLDER,
+    emit_json,
+    format_option,
+    is_dash,
+    one_document_on_stdout,
+    report_errors,
+    setup_options,
+)
 from .main import cli
 
 
 @cli.command("serve")
 @setup_options
-@click.option("--tokens", "tokens", type=click.Path(path_type=Path, dir_okay=False),
-              envvar="DEPRULES_TOKENS", show_envvar=True,
+@click.option("--tokens", "tokens", type=FILE_OR_DASH,
               help="Tokens file (deprules token add): every /v1 endpoint then needs "
                    "Authorization: Bearer TOKEN. Without it the service listens on loopback "
-                   "only.")
+                   "only. Re-read when it changes, so it cannot be - (standard input).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8181, show_default=True,
               help="Port (0: any free port; the one chosen is printed).")
-@click.option("--decision-log", "decision_log", type=click.Path(path_type=Path, dir_okay=False),
-              help="Append one JSON line per decision to this file.")
+@click.option("--decision-log", "decision_log", type=FILE_OR_DASH,
+              help="Append one JSON line per decision to this file; - writes them to "
+                   "standard output.")
 @click.option("--extracts", type=FOLDER, metavar="DIR",
               help="Folder holding the extract folders POST /v1/simulations may name "
                    "(simulations are off without it).")
@@ -52,10 +62,11 @@ from .main import cli
               show_default=True, metavar="SECONDS",
               help="On SIGTERM/SIGINT: how long requests in flight may take to finish.")
 @click.option("--access-log", is_flag=True, help="Log every request (uvicorn's access log).")
+@format_option
 @report_errors
 def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, jobs_dir,
           max_jobs, max_body, timeout, engine, reload_interval, limit_concurrency, graceful,
-          access_log):
+          access_log, fmt):
     """Run the decision service: POST /v1/evaluate (the evaluate --format json document of
     the rows given), /v1/evaluate/batch, /v1/simulations, /v1/config; /health, /ready,
     /metrics. Configuration and rules are reloaded when they change (an invalid change is
@@ -68,6 +79,12 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
     from ..errors import InputError
     from ..service import Service, ServiceSettings, create_app, is_loopback
 
+    if is_dash(tokens):
+        raise click.BadParameter("the tokens file is re-read when it changes (a removed token "
+                                 "is revoked at once); it cannot be - (standard input)",
+                                 param_hint="--tokens")
+    if is_dash(decision_log) and fmt == "json":
+        one_document_on_stdout(fmt, "--decision-log")
     if tokens is None and not is_loopback(host):
         raise InputError(f"refusing to listen on {host} without --tokens: anyone who can "
                          "reach it could call the service. Give --tokens FILE (deprules token "
@@ -95,9 +112,14 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
     sock.listen(2048)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"deprules serve: listening on http://{shown}:{bound} (configuration "
-               f"{service.decider.hash[:12]}, {'tokens ' + str(tokens) if tokens else 'no tokens: loopback only'})",
+    url = f"http://{shown}:{bound}"
+    click.echo(f"deprules serve: listening on {url} (configuration {service.decider.hash[:12]}"
+               f", {'tokens ' + str(tokens) if tokens else 'no tokens: loopback only'})",
                err=True)
+    if fmt == "json":  # for a supervisor that reads the port chosen by --port 0
+        emit_json({"listening": url, "port": bound, "config_hash": service.decider.hash,
+                   "tokens": tokens is not None})
+        sys.stdout.flush()
     config = uvicorn.Config(create_app(service), log_level="info", access_log=access_log,
                             limit_concurrency=limit_concurrency,
                             timeout_graceful_shutdown=graceful, timeout_keep_alive=5,
@@ -107,9 +129,17 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
 
 # ---- tokens -----------------------------------------------------------------------------------
 def tokens_option(f):
-    return click.option("--tokens", "tokens", type=click.Path(path_type=Path, dir_okay=False),
-                        required=True, envvar="DEPRULES_TOKENS", show_envvar=True,
-                        help="Tokens file (JSON, mode 0600; only the tokens' hashes).")(f)
+    return click.option("--tokens", "tokens", type=FILE_OR_DASH, required=True,
+                        callback=_no_dash,
+                        help="Tokens file (JSON, mode 0600; only the tokens' hashes). It is "
+                             "rewritten in place, so it cannot be - (standard input).")(f)
+
+
+def _no_dash(ctx, param, value):
+    if is_dash(value):
+        raise click.BadParameter("the tokens file is read and rewritten; it cannot be - "
+                                 "(standard input)", ctx, param)
+    return value
 
 
 @cli.group("token")
