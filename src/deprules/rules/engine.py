@@ -116,6 +116,9 @@ class _SyncHost:
 
 _registered: set[str] = set()
 _reg_lock = threading.Lock()
+# a ruleset's match buffer (_BUFFERS) is shared by every call on it: one call at a time,
+# whatever the thread (the decision service evaluates on a thread pool)
+_match_lock = threading.Lock()
 _sid = itertools.count(1)
 
 
@@ -157,9 +160,13 @@ class DurableMatcher:
         name = self._ruleset(process)
         if name is None or not facts:
             return []
+        host = _SyncHost.get()
+        with _match_lock:
+            return self._match(name, host, process, facts, account_id)
+
+    def _match(self, name, host, process, facts, account_id) -> list[Match]:
         from durable.engine import MessageObservedException
 
-        host = _SyncHost.get()
         sid = f"{account_id}#{next(_sid)}"
         buffer, errors = _BUFFERS[name]
         buffer.clear()
