@@ -164,3 +164,12 @@ def test_rules_list_and_vocabulary(run):
                                                "3.0.1.0", "3.0.1.2", "3.0.1.3", "3.0.1.4",
                                                "3.0.2.0"}
     assert "sa.months_held" in run("rules", "vocabulary").output
+
+
+def test_approval_decisions_are_worded_right():
+    from deprules.results import describe_change
+
+    assert describe_change({"kind": "approve", "entity_id": "A1-ADJ001", "by": "carol"}) == \
+        "adjustment A1-ADJ001 approved by carol"
+    assert describe_change({"kind": "reject", "entity_id": "A1-ADJ001", "by": "carol"}) == \
+        "adjustment A1-ADJ001 rejected by carol"

@@ -136,7 +136,7 @@ def describe_change(c: dict) -> str:
     if k == "total_deposit":
         return f"total deposit amount of {e}: {c['from_amount']} -> {c['to_amount']}"
     if k in ("approve", "reject"):
-        return f"adjustment {e} {k}d by {c['by']}"
+        return f"adjustment {e} {'approved' if k == 'approve' else 'rejected'} by {c['by']}"
     if k == "cancel":
         return f"adjustment {e} canceled"
     if k == "stop_date":
