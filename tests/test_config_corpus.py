@@ -57,6 +57,7 @@ REQUIRED_CODES = {
     # cross-references
     "unknown-reference", "missing-reference", "default-not-last", "band-overlap", "band-gap",
     "bad-band", "rates-out-of-order", "no-deposit-sa-type", "duplicate-criterion",
+    "unknown-placeholder",
 }
 
 CASE_KEYS = {"id", "file", "note", "patch", "expect"}

@@ -564,3 +564,37 @@ def test_one_account_commands_read_one_account(desk_for, monkeypatch):
     desk.ok("refund", "partial", "DEP2", "--amount", "10.00", "--date", ON, check=False)
     desk.ok("ledger", "show", "A2", check=False)
     assert loaded == [["A2"], ["A2"]]
+
+
+def test_todo_list_puts_the_most_urgent_type_first(tmp_path):
+    """todo list orders by the To Do type's configured priority (1 first), then age: an
+    approval (ADJ-APPROVAL, priority 1) made after the cycle's To Dos (priority 2) is first."""
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from deprules.cli import cli
+
+    store = str(tmp_path / "store")
+    run = lambda *a: CliRunner().invoke(cli, list(a), catch_exceptions=False)  # noqa: E731
+    assert run("ledger", "init", "--extract", "examples/extract", "--store", store).exit_code == 0
+    assert run("run", "cycle", "--store", store, "--date", "2026-11-21").exit_code == 0
+    r = run("refund", "partial", "S0000035", "--amount", "600.00", "--apply-to-debt", "--date",
+            "2026-11-21", "--store", store, "--by", "bob")
+    assert r.exit_code == 0, r.output
+    rows = _json.loads(run("todo", "list", "--status", "open", "--store", store, "--format",
+                           "json").output)["todos"]
+    assert [t["priority"] for t in rows] == sorted(t["priority"] for t in rows)
+    assert rows[0]["todo_type"] == "ADJ-APPROVAL" and rows[0]["priority"] == 1
+    assert rows[1:] and all(t["priority"] >= 2 for t in rows[1:])
+    text = run("todo", "list", "--status", "open", "--store", store).output.splitlines()
+    assert text[0].split()[1:3] == ["ADJ-APPROVAL", "P1"]
+    # the priority is the configuration's: changed there, the order changes (store untouched)
+    import shutil
+
+    shutil.copytree("config", tmp_path / "config")
+    cfg = tmp_path / "config" / "todo_types.yaml"
+    cfg.write_text(cfg.read_text().replace("priority: 1", "priority: 9"))
+    rows = _json.loads(run("todo", "list", "--status", "open", "--store", store, "--config",
+                           str(tmp_path / "config"), "--format", "json").output)["todos"]
+    assert rows[-1]["todo_type"] == "ADJ-APPROVAL" and rows[-1]["priority"] == 9

@@ -575,8 +575,13 @@ def documents() -> dict[str, dict]:
         "adjustment": ref("adjustment_row", "create_adjustment, freeze, approve, reject: the "
                                             "adjustment after it."),
     }, required=["ok", "action", "account_id", "message", "changes", "service_agreements"])
-    d["todo-list"] = doc("todo-list", "deprules todo list", "To Do entries, oldest first per "
-                         "account.", {"todos": arr("The To Dos.", ref("todo_row"))})
+    d["todo-list"] = doc("todo-list", "deprules todo list", "To Do entries, most urgent "
+                         "first: by their type's priority, then oldest first.", {
+        "todos": arr("The To Dos.", obj("A To Do entry with who works it and its priority.", {
+            **DEFS["todo_row"]["properties"],
+            "priority": nullable(i("Its To Do type's priority (todo_types.yaml; 1 is the most "
+                                   "urgent), or null for a type no longer configured.")),
+        }, required=[*DEFS["todo_row"]["properties"], "priority"]))})
     d["todo-show"] = doc("todo-show", "deprules todo show", "One To Do with its account's "
                          "SAs and the adjustment it asks about.", {
         **DEFS["todo_row"]["properties"],

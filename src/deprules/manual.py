@@ -488,14 +488,27 @@ def todo_row(st: AccountState, t) -> dict:
 
 
 def list_todos(ledger: Ledger, todo_type: str | None = None, status: str | None = None,
-               account_id: str | None = None) -> list[dict]:
+               account_id: str | None = None, setup: Setup | None = None) -> list[dict]:
+    """To Do rows, most urgent first: by their type's configured ``priority`` (1 first),
+    then oldest first, then by id. Each row carries its ``priority`` (None without setup)."""
     if account_id is not None and account_id not in ledger.states:
         raise InputError(f"account {account_id!r} is not in the ledger")
     states = [ledger.states[account_id]] if account_id else \
         [ledger.states[k] for k in sorted(ledger.states)]
-    return [todo_row(st, t) for st in states for t in st.todos
-            if (todo_type is None or t.todo_type == todo_type)
-            and (status is None or t.status == status)]
+    types = setup.config.todo_types if setup is not None else {}
+    rows = []
+    for st in states:
+        for t in st.todos:
+            if (todo_type is None or t.todo_type == todo_type) and \
+                    (status is None or t.status == status):
+                row = todo_row(st, t)
+                tt = types.get(t.todo_type)
+                row["priority"] = tt.priority if tt is not None else None
+                rows.append(row)
+    never = 1 << 30  # a type no longer configured sorts last
+    rows.sort(key=lambda r: (r["priority"] if r["priority"] is not None else never,
+                             r["created_on"], r["todo_id"]))
+    return rows
 
 
 def show_todo(ledger: Ledger, setup: Setup, todo_id: str) -> dict:

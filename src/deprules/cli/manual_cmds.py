@@ -296,20 +296,22 @@ def todo_group():
 @format_option
 @report_errors
 def todo_list(todo_type, status, account_id, store_dir, config_dir, rules_dir, fmt):
-    """To Do entries of the store, oldest first per account."""
+    """To Do entries of the store, most urgent first: by the priority of their To Do type
+    (todo_types.yaml, 1 first), then oldest first."""
     from ..manual import list_todos
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
     ledger, _ = open_ledger(store_dir, setup, _todo_scope(todo_type, status, account_id))
-    rows = list_todos(ledger, todo_type, status, account_id)
+    rows = list_todos(ledger, todo_type, status, account_id, setup)
     if fmt == "json":
         emit_json({"todos": rows})
         return
     for t in rows:
         who = f" ({t['worked_by']})" if t["worked_by"] and t["status"] == "being_worked" else ""
-        click.echo(f"{t['todo_id']:<18} {t['todo_type']:<13} {t['status']:<13} {t['sa_id']:<10} "
-                   f"{t['role']}{who}: {t['message']}")
+        prio = f"P{t['priority']}" if t["priority"] is not None else "P-"
+        click.echo(f"{t['todo_id']:<18} {t['todo_type']:<13} {prio:<3} {t['status']:<13} "
+                   f"{t['sa_id']:<10} {t['role']}{who}: {t['message']}")
     click.echo(f"{len(rows)} To Do(s)")
 
 

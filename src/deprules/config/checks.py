@@ -8,6 +8,7 @@ from typing import Iterator
 
 from ..errors import Problem
 from ..money import MoneyFormatError, parse_money
+from .model import TODO_PLACEHOLDERS
 
 # categories the automated cycle posts, so each needs a batch adjustment type
 BATCH_CATEGORIES = ("deposit_interest", "sync_up", "transfer", "ap_refund", "current_only",
@@ -39,6 +40,8 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
 
     def p(stem, path, message, code, key=False):
         return stem, docs[stem].problem(path, message, code, key=key)
+
+    yield from _todo_message_problems(docs, get("todo_types", "todo_types"))
 
     def bad_money(stem, path, value):
         try:
@@ -202,3 +205,52 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
                         f"written down nor refunded; set min_refund to "
                         f"{str(Decimal(str(wd['lower'])).copy_negate())} so the ranges meet",
                         "band-gap")
+
+
+def _todo_message_problems(docs, todo_types) -> Iterator[tuple[str, Problem]]:
+    """A To Do message may only name the placeholders the executor fills in; anything else
+    would reach a CSR as the literal text "{customer_name}"."""
+    import string
+
+    if not isinstance(todo_types, dict):
+        return
+    doc = docs["todo_types"]
+    for code, t in todo_types.items():
+        message = t.get("message") if isinstance(t, dict) else None
+        if not isinstance(message, str):
+            continue
+        path = ("todo_types", code, "message")
+        try:
+            fields = list(string.Formatter().parse(message))
+        except ValueError as exc:
+            yield "todo_types", doc.problem(path, f"the message is not a valid template ({exc}); "
+                                            "write a literal brace twice: {{ or }}", "bad-format")
+            continue
+        offset = 0
+        for literal, field, spec, conversion in fields:
+            offset += len(literal)
+            if field is None:
+                continue
+            if field not in TODO_PLACEHOLDERS:
+                problem = doc.problem(path, f"unknown placeholder {{{field}}} in the message; "
+                                      "a To Do message may use "
+                                      + ", ".join(f"{{{n}}}" for n in TODO_PLACEHOLDERS),
+                                      "unknown-placeholder")
+                yield "todo_types", _at_placeholder(doc, problem, message, offset)
+            offset += 2 + len(field) + (len(spec) + 1 if spec else 0) + \
+                (len(conversion) + 1 if conversion else 0)
+
+
+def _at_placeholder(doc, problem: Problem, message: str, offset: int) -> Problem:
+    """Point the problem at the placeholder itself when the message is written on one line
+    (plain or quoted) where the value starts; otherwise at the value."""
+    from dataclasses import replace
+
+    lines = doc.text.splitlines()
+    if not 0 < problem.line <= len(lines):
+        return problem
+    rest = lines[problem.line - 1][problem.column - 1:]
+    quote = 1 if rest[:1] in ("'", '"') else 0
+    if rest[quote:quote + len(message)] != message:
+        return problem
+    return replace(problem, column=problem.column + quote + offset)

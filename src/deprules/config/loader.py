@@ -274,12 +274,32 @@ def load_config(
         raise ConfigError(problems, what=str(folder))
     for stem, doc in docs.items():
         problems.extend(_located(doc, p) for p in schema_problems(doc, stem))
-    if problems:
-        raise ConfigError(problems, what=str(folder))
-    problems.extend(_located(docs[stem], p) for stem, p in cross_reference_problems(docs))
+    problems.extend(_cross_references(docs, problems))
     if problems:
         raise ConfigError(problems, what=str(folder))
     return build_config(docs, str(folder))
+
+
+def _cross_references(docs: Docs, schema: list[Problem]) -> list[Problem]:
+    """Cross-reference problems, found in the same run as the schema problems so that one
+    run shows both kinds. A value the schema already refused is not reported again, and
+    data of the wrong shape may stop the cross-reference checks early (what they did find
+    is kept; the rest shows once the schema problems are fixed)."""
+    found: list[Problem] = []
+    try:
+        for stem, p in cross_reference_problems(docs):
+            found.append(_located(docs[stem], p))
+    except Exception:
+        if not schema:
+            raise
+    refused = {(p.file, p.path) for p in schema}
+
+    def under(a: str, b: str) -> bool:
+        return a == b or a.startswith(b + ".") or a.startswith(b + "[")
+
+    return [p for p in found
+            if not any(f == p.file and (under(p.path, q) or under(q, p.path))
+                       for f, q in refused)]
 
 
 def _money(text: Any, minor_units: int) -> int:

@@ -84,6 +84,10 @@ class WriteOffControl:
         return None
 
 
+# What a To Do type's message may name in {braces}: the values the executor fills in
+TODO_PLACEHOLDERS = ("account_id", "sa_id", "balance", "adjustment_id", "amount")
+
+
 @dataclass(frozen=True)
 class TodoType:
     code: str

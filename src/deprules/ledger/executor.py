@@ -242,10 +242,8 @@ class Executor:
                   "balance": self.money(sa.payoff_balance),
                   "adjustment_id": adjustment.adjustment_id if adjustment else "",
                   "amount": self.money(adjustment.amount) if adjustment else ""}
-        try:
-            message = tt.message.format(**values)
-        except (KeyError, IndexError, ValueError):
-            message = tt.message
+        # the configuration refuses any other placeholder (config/checks.py)
+        message = tt.message.format(**values)
         todo = ToDo(todo_id=self._next_id("TD", len(self.state.todos)),
                     account_id=self.state.account_id, sa_id=sa.sa_id, todo_type=todo_type,
                     role=tt.role, message=message, status="open", created_on=self.on,
