@@ -96,6 +96,7 @@ white-space:nowrap}
 background:#fff;border:1px solid #e1e5ea;border-radius:6px;padding:8px 10px}
 .filters label{font-size:13px}
 code{background:#eef1f5;padding:1px 4px;border-radius:3px;overflow-wrap:anywhere}
+td code{white-space:nowrap;overflow-wrap:normal}
 svg text{font:12px system-ui,-apple-system,Segoe UI,Roboto,sans-serif;fill:#1d2733}
 svg text.v{font-size:11px}svg text.ax{fill:#5b6675;font-size:11px}
 details summary{cursor:pointer;color:#1f4e79;margin:6px 0}
