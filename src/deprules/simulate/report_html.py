@@ -365,7 +365,7 @@ def _legend_text() -> str:
 
 
 def histogram(title: str, labels: list[str], series: list[tuple[str, str, list[int]]],
-              xlabel: str, width: int = 560, height: int = 230,
+              xlabel: str, width: int = 540, height: int = 230,
               colors: list[str] | None = None) -> str:
     """Vertical bars per bin (grouped per series), counts written above, labelled axes."""
     left, right, top_pad, bottom = 44, 10, 30, 58
@@ -406,7 +406,7 @@ def histogram(title: str, labels: list[str], series: list[tuple[str, str, list[i
 
 
 def _short_n(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else (f"{n / 1e3:.1f}k" if n >= 10000 else f"{n:,}")
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else (f"{n / 1e3:.1f}k" if n >= 1000 else f"{n:,}")
 
 
 # ---- sections ------------------------------------------------------------------------------
