@@ -109,6 +109,10 @@ def reference(rows, has_c, mu=2) -> dict:
                  "money_delta": {c: format_money(y - x, mu) for c, x, y in
                                  zip(CATEGORIES, r.money_baseline, r.money_candidate)
                                  if x != y},
+                 "money_baseline": {c: format_money(v, mu)
+                                    for c, v in zip(CATEGORIES, r.money_baseline)},
+                 "money_candidate": {c: format_money(v, mu)
+                                     for c, v in zip(CATEGORIES, r.money_candidate)},
                  "reason": r.reason}
                 for r in [r for r in changed if (r.outcome_baseline, r.outcome_candidate)
                           == (a, b)][:EXAMPLES_PER_TRANSITION]]}
@@ -129,6 +133,17 @@ def test_impact_from_columns_matches_a_row_by_row_reading(data):
     want = reference(rows, has_c)
     assert {k: impact[k] for k in want} == want
     assert has_c == ("transitions" in impact)
+    dist = impact["distributions"]
+    assert sum(b["baseline"] for b in dist["refund_amounts"]) == sum(
+        r.money_baseline[0] > 0 for r in rows)
+    if has_c:
+        changed = [r for r in rows if r.changed]
+        assert sum(b["candidate"] for b in dist["refund_amounts"]) == sum(
+            r.money_candidate[0] > 0 for r in rows)
+        assert sum(b["accounts"] for b in dist["refund_changes"]) == len(changed)
+        zero = next(b for b in dist["refund_changes"] if b["lower"] == "0.00")
+        assert zero["upper"] == "0.01" and zero["accounts"] == sum(
+            r.money_candidate[0] == r.money_baseline[0] for r in changed)
 
 
 @settings(max_examples=60, deadline=None)

@@ -251,8 +251,12 @@ def test_report_and_tables(root, small, tmp_path):
     assert r.exit_code == 0, r.stderr
     assert "refunded_by_check" in r.stdout and "Money (USD)" in r.stdout
     html = (out / "report.html").read_text()
-    assert '<table class="transitions">' in html and "<svg" in html
-    assert "Monthly projection" in html and "hold_months 12 → 18" in html
+    assert '<table class="transitions matrix">' in html and "<svg" in html
+    assert "Monthly projection" in html and "hold months (deposit classes RES refund " \
+        "criteria) raised from 12 to 18" in html
+    assert 'id="glossary"' in html and "not_eligible_months_held" in html
+    assert "deprules 0." in html and "change per month" in html
+    assert "(1 accounts)" not in html and " 1 accounts" not in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     for svg in re.findall(r"<svg.*?</svg>", html, re.S):
         ET.fromstring(svg)  # well-formed

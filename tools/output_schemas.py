@@ -359,6 +359,7 @@ def documents() -> dict[str, dict]:
     d["impact"] = doc("impact", "deprules simulate / impact.json", "The impact of a what-if: "
                       "baseline and candidate over an extract. simulate --format json prints "
                       "it; --out writes the same as impact.json.", {
+        "deprules_version": s("The deprules version that wrote it."),
         "as_of": ref("date", "First process date."),
         "process_dates": arr("Every process date run.", ref("date")),
         "horizon_months": nullable(i("--horizon, or null.")),
@@ -396,12 +397,33 @@ def documents() -> dict[str, dict]:
                 "rule_candidate": s("Rule that decided the candidate outcome."),
                 "money_delta": open_map("Money change per category.", ref("money")),
                 "reason": s("Why it moved."),
+                "money_baseline": open_map("Baseline money per category.", ref("money")),
+                "money_candidate": open_map("Candidate money per category.", ref("money")),
             }, required=["account_id", "customer_class", "rule_baseline", "rule_candidate",
                          "money_delta"]))})),
+        "distributions": obj("Accounts counted in bins of money (each bin lower <= amount "
+                             "< upper; null: unbounded).", {
+            "refund_amounts": arr("Refund checks per account with a refund, baseline and "
+                                  "candidate.", obj("A bin.", {
+                "lower": nullable(ref("money", "Lower bound (included).")),
+                "upper": nullable(ref("money", "Upper bound (excluded), null: none.")),
+                "baseline": i("Accounts of the baseline in the bin."),
+                "candidate": i("Accounts of the candidate in the bin (with one)."),
+            }, required=["lower", "upper", "baseline"])),
+            "refund_changes": arr("With a candidate: per changed account, candidate minus "
+                                  "baseline refund checks.", obj("A bin.", {
+                "lower": nullable(ref("money", "Lower bound (included), null: none.")),
+                "upper": nullable(ref("money", "Upper bound (excluded), null: none.")),
+                "accounts": i("Changed accounts in the bin.")})),
+        }, required=["refund_amounts"]),
         "monthly": arr("With --horizon: one entry per process date.", obj("A month.", {
             "month": i("1, 2, ..."), "process_date": ref("date", "Its process date."),
             "baseline": ref("month_side", "Baseline."),
             "candidate": ref("month_side", "Candidate (with one)."),
+            "delta": open_map("With a candidate: candidate minus baseline money of the "
+                              "month, per category.", ref("money")),
+            "cumulative_delta": open_map("With a candidate: the deltas of months 1 to this "
+                                         "one, summed, per category.", ref("money")),
         }, required=["month", "process_date", "baseline"])),
     }, required=["as_of", "process_dates", "horizon_months", "currency", "minor_units",
                  "baseline", "candidate", "accounts", "changed_accounts", "outcomes", "money",

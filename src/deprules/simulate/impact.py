@@ -20,6 +20,10 @@ from .table import money_matrix
 
 SCHEMA_VERSION = 1
 EXAMPLES_PER_TRANSITION = 5
+# distribution bins, in major units (scaled by the minor units): refund amounts per account,
+# and the change of an account's refund checks (candidate - baseline) among changed accounts
+REFUND_EDGES = (0, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+CHANGE_EDGES = (-1000, -250, -100, -25, 0, None, 25, 100, 250, 1000)  # None: the zero bin's end
 
 
 def config_changes(raw_b: dict, raw_c: dict) -> list[dict]:
@@ -110,8 +114,11 @@ def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
     mb = money_matrix(table, "baseline")
     mc = money_matrix(table, "candidate") if has_c else None
     changed = table["changed"].to_numpy(dtype=bool)
+    from .. import __version__
+
     impact: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "deprules_version": __version__,
         "as_of": as_of.isoformat(),
         "process_dates": [d.isoformat() for d in dates],
         "horizon_months": horizon,
@@ -140,15 +147,69 @@ def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
     if has_c:
         impact["transitions"] = _transitions(ob, oc)
         impact["examples"] = _examples(table, ob, oc, mb, mc, changed, mu)
+    impact["distributions"] = _distributions(mb, mc, changed, mu)
     if horizon:
-        impact["monthly"] = [
-            {"month": k + 1, "process_date": d.isoformat(),
-             **{side: {"outcomes": {o: n for o, n in sorted(
-                        m[side].outcomes.items(), key=lambda x: outcome_rank(x[0]))},
-                       "money": _money(m[side].money, mu)}
-                for side in (("baseline", "candidate") if has_c else ("baseline",))}}
-            for k, (d, m) in enumerate(zip(dates, months))]
+        impact["monthly"] = []
+        total = [0] * len(CATEGORIES)
+        for k, (d, m) in enumerate(zip(dates, months)):
+            entry = {"month": k + 1, "process_date": d.isoformat(),
+                     **{side: {"outcomes": {o: n for o, n in sorted(
+                         m[side].outcomes.items(), key=lambda x: outcome_rank(x[0]))},
+                         "money": _money(m[side].money, mu)}
+                        for side in (("baseline", "candidate") if has_c else ("baseline",))}}
+            if has_c:
+                delta = [c - b for b, c in zip(m["baseline"].money, m["candidate"].money)]
+                total = [t + x for t, x in zip(total, delta)]
+                entry["delta"] = _money(delta, mu)
+                entry["cumulative_delta"] = _money(total, mu)
+            impact["monthly"].append(entry)
     return impact
+
+
+def _bins(edges: list[int]) -> list[tuple[int | None, int | None]]:
+    """Half-open [lower, upper) bins over the integers: below the first edge, between each
+    two, and from the last on (None: unbounded)."""
+    bounds: list[int | None] = [None, *edges, None]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _histogram(values: np.ndarray, edges: list[int]) -> list[int]:
+    if values.dtype == np.int64:
+        pos = np.searchsorted(np.array(edges, np.int64), values, side="right")
+        return np.bincount(pos, minlength=len(edges) + 1).tolist()
+    out = [0] * (len(edges) + 1)
+    for v in values.tolist():
+        out[sum(1 for e in edges if v >= e)] += 1
+    return out
+
+
+def _distributions(mb, mc, changed, mu: int) -> dict:
+    """Refund checks per refunded account (baseline and candidate), and per changed account
+    the change of its refund checks, counted in bins of money."""
+    unit = 10 ** mu
+
+    def fmt(v):
+        return None if v is None else format_money(v, mu)
+
+    edges = [e * unit for e in REFUND_EDGES[1:]]
+    out: dict[str, Any] = {}
+    sides = [("baseline", mb)] + ([("candidate", mc)] if mc is not None else [])
+    counts = {}
+    for side, m in sides:
+        col = m[:, 0]
+        counts[side] = _histogram(col[col > 0], edges)
+    out["refund_amounts"] = [
+        {"lower": fmt(lo if lo is not None else 1), "upper": fmt(hi),
+         **{side: counts[side][k] for side, _ in sides}}
+        for k, (lo, hi) in enumerate(_bins(edges))]
+    if mc is not None:
+        cedges = [unit * e if e is not None else 1 for e in CHANGE_EDGES]
+        idx = np.flatnonzero(changed)
+        d = mc[idx, 0] - mb[idx, 0]
+        n = _histogram(d, cedges)
+        out["refund_changes"] = [{"lower": fmt(lo), "upper": fmt(hi), "accounts": n[k]}
+                                 for k, (lo, hi) in enumerate(_bins(cedges))]
+    return out
 
 
 def _pairs(ob: np.ndarray, oc: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]]]:
@@ -202,6 +263,7 @@ def _examples(table, ob, oc, mb, mc, changed, mu) -> list[dict]:
             "rule_baseline": rb[i], "rule_candidate": rc[i],
             "money_delta": {c: format_money(b - a, mu) for c, a, b in
                             zip(CATEGORIES, a_money, b_money) if a != b},
+            "money_baseline": _money(a_money, mu), "money_candidate": _money(b_money, mu),
             "reason": reason[i]})
     order = sorted(range(len(pairs)), key=lambda k: (-counts[k], outcome_rank(pairs[k][0]),
                                                      outcome_rank(pairs[k][1])))
