@@ -169,7 +169,7 @@ def _drive(j: Recorder, root: Path, tmp: Path) -> Recorder:
             "--date", ON, *d)
     j("csr-result", "adjust", "reject", big["adjustment"]["adjustment_id"], "--by", "sup1",
       "--date", ON, *d)
-    pair = j("csr-result", "adjust", "transfer", "DEP2", "E1", "--amount", "10.00",
+    pair = j("csr-result", "adjust", "transfer", "DEP2", "E1", "--amount", "10.00", "--overpay",
              "--date", ON, *d)
     j("csr-result", "adjust", "cancel", pair["adjustment_ids"][0], "--date", ON, *d)
     j("csr-result", "sa", "pending-stop", "DEP2", "--date", "2026-11-30", *d)

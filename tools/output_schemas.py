@@ -575,6 +575,7 @@ def documents() -> dict[str, dict]:
         # the actions' own figures
         "group_id": s("partial_refund: its id."),
         "amount": ref("money", "partial_refund, transfer, final_bill: the amount."),
+        "overpaid": ref("money", "transfer with --overpay: what went beyond the target's debt and stays on it as a credit (0.00 otherwise)."),
         "transfers": arr("partial_refund, complete_bill: credit applied to debt per SA.",
                          obj("A transfer.", {"sa_id": s("SA paid."),
                                              "amount": ref("money", "Amount.")})),

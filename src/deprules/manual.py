@@ -567,9 +567,11 @@ def _adjustment_row(a: Adjustment, setup: Setup) -> dict:
 
 
 def transfer(ledger: Ledger, setup: Setup, from_sa_id: str, to_sa_id: str, amount: int,
-             on: date, cause: Cause) -> Result:
-    """Move ``amount`` of credit from one SA to pay another of the same account (seed 3.0.2.3):
-    a transfer pair summing to zero, frozen."""
+             on: date, cause: Cause, overpay: bool = False) -> Result:
+    """Move ``amount`` of credit from one SA to pay another of the same account and deposit
+    class (seed 3.0.2.2, 3.0.2.3; CC&B's CI_VALXFRADJ): a transfer pair summing to zero,
+    frozen. More than the target's debt is refused unless ``overpay``: the excess then
+    stays on the target as a credit, and the result says so."""
     st, from_sa = find_sa(ledger, from_sa_id)
     st_to, to_sa = find_sa(ledger, to_sa_id)
     m = lambda x: _m(setup, x)  # noqa: E731
@@ -580,19 +582,34 @@ def transfer(ledger: Ledger, setup: Setup, from_sa_id: str, to_sa_id: str, amoun
         raise LedgerError("a transfer needs two different SAs")
     if amount <= 0:
         raise LedgerError(f"the transfer amount must be more than 0.00 (got {m(amount)})")
+    types = setup.config.sa_types
+    from_class, to_class = types[from_sa.sa_type].deposit_class, types[to_sa.sa_type].deposit_class
+    if from_class != to_class:
+        raise LedgerError(f"SA {to_sa_id} ({to_sa.sa_type}) is in deposit class {to_class} and "
+                          f"SA {from_sa_id} ({from_sa.sa_type}) in {from_class}; a deposit pays "
+                          "only debts of its own deposit class")
     for sa in (from_sa, to_sa):
         _open_sa(sa, "no adjustment can be added")
     credit = -from_sa.payoff_balance - _pending_credit_use(st, from_sa_id)
     if amount > credit:
         raise LedgerError(f"SA {from_sa_id} has {m(max(credit, 0))} of credit to transfer, less "
                           f"than {m(amount)} (payoff {m(from_sa.payoff_balance)})")
+    debt = max(to_sa.payoff_balance, 0)
+    excess = amount - debt
+    if excess > 0 and not overpay:
+        raise LedgerError(f"SA {to_sa_id} owes {m(debt)}, less than {m(amount)}: the transfer "
+                          f"would leave it {m(excess)} in credit; transfer {m(debt)}, or say "
+                          "--overpay to leave the credit on it")
     since = len(st.journal)
     a, b = Executor(st, setup.config, on).transfer(from_sa, to_sa, amount,
                                                    _step(cause, "3.0.2.3"), created_by="csr")
+    note = (f"; {m(excess)} more than SA {to_sa_id} owed ({m(debt)}) stays on it as a credit "
+            f"(payoff {m(to_sa.payoff_balance)})" if excess > 0 else "")
     return _result("transfer", st, since, setup,
                    f"transferred {m(amount)} from SA {from_sa_id} to SA {to_sa_id} "
-                   f"({a.adjustment_id}/{b.adjustment_id})", [from_sa_id, to_sa_id],
-                   adjustment_ids=[a.adjustment_id, b.adjustment_id], amount=m(amount))
+                   f"({a.adjustment_id}/{b.adjustment_id}){note}", [from_sa_id, to_sa_id],
+                   adjustment_ids=[a.adjustment_id, b.adjustment_id], amount=m(amount),
+                   overpaid=m(max(excess, 0)))
 
 
 def create_adjustment(ledger: Ledger, setup: Setup, sa_id: str, adjustment_type: str,

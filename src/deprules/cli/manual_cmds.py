@@ -392,22 +392,30 @@ def adjust_group():
 @click.argument("from_sa")
 @click.argument("to_sa")
 @click.option("--amount", required=True, help="Credit to move, e.g. 50.00.")
+@click.option("--overpay", is_flag=True,
+              help="Allow more than TO_SA owes: the excess stays on TO_SA as a credit.")
 @date_option
 @store_option
 @who_options
 @setup_options
 @format_option
 @report_errors
-def adjust_transfer(from_sa, to_sa, amount, on, store_dir, who, reason, config_dir, rules_dir,
-                    fmt):
-    """Move credit from FROM_SA to pay TO_SA (same account): a frozen transfer pair summing to
-    zero (seed 3.0.2.2, 3.0.2.3)."""
+def adjust_transfer(from_sa, to_sa, amount, overpay, on, store_dir, who, reason, config_dir,
+                    rules_dir, fmt):
+    """Move credit from FROM_SA to pay TO_SA: a frozen transfer pair summing to zero (seed
+    3.0.2.2, 3.0.2.3).
+
+    Both SAs must be on one account and in one deposit class, and the amount at most what
+    TO_SA owes; with --overpay a larger amount leaves the excess on TO_SA as a credit (the
+    result says how much)."""
     from .. import manual
 
     setup = load(config_dir, rules_dir)
     minor = _amount(amount, setup)
-    _apply(store_dir, setup, who, reason, f"adjust transfer {from_sa} {to_sa} {amount}",
-           lambda ledger, cause: manual.transfer(ledger, setup, from_sa, to_sa, minor, on, cause),
+    command = f"adjust transfer {from_sa} {to_sa} {amount}" + (" --overpay" if overpay else "")
+    _apply(store_dir, setup, who, reason, command,
+           lambda ledger, cause: manual.transfer(ledger, setup, from_sa, to_sa, minor, on, cause,
+                                                 overpay=overpay),
            fmt, scope=_sa(from_sa, to_sa), on=on)
 
 

@@ -143,7 +143,8 @@ _DISPATCH = {
     "complete_bill": lambda L, s, a, on, c: manual.complete_bill(
         L, s, _bill_id(L, a["sa"]), on, c),
     "transfer": lambda L, s, a, on, c: manual.transfer(
-        L, s, a["from"], a["to"], _amount(s, a["amount"]), on, c),
+        L, s, a["from"], a["to"], _amount(s, a["amount"]), on, c,
+        overpay=bool(a.get("overpay", False))),
     "create_adjustment": lambda L, s, a, on, c: manual.create_adjustment(
         L, s, a["sa"], a.get("type") or s.config.batch_types.get(a.get("category") or "", ""),
         _amount(s, a["amount"]), on, c, freeze=a.get("freeze", True)),
