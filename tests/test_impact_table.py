@@ -101,9 +101,15 @@ def reference(rows, has_c, mu=2) -> dict:
             matrix.setdefault(a, {})[b] = n
         out["transitions"] = matrix
         changed = [r for r in rows if r.changed]
+        moved = [r for r in changed if r.money_baseline != r.money_candidate]
+        out["changed_money_accounts"] = len(moved)
+        out["changed_label_only_accounts"] = len(changed) - len(moved)
         counts = Counter((r.outcome_baseline, r.outcome_candidate) for r in changed)
+        money_counts = Counter((r.outcome_baseline, r.outcome_candidate) for r in moved)
         out["examples"] = [
-            {"from": a, "to": b, "accounts": counts[(a, b)], "examples": [
+            {"from": a, "to": b, "accounts": counts[(a, b)],
+             "money_changed_accounts": money_counts[(a, b)],
+             "label_only_accounts": counts[(a, b)] - money_counts[(a, b)], "examples": [
                 {"account_id": r.account_id, "customer_class": r.customer_class,
                  "rule_baseline": r.rule_baseline, "rule_candidate": r.rule_candidate,
                  "money_delta": {c: format_money(y - x, mu) for c, x, y in

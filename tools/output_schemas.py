@@ -376,6 +376,12 @@ def documents() -> dict[str, dict]:
         })),
         "accounts": i("Accounts in the extract."),
         "changed_accounts": i("Accounts whose outcome or money differs."),
+        "changed_money_accounts": i("With a candidate: changed accounts whose money differs "
+                                    "in any category."),
+        "changed_label_only_accounts": i("With a candidate: changed accounts with the same "
+                                         "money and only another outcome name (e.g. "
+                                         "not_eligible_credit_rating -> "
+                                         "not_eligible_months_held)."),
         "outcomes": open_map("Accounts per outcome.", ref("side_count")),
         "money": open_map("Money per category.", ref("side_money")),
         "by_customer_class": open_map("The same per customer class.", obj(
@@ -390,6 +396,9 @@ def documents() -> dict[str, dict]:
         "examples": arr("With a candidate: per transition with changed accounts, most "
                         "accounts first, its first example accounts.", obj("A transition.", {
             "from": s("Baseline outcome."), "to": s("Candidate outcome."),
+            "money_changed_accounts": i("Its accounts whose money differs."),
+            "label_only_accounts": i("Its accounts with the same money (only the outcome's "
+                                     "name changed)."),
             "accounts": i("Accounts that moved so."),
             "examples": arr("The first accounts by id.", obj("An account.", {
                 "account_id": s("Account."), "customer_class": s("Its class."),

@@ -145,8 +145,13 @@ def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
         }
     impact["by_customer_class"] = classes
     if has_c:
+        # what changed for the customer: money (any category), or only the outcome's name
+        # (e.g. not_eligible_credit_rating -> not_eligible_months_held, the same money)
+        moved = (mb != mc).any(axis=1) if len(table) else np.zeros(0, bool)
+        impact["changed_money_accounts"] = int((changed & moved).sum())
+        impact["changed_label_only_accounts"] = int((changed & ~moved).sum())
         impact["transitions"] = _transitions(ob, oc)
-        impact["examples"] = _examples(table, ob, oc, mb, mc, changed, mu)
+        impact["examples"] = _examples(table, ob, oc, mb, mc, changed, mu, moved)
     impact["distributions"] = _distributions(mb, mc, changed, mu)
     if horizon:
         impact["monthly"] = []
@@ -243,12 +248,14 @@ def first_of_each(codes: np.ndarray, k: int) -> np.ndarray:
     return np.sort(order[(np.arange(len(sc)) - begin) < k])
 
 
-def _examples(table, ob, oc, mb, mc, changed, mu) -> list[dict]:
+def _examples(table, ob, oc, mb, mc, changed, mu, moved) -> list[dict]:
     """The first few changed accounts of each transition (rows are sorted by account id),
-    the transitions with the most accounts first."""
+    the transitions with the most accounts first, each with how many of its accounts saw
+    their money change and how many only the name of their outcome."""
     idx = np.flatnonzero(changed)
     codes, pairs = _pairs(ob[idx], oc[idx])
     counts = np.bincount(codes, minlength=len(pairs)).tolist()
+    money_counts = np.bincount(codes[moved[idx]], minlength=len(pairs)).tolist()
     examples: dict[int, list[dict]] = {k: [] for k in range(len(pairs))}
     ids = table["account_id"].to_numpy(dtype=object)
     cls = table["customer_class"].to_numpy(dtype=object)
@@ -268,6 +275,8 @@ def _examples(table, ob, oc, mb, mc, changed, mu) -> list[dict]:
     order = sorted(range(len(pairs)), key=lambda k: (-counts[k], outcome_rank(pairs[k][0]),
                                                      outcome_rank(pairs[k][1])))
     return [{"from": pairs[k][0], "to": pairs[k][1], "accounts": counts[k],
+             "money_changed_accounts": money_counts[k],
+             "label_only_accounts": counts[k] - money_counts[k],
              "examples": examples[k]} for k in order]
 
 
@@ -351,10 +360,16 @@ def render_text(impact: dict, source: str = "") -> str:
     if has_c:
         lines.append("")
         if impact["examples"]:
-            lines.append(f"What changes ({impact['changed_accounts']:,} accounts)")
+            label_only = impact["changed_label_only_accounts"]
+            lines.append(f"What changes ({impact['changed_accounts']:,} accounts: "
+                         f"{impact['changed_money_accounts']:,} with money changed, "
+                         f"{label_only:,} only the outcome's name)")
             for t in impact["examples"][:8]:
                 ex = t["examples"][0]
-                lines.append(f"  {t['accounts']:>6,}  {t['from']} → {t['to']}")
+                note = ("  (only the name: the same money)" if not t["money_changed_accounts"]
+                        else f"  ({t['label_only_accounts']:,} of them only the name)"
+                        if t["label_only_accounts"] else "")
+                lines.append(f"  {t['accounts']:>6,}  {t['from']} → {t['to']}{note}")
                 lines.append(f"          e.g. {ex['account_id']}: {ex['reason']}")
             if len(impact["examples"]) > 8:
                 lines.append(f"  ... {len(impact['examples']) - 8} more transitions "

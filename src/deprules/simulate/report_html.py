@@ -465,6 +465,9 @@ def _cards(impact: dict, has_c: bool) -> str:
     if has_c:
         cards.append(("changed accounts", _num(impact["changed_accounts"]),
                       f"of {plural(impact['accounts'], 'account')}", "#c4cbd4"))
+        cards.append(("money changed for", _num(impact["changed_money_accounts"]),
+                      f"{plural(impact['changed_label_only_accounts'], 'account')} changed "
+                      "only the outcome's name (the same money)", "#c4cbd4"))
         for c in CATEGORIES:
             d = parse_total(impact["money"][c]["delta"], mu)
             kind = _delta_kind(c, d)
