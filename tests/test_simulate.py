@@ -280,3 +280,40 @@ def test_report_escapes_text():
               "by_customer_class": {}}
     html = render_html(impact, "<src>")
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;src&gt;" in html
+
+
+def test_candidate_rules_folder_shows_an_edited_rules_impact(root, small, tmp_path):
+    """A rule author's edited rule, simulated over the whole extract: the candidate is the
+    baseline configuration with another rules folder. A1 (rating 500) was refunded 200.24
+    under 'credit rating >= the threshold (300)'; the edited rule needs 600, so A1 is not
+    eligible and its refund goes (A2, rating 500 too, had its deposit applied to debt)."""
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(root / "rules", rules)
+    f = rules / "10-deprfnd.yaml"
+    text = f.read_text()
+    assert text.count("account.credit_rating >= installation.credit_rating_threshold") == 1
+    f.write_text(text.replace("account.credit_rating >= installation.credit_rating_threshold",
+                              "account.credit_rating >= 600"))
+    impacts = []
+    for engine in ("vector", "python"):
+        r = _cli(root, "--extract", str(small), "--as-of", AS_OF.isoformat(),
+                 "--candidate-rules", str(rules), "--rules-engine", engine, "--format", "json")
+        assert r.exit_code == 0, r.output
+        impacts.append(json.loads(r.stdout))
+    assert impacts[0] == impacts[1]  # the vector back end takes any rule book, exactly
+    impact = impacts[0]
+    assert impact["candidate"]["changes"] == []
+    assert impact["candidate"]["rule_changes"] == [{
+        "rule": "deprfnd/refund-good-credit-rating", "change": "changed",
+        "file": f"{f}:{text[:text.index('deprfnd/refund-good-credit-rating')].count(chr(10)) + 1}"}]
+    assert impact["candidate"]["config_hash"] != impact["baseline"]["config_hash"]
+    a1 = next(t for t in impact["examples"] if any(e["account_id"] == "A1" for e in t["examples"]))
+    assert (a1["from"], a1["to"]) == ("refunded_by_check", "not_eligible_credit_rating")
+    assert next(e for e in a1["examples"] if e["account_id"] == "A1")["reason"] == \
+        "credit_rating 500 < 600"
+    # the terminal says which rules changed
+    r = _cli(root, "--extract", str(small), "--as-of", AS_OF.isoformat(),
+             "--candidate-rules", rules)
+    assert f"rules from {rules}: deprfnd/refund-good-credit-rating changed" in r.stdout

@@ -366,14 +366,21 @@ def documents() -> dict[str, dict]:
         "currency": s("Installation currency."),
         "minor_units": i("Digits after the decimal point of money."),
         "baseline": obj("The baseline configuration.", {"config_hash": ref("config_hash")}),
-        "candidate": nullable(obj("The candidate configuration, or null without --whatif "
-                                  "and --set.", {
+        "candidate": nullable(obj("The candidate configuration, or null without --whatif, "
+                                  "--set and --candidate-rules.", {
             "config_hash": ref("config_hash"),
             "changes": arr("Every value that differs from the baseline.", obj("A change.", {
                 "path": s("The value's --set path."),
                 "baseline": {"description": "The baseline value (null when absent)."},
                 "candidate": {"description": "The candidate value (null when absent)."}})),
-        })),
+            "rules": s("With --candidate-rules: the candidate's rules folder."),
+            "rule_changes": arr("With --candidate-rules: the rules it adds, removes or words "
+                                "differently, by id.", obj("A rule change.", {
+                "rule": s("Rule id."),
+                "change": s("added, removed or changed.", enum=["added", "removed", "changed"]),
+                "file": s("Where the rule is (FILE:LINE; the baseline's for a removed one).")},
+                required=["rule", "change", "file"])),
+        }, required=["config_hash", "changes"])),
         "accounts": i("Accounts in the extract."),
         "changed_accounts": i("Accounts whose outcome or money differs."),
         "changed_money_accounts": i("With a candidate: changed accounts whose money differs "

@@ -20,6 +20,9 @@ from .main import cli
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
               help="Candidate: change one value, e.g. "
                    "deposit_classes.RES.refund_criteria.hold_months=18. Repeatable.")
+@click.option("--candidate-rules", "candidate_rules", type=FOLDER, metavar="DIR",
+              help="Candidate: a rules folder used instead of --rules (an edited rule's impact "
+                   "on the whole extract); combines with --whatif and --set.")
 @click.option("--out", "out_dir", type=FOLDER, metavar="DIR",
               help="Write accounts.csv, accounts.parquet, impact.json and report.html here.")
 @click.option("--horizon", type=click.IntRange(1, 120), default=None, metavar="MONTHS",
@@ -52,14 +55,16 @@ from .main import cli
 @setup_options
 @format_option
 @report_errors
-def simulate_cmd(extract_dir, as_of, overlays, sets, out_dir, horizon, workers, engine,
-                 scheduler, partition_size, rules_engine, reasons, config_dir, rules_dir, fmt):
+def simulate_cmd(extract_dir, as_of, overlays, sets, candidate_rules, out_dir, horizon, workers,
+                 engine, scheduler, partition_size, rules_engine, reasons, config_dir, rules_dir,
+                 fmt):
     """Run the automated cycle for every account of an extract under the baseline
     configuration (--config) and a candidate (baseline + --whatif overlays and --set
     values), in memory, and report the impact: accounts by outcome, money by category,
     per customer class, what moved from which outcome to which, and why.
 
-    Without --whatif or --set only the baseline runs. An invalid candidate exits 1 with
+    --candidate-rules DIR makes the candidate use another rules folder. Without --whatif,
+    --set or --candidate-rules only the baseline runs. An invalid candidate exits 1 with
     the overlay's FILE:LINE:COL. Same inputs, same impact.json, whatever
     --rules-engine, --workers, --engine or --partition-size.
     """
@@ -84,7 +89,8 @@ def simulate_cmd(extract_dir, as_of, overlays, sets, out_dir, horizon, workers, 
 
     try:
         result = simulate(extract_dir, as_of, config_dir=config_dir, rules_dir=rules_dir,
-                          overlays=overlays, sets=sets, horizon=horizon, workers=workers,
+                          overlays=overlays, sets=sets, candidate_rules=candidate_rules,
+                          horizon=horizon, workers=workers,
                           engine=engine, scheduler=scheduler, partition_size=partition_size,
                           rules_engine=rules_engine, progress=progress, on_start=on_start,
                           reasons=reasons)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from ..dates import add_months
 from ..errors import InputError
 from ..workspace import Setup, extract_context, load_setup
-from .impact import build_impact, config_changes, impact_json, render_text
+from .impact import build_impact, config_changes, rule_changes, impact_json, render_text
 from .outcomes import CATEGORIES, CATEGORY_LABELS, outcome_rank
 from .partition import (
     AccountRow,
@@ -81,13 +81,16 @@ def process_dates(as_of: date, horizon: int | None) -> tuple[date, ...]:
 def simulate(extract_dir: Path | str, as_of: date, *,
              config_dir: Path | str = "config", rules_dir: Path | str = "rules",
              overlays: Iterable[Path | str] = (), sets: Iterable[str] = (),
+             candidate_rules: Path | str | None = None,
              horizon: int | None = None, workers: int = 1, engine: str = "local",
              scheduler: str | None = None, partition_size: int = DEFAULT_PARTITION_SIZE,
              rules_engine: str | None = None,
              progress: Callable[[int], None] | None = None,
              on_start: Callable[[int], None] | None = None,
              reasons: str = "examples") -> SimulationResult:
-    """Run baseline (and candidate, when overlays or sets are given) over an extract.
+    """Run baseline (and candidate, when overlays, sets or candidate rules are given) over
+    an extract. ``candidate_rules``: a rules folder the candidate uses instead of
+    ``rules_dir`` (a rule author's edited rules, with or without configuration changes).
 
     ``progress`` is called with the number of accounts just finished; ``on_start`` once
     with the number of accounts, before the runs begin. Raises ConfigError (a candidate
@@ -122,8 +125,9 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     overlays, sets = list(overlays), list(sets)
     baseline = load_setup(config_dir, rules_dir)
     candidate: Setup | None = None
-    if overlays or sets:
-        candidate = load_setup(config_dir, rules_dir, overlays, sets)
+    if overlays or sets or candidate_rules is not None:
+        candidate = load_setup(config_dir, candidate_rules if candidate_rules is not None
+                               else rules_dir, overlays, sets)
     extract = load_extract(extract_dir, extract_context(baseline.config))
     if candidate is not None and extract_context(candidate.config) != extract_context(
             baseline.config):
@@ -160,7 +164,10 @@ def simulate(extract_dir: Path | str, as_of: date, *,
         baseline={"config_hash": baseline.hash},
         candidate=None if candidate is None else {
             "config_hash": candidate.hash,
-            "changes": config_changes(cfg.raw, candidate.config.raw)})
+            "changes": config_changes(cfg.raw, candidate.config.raw),
+            **({"rules": str(candidate_rules),
+                "rule_changes": rule_changes(baseline.book, candidate.book)}
+               if candidate_rules is not None else {})})
     return SimulationResult(impact, table, cfg.installation.minor_units, str(extract_dir))
 
 

@@ -26,6 +26,26 @@ REFUND_EDGES = (0, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 CHANGE_EDGES = (-1000, -250, -100, -25, 0, None, 25, 100, 250, 1000)  # None: the zero bin's end
 
 
+def rule_changes(book_b, book_c) -> list[dict]:
+    """Rules the candidate adds, removes or words differently (conditions, actions, salience
+    or seed step), by id: ``{"rule", "change", "file"}``."""
+    def shape(r):
+        return ([c.text for c in r.when], [(a.verb, a.args) for a in r.then], r.seed_step,
+                r.process, r.applies_to, repr(r.rank))
+
+    b = {r.id: r for r in book_b.rules}
+    c = {r.id: r for r in book_c.rules}
+    out = []
+    for rid in sorted(set(b) | set(c)):
+        if rid not in c:
+            out.append({"rule": rid, "change": "removed", "file": f"{b[rid].file}:{b[rid].line}"})
+        elif rid not in b:
+            out.append({"rule": rid, "change": "added", "file": f"{c[rid].file}:{c[rid].line}"})
+        elif shape(b[rid]) != shape(c[rid]):
+            out.append({"rule": rid, "change": "changed", "file": f"{c[rid].file}:{c[rid].line}"})
+    return out
+
+
 def config_changes(raw_b: dict, raw_c: dict) -> list[dict]:
     """Every configuration value that differs, as ``--set`` style paths."""
     flat_b, flat_c = _flatten(raw_b), _flatten(raw_c)
@@ -317,6 +337,13 @@ def render_text(impact: dict, source: str = "") -> str:
             lines.append(f"    {c['path']}: {c['baseline']} → {c['candidate']}")
         if len(ch) > 8:
             lines.append(f"    ... {len(ch) - 8} more")
+        rc = impact["candidate"].get("rule_changes")
+        if rc is not None:
+            lines.append(f"    rules from {impact['candidate']['rules']}: "
+                         + (", ".join(f"{r['rule']} {r['change']}" for r in rc[:8])
+                            if rc else "the same rules"))
+            if len(rc) > 8:
+                lines.append(f"    ... {len(rc) - 8} more rule changes")
     lines.append("")
     head = f"{'Accounts by outcome':<36}{'baseline':>10}"
     if has_c:
