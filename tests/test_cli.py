@@ -173,3 +173,26 @@ def test_approval_decisions_are_worded_right():
         "adjustment A1-ADJ001 approved by carol"
     assert describe_change({"kind": "reject", "entity_id": "A1-ADJ001", "by": "carol"}) == \
         "adjustment A1-ADJ001 rejected by carol"
+
+
+def test_explain_never_lists_a_rule_that_fired_as_why_not(root):
+    """--explain's why-not is judged on each process's first round; a rule that fired in a
+    later round (sync-up after interest, close-at-zero after the refund) is not a why-not."""
+    from deprules.cli import cli
+
+    extract = root / "examples" / "extract"
+    ids = [line.split(",")[0] for line in
+           (extract / "accounts.csv").read_text().splitlines()[1:]]
+    listed = 0
+    for account in ids[:40]:
+        r = CliRunner().invoke(cli, ["evaluate", account, "--extract", str(extract),
+                                     "--config", str(root / "config"), "--rules",
+                                     str(root / "rules"), "--as-of", "2026-11-21",
+                                     "--explain", "--format", "json"])
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.output)
+        fired = {(t["rule"], t["sa_id"]) for t in doc["trace"]}
+        why_not = {(w["rule"], w["sa_id"]) for w in doc["why_not"]}
+        assert not fired & why_not, (account, sorted(fired & why_not))
+        listed += len(why_not)
+    assert listed  # the why-not list itself is still there

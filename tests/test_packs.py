@@ -508,3 +508,32 @@ def test_pytest_plugin_collects_scenarios_as_items(tmp_path, root):
             in out), out
     assert "trace of account A1:" in out
     assert "FAILED packs/failing.yaml::seizure-expected-wrongly" in out
+
+
+def test_a_rule_expected_to_fire_says_why_it_did_not(tmp_path):
+    """The failure names the first condition that held the rule back, with the value seen
+    and the threshold, as evaluate --explain does."""
+    from click.testing import CliRunner
+
+    from deprules.cli import cli
+
+    pack = tmp_path / "p.yaml"
+    pack.write_text(
+        "pack: why-not\n"
+        "scenarios:\n"
+        "  - name: refund-expected-but-rating-too-low\n"
+        "    seed_step: \"2.0.1\"\n"
+        "    given:\n"
+        "      account: {customer_class: RES, credit_rating: 100}\n"
+        "      service_agreements:\n"
+        "        - {sa_id: DEP1, sa_type: DEP-RES, start_date: 2024-01-01, "
+        "payoff_balance: \"-100.00\"}\n"
+        "    when: {date: 2026-11-21}\n"
+        "    expect:\n"
+        "      rules_fired: [deprfnd/refund-good-credit-rating]\n")
+    r = CliRunner().invoke(cli, ["test", str(pack)])
+    assert r.exit_code == 1, r.output
+    assert "it did not fire" in r.output
+    assert ("why not, DEPRFND on DEP1: account.credit_rating >= "
+            "installation.credit_rating_threshold (account.credit_rating is 100, needs >= 300)"
+            in r.output)

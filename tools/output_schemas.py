@@ -583,7 +583,7 @@ def documents() -> dict[str, dict]:
         "action": s("The operation.", enum=[
             "partial_refund", "pending_stop", "stop", "final_bill", "complete_bill", "close",
             "todo_work", "todo_complete", "transfer", "create_adjustment", "freeze",
-            "cancel", "approve", "reject", "set_total"]),
+            "cancel", "approve", "reject", "set_total", "ap_hold", "ap_release"]),
         "account_id": s("The account."),
         "message": s("What happened, for a person (the text output's first line)."),
         "changes": arr("The journal entries written.", ref("change")),

@@ -827,6 +827,25 @@ def write_ap_csv(rows: list[dict], path: Path | str) -> None:
         w.writerows(rows)
 
 
+def hold_check(ledger: Ledger, setup: Setup, check_id: str, on: date, cause: Cause,
+               hold: bool = True) -> Result:
+    """Hold a check request out of the A/P export (seed 1.7; status ``hold``), or release it
+    back to ``not_selected`` so the next ``ap export`` takes it. Only a request A/P has not
+    taken (not_selected) can be held; its adjustment stays as it is."""
+    st, chk = find_check(ledger, check_id)
+    want, need = ("hold", "not_selected") if hold else ("not_selected", "hold")
+    if chk.status != need:
+        raise LedgerError(f"check request {check_id} is {chk.status}; only a {need} request can "
+                          f"be {'held' if hold else 'released'}")
+    since = len(st.journal)
+    Executor(st, setup.config, on).set_check_status(chk, want, _step(cause, "1.7"))
+    what = ("held: ap export leaves it out until it is released" if hold
+            else "released: the next ap export takes it")
+    return _result("ap_hold" if hold else "ap_release", st, since, setup,
+                   f"check request {check_id} for {_m(setup, chk.amount)} {what}", [chk.sa_id],
+                   check_id=check_id)
+
+
 def ap_csv_text(rows: list[dict]) -> str:
     """The A/P file of ``rows`` as text (what :func:`write_ap_csv` writes)."""
     import io

@@ -102,11 +102,21 @@ class Runner:
         executor = Executor(state, self.config, on)
         changed_any = False
         fired_last: list[str] = []
+        fired: set[tuple[str, str]] = set()  # (rule, SA) that fired in any round
+        why_not_from = len(run.why_not)
         cash_only = self.book.cash_deposit_only(process)
+
+        def done() -> bool:
+            # a rule that did not match in round 1 but fired in a later one is not a "why not"
+            if explain and fired:
+                run.why_not[why_not_from:] = [w for w in run.why_not[why_not_from:]
+                                              if (w.rule, w.sa_id) not in fired]
+            return changed_any
+
         for rnd in range(1, MAX_ROUNDS + 1):
             facts = build_facts(state, self.config, on, cash_deposit_only=cash_only)
             if not facts:
-                return changed_any
+                return done()
             matches = self.matcher.match(process, facts, state.account_id)
             if self.observer is not None:
                 self.observer(process, rnd, facts, list(matches))
@@ -120,8 +130,9 @@ class Runner:
                 if self._fire(executor, run, variant, sa_id, by_id[sa_id], process, on, rnd):
                     changed_round = True
                     fired_last.append(f"{variant.rule.id} ({sa_id})")
+                    fired.add((variant.rule.id, sa_id))
             if not changed_round:
-                return changed_any
+                return done()
             changed_any = True
         raise EngineError(
             f"account {state.account_id}: {process} did not settle after {MAX_ROUNDS} rounds; "

@@ -644,6 +644,42 @@ def _write_stdout(text: str) -> None:
                          "requested") from None
 
 
+def _hold(check_id, hold, on, store_dir, who, reason, config_dir, rules_dir, fmt):
+    from .. import manual
+
+    setup = load(config_dir, rules_dir)
+    _apply(store_dir, setup, who, reason, f"ap {'hold' if hold else 'release'} {check_id}",
+           lambda ledger, cause: manual.hold_check(ledger, setup, check_id, on, cause, hold),
+           fmt, process="AP", scope=_id("check", check_id), on=on)
+
+
+@ap_group.command("hold")
+@click.argument("check_id")
+@date_option
+@store_option
+@who_options
+@setup_options
+@format_option
+@report_errors
+def ap_hold(check_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
+    """Hold CHECK_ID out of the A/P export (status hold; seed 1.7), e.g. while an address is
+    checked. Only a not_selected request can be held; `ap release` gives it back."""
+    _hold(check_id, True, on, store_dir, who, reason, config_dir, rules_dir, fmt)
+
+
+@ap_group.command("release")
+@click.argument("check_id")
+@date_option
+@store_option
+@who_options
+@setup_options
+@format_option
+@report_errors
+def ap_release(check_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
+    """Release a held CHECK_ID: back to not_selected, so the next `ap export` takes it."""
+    _hold(check_id, False, on, store_dir, who, reason, config_dir, rules_dir, fmt)
+
+
 @ap_group.command("paid")
 @click.argument("file", type=FILE_OR_DASH)
 @date_option

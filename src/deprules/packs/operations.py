@@ -27,6 +27,7 @@ SEED_STEPS = {
     "create_adjustment": "3.0.2.5", "freeze_adjustment": "3.0.2.5", "cancel_adjustment": "",
     "approve_adjustment": "", "reject_adjustment": "", "work_todo": "3.0.2.1",
     "complete_todo": "3.0.2.1", "ap_export": "1.7", "ap_paid": "1.8", "close": "3.0.2.6",
+    "hold_check": "1.7", "release_check": "1.7",
 }
 
 
@@ -119,6 +120,17 @@ def _bill_id(ledger: Ledger, sa_id: str) -> str:
     return bill.bill_id
 
 
+def _check_id(ledger, a) -> str:
+    """The one check request ``a`` names: by id, or the only one on its SA."""
+    checks = [c for st in ledger.states.values() for c in st.checks
+              if (a.get("id") is None or c.check_id == a["id"])
+              and (a.get("sa") is None or c.sa_id == a["sa"])]
+    if len(checks) != 1:
+        raise LedgerError(f"{len(checks)} check requests match {a or 'no filter'}; name one "
+                          "(id, or the sa of the only one)")
+    return checks[0].check_id
+
+
 def _ap_paid(ledger, setup, a, on, cause):
     checks = [c for st in ledger.states.values() for c in st.checks
               if (a.get("id") is None or c.check_id == a["id"])
@@ -160,5 +172,8 @@ _DISPATCH = {
     "complete_todo": lambda L, s, a, on, c: manual.complete_todo(L, s, _todo_id(L, a), on, c),
     "ap_export": lambda L, s, a, on, c: manual.ap_export(L, s, on, c),
     "ap_paid": _ap_paid,
+    "hold_check": lambda L, s, a, on, c: manual.hold_check(L, s, _check_id(L, a), on, c, True),
+    "release_check": lambda L, s, a, on, c: manual.hold_check(L, s, _check_id(L, a), on, c,
+                                                              False),
     "close": lambda L, s, a, on, c: manual.close_sa(L, s, a["sa"], on, c),
 }

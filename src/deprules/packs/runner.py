@@ -92,6 +92,10 @@ def run_scenario(sc: Scenario, cache: SetupCache, observe: Observe | None = None
                             minor_units=setup.config.installation.minor_units)
     runner = Runner(setup.book, backend=BACKEND, run_id=f"pack:{sc.name}", user="batch",
                     observer=observe(sc, setup) if observe else None)
+    # when the scenario names rules that must fire, remember why each rule did not, to say
+    # so if one of them does not fire
+    explain = bool((sc.expect or {}).get("rules_fired"))
+    why_not = []
     for j, step in enumerate(sc.steps):
         on = date.fromisoformat(step.date or sc.date)
         where = _step_label(sc, j, step)
@@ -99,8 +103,9 @@ def run_scenario(sc: Scenario, cache: SetupCache, observe: Observe | None = None
             if step.op == "run":
                 processes = _processes(step.args)
                 for aid in sorted(states):
-                    run = runner.run_cycle(states[aid], on, processes)
+                    run = runner.run_cycle(states[aid], on, processes, explain=explain)
                     result.trace.extend((aid, t) for t in run.trace)
+                    why_not.extend(run.why_not)
             else:
                 result.trace.extend(apply_operation(step, states, setup, on,
                                                     f"pack:{sc.name}:step{j + 1}"))
@@ -120,6 +125,7 @@ def run_scenario(sc: Scenario, cache: SetupCache, observe: Observe | None = None
     if not result.mismatches:
         result.mismatches = compare(sc.expect, result.actual,
                                     setup.config.installation.minor_units)
+        _say_why_not(result.mismatches, why_not)
     for aid in sorted(states):
         for finding in check_account(states[aid], setup.config):
             result.mismatches.append(Mismatch("invariants", "a sound ledger (docs/invariants.md)",
@@ -154,3 +160,17 @@ def run_scenarios(scenarios: Iterable[Scenario], cache: SetupCache,
         if on_result is not None:
             on_result(r)
     return results
+
+
+def _say_why_not(mismatches, why_not) -> None:
+    """A rule expected to fire that did not: add the first condition that held it back, on
+    each SA it was judged for (``evaluate --explain``'s why-not)."""
+    for m in mismatches:
+        if m.field != "rules_fired" or not str(m.expected).endswith(" fires"):
+            continue
+        rule = str(m.expected)[:-len(" fires")]
+        seen = [w for w in why_not if w.rule == rule]
+        m.detail = ([f"why not, {w.process} on {w.sa_id}: {w.condition} ({w.detail})"
+                     for w in seen] or
+                    ["it matched no SA at all: its first condition (the stage it is for) "
+                     "was false for every SA"])
