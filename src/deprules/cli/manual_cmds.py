@@ -579,6 +579,8 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
                      f"ap export {'-' if to_stdout else out_file}", "AP", scope, on) as (s, cause):
             rows, summary = manual.ap_export(s.ledger, setup, on, cause)
             if not rows:
+                if not to_stdout:  # the file is made all the same: just its header
+                    apfiles.write_synced(tmp, apfiles.csv_text([]))
                 raise _Unchanged(None)
             text = apfiles.csv_text(rows)
             if to_stdout:
