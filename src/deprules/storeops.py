@@ -3,6 +3,7 @@ accounts it touched, commit the changed rows with an audited journal entry."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,6 +61,22 @@ def open_ledger(store_path: Path | str, setup: Setup, scope: Scope = None
             raise StoreError(f"store {store_path} is damaged: rows of account {e} "
                              "which is not in its accounts table") from None
     return Ledger(states, setup.config), meta
+
+
+# connections `ledger check` queries on at once
+CHECK_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def check_whole_store(store_path: Path | str, setup: Setup) -> tuple[list[str], int, dict]:
+    """Every invariant of every account, set at a time in one snapshot (``ledger check``):
+    the findings of ``Ledger.check()`` without building the accounts as objects."""
+    from .ledger.sqlcheck import check_store
+
+    store = Store.open(store_path)
+    with store.reader() as r:
+        meta = r.meta()
+        problems = check_store(r.conn, setup.config, store.path, workers=CHECK_WORKERS)
+        return problems, r.count(), meta
 
 
 def by_sa(*sa_ids: str) -> Callable[[Reader], list[str]]:
