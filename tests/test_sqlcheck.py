@@ -236,3 +236,19 @@ def test_combined_corruptions_are_found_the_same_way(bases, setup, names, which)
     with tempfile.TemporaryDirectory() as d:
         sql, objects = both(corrupt(bases[which], names, Path(d)), setup)
         assert sql == objects
+
+
+def test_parallel_connections_give_the_same_findings(bases, setup, tmp_path):
+    path = corrupt(bases[0], ["sa payoff", "gl lines", "twin missing", "two open to dos"],
+                   tmp_path)
+    with Store.open(path).reader() as r:
+        one = check_store(r.conn, setup.config, path)
+        assert check_store(r.conn, setup.config, path, workers=3) == one and one
+        # a command committed after this snapshot: the other connections would see it, so
+        # everything runs on this one
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("INSERT INTO journal (seq, utc, user, command, kind, run_id, config_hash, "
+                     "reason) VALUES (99, 'now', 'u', 'c', 'manual', 'r', 'h', '')")
+        conn.execute("UPDATE gl_lines SET amount = amount + 1")
+        conn.close()
+        assert check_store(r.conn, setup.config, path, workers=3) == one

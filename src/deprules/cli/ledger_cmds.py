@@ -38,13 +38,13 @@ def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir, fmt)
     from ..storeops import init_store
 
     setup = load(config_dir, rules_dir)
-    _, ledger = init_store(store_dir, extract_dir, setup, who, reason)
-    n_sa = sum(len(s.sas) for s in ledger.states.values())
+    _, counts = init_store(store_dir, extract_dir, setup, who, reason)
+    n, n_sa = counts["accounts"], counts["service_agreements"]
     if fmt == "json":
-        emit_json({"ok": True, "store": str(store_dir), "accounts": len(ledger.states),
+        emit_json({"ok": True, "store": str(store_dir), "accounts": n,
                    "service_agreements": n_sa, "config_hash": setup.hash})
         return
-    click.echo(f"created store {store_dir}: {len(ledger.states)} accounts, {n_sa} SAs")
+    click.echo(f"created store {store_dir}: {n} accounts, {n_sa} SAs")
 
 
 @ledger_group.command("show")

@@ -276,9 +276,12 @@ class Store:
 
     # -- creating
     @staticmethod
-    def create(path: str | os.PathLike, states: dict, meta: dict, entry: dict) -> Store:
-        """Bulk-load ``states`` into a new store file; all or nothing (the file appears only
-        complete: it is built under a temporary name, fsynced and linked into place)."""
+    def create(path: str | os.PathLike, states: dict | None, meta: dict, entry: dict, *,
+               rows: dict[str, list[tuple]] | None = None, verify=None) -> Store:
+        """Bulk-load ``states`` (or ready ``rows``: entity name -> stored rows, in order) into
+        a new store file; all or nothing (the file appears only complete: it is built under
+        a temporary name, passed to ``verify(connection)`` if given, which may raise to
+        refuse it, fsynced and linked into place)."""
         path = Path(path)
         if path.is_dir() or path.exists():
             kind = "it is a folder" if path.is_dir() else "it exists"
@@ -297,7 +300,13 @@ class Store:
             raise StoreError(f"cannot create store {path}: {e}{_hint(e)}") from e
         try:
             try:
-                _bulk_load(conn, states, meta, entry)
+                _bulk_load(conn, states, meta, entry, rows)
+                if verify is not None:
+                    conn.execute("BEGIN")
+                    try:
+                        verify(conn)
+                    finally:
+                        conn.execute("ROLLBACK")
                 conn.execute("PRAGMA journal_mode=WAL")
             finally:
                 conn.close()
@@ -319,7 +328,8 @@ class Store:
         return Store(path)
 
 
-def _bulk_load(conn: sqlite3.Connection, states: dict, meta: dict, entry: dict) -> None:
+def _bulk_load(conn: sqlite3.Connection, states: dict | None, meta: dict, entry: dict,
+               ready: dict[str, list[tuple]] | None = None) -> None:
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-262144")
@@ -327,9 +337,9 @@ def _bulk_load(conn: sqlite3.Connection, states: dict, meta: dict, entry: dict) 
     conn.execute("BEGIN")
     for sql in STORE_DDL + [CAUSES_DDL] + [lay.ddl() for lay in LAYOUTS.values()]:
         conn.execute(sql)
-    rows: dict[str, list] = {name: [] for name in LAYOUTS}
+    rows: dict[str, list] = {name: list(ready.get(name, ())) if ready else [] for name in LAYOUTS}
     cause_ids = CauseIds(conn)
-    for aid in sorted(states):
+    for aid in sorted(states or ()):
         for name, r in state_rows(states[aid]).items():
             lay = LAYOUTS[name]
             rows[name].extend(lay.stored(x, cause_ids) for x in r)
