@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from helpers import acct, sa, write_extract
 
 from deprules.cli import cli
-from deprules.ledger.store import Store
+from deprules.ledger.sqlstore import Store
 
 ON = "2026-11-21"
 BIN = Path(sys.executable).parent
@@ -163,7 +163,6 @@ def test_ap_export_to_stdout_refuses_json(run, store):
     ("evaluate", "A1", "--extract", "-", "--as-of", ON),
     ("simulate", "--extract", "examples/extract", "--as-of", ON, "--out", "-"),
     ("ledger", "export", "--store", "s", "--out", "-"),
-    ("ledger", "show", "A1", "--store", "-"),
     ("schema", "export", "-"),
 ], ids=lambda a: " ".join(a[:2]))
 def test_a_folder_cannot_be_dash(run, args):
@@ -173,14 +172,23 @@ def test_a_folder_cannot_be_dash(run, args):
     assert not Path("-").exists()
 
 
+def test_the_store_cannot_be_dash(run):
+    r = run("ledger", "show", "A1", "--store", "-")
+    assert r.exit_code == 2, r.output
+    assert "'-' (standard input or output) cannot be a store; give the store's database " \
+           "file" in r.stderr
+    assert not Path("-").exists()
+
+
 def test_every_path_option_says_what_dash_does():
-    """A file option or argument takes -; a folder one refuses it (no third kind)."""
-    from deprules.cli.common import FolderPath
+    """A file option or argument takes -; a folder one refuses it, and so does the store
+    (one database file that several processes open)."""
+    from deprules.cli.common import FolderPath, StorePath
 
     for path, cmd in commands():
         for p in cmd.params:
             if isinstance(p.type, click.Path):
-                assert isinstance(p.type, FolderPath) or p.type.allow_dash, (
+                assert isinstance(p.type, (FolderPath, StorePath)) or p.type.allow_dash, (
                     f"{' '.join(path)} {p.name}: a file path that does not take -")
 
 
