@@ -11,9 +11,10 @@ times, each in a fresh ``deprules`` process (wall time, and peak RSS from ``os.w
 - one CSR command: ``sa pending-stop`` of one active SA (one account read, one written);
 - ``run cycle`` on a fresh copy of the initial store, then a second ``run cycle`` on the
   same date (a no-op: it writes its journal entry only; the rows it wrote are printed);
-- ``ledger check`` of the whole store after the cycle.
+- ``ledger check`` of the whole store after the cycle (set-at-a-time SQL queries).
 
-Medians of ``--repeat`` runs are printed as a Markdown table (and written as JSON with
+The store file's size is printed after ``ledger init`` and after the first cycle (its WAL
+checkpointed into it). Medians of ``--repeat`` runs are printed as a Markdown table (and written as JSON with
 ``--json``). Nothing here asserts a time: the figures are for docs/performance.md.
 """
 
@@ -58,7 +59,8 @@ def cold(args: list[str], env: dict | None = None) -> dict:
     if code != 0:
         err.seek(0)
         raise SystemExit(f"{' '.join(map(str, args))} failed ({code}):\n{err.read().decode()}")
-    return {"wall": wall, "rss_mib": usage.ru_maxrss / 1024}
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mib": usage.ru_maxrss / 1024}
 
 
 def _active_sas(store: Path, n: int) -> list[str]:
@@ -108,17 +110,29 @@ def measure(accounts: int, repeat: int, engine: str, work: Path) -> dict:
         args = ["run", "cycle", "--store", store, "--date", "2026-11-21", "--engine", engine]
         runs["run cycle"].append(cold(args))
         changed = _last_journal(store).get("accounts_written")
+        cycle_mib = _checkpointed_mib(store)
         runs["second run cycle"].append(cold(args))
         second_written = _last_journal(store).get("accounts_written")
         runs["ledger check"].append(cold(["ledger", "check", "--store", store]))
     out = {"accounts": accounts, "engine": engine, "store_mib": round(size_mib, 1),
+           "store_mib_after_cycle": round(cycle_mib, 1),
            "cycle_accounts_written": changed, "second_cycle_accounts_written": second_written,
            "commands": {k: {"wall": statistics.median(r["wall"] for r in v),
+                            "cpu": statistics.median(r["cpu"] for r in v),
                             "rss_mib": statistics.median(r["rss_mib"] for r in v),
                             "runs": len(v)} for k, v in runs.items()}}
     for p in work.glob("cycle-*"):
         p.unlink()
     return out
+
+
+def _checkpointed_mib(store: Path) -> float:
+    conn = sqlite3.connect(store)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return store.stat().st_size / 2**20
 
 
 def _first_account(store: Path) -> list[str]:
@@ -143,12 +157,15 @@ def main() -> None:
     for n in (int(x) for x in args.accounts.split(",")):
         r = measure(n, args.repeat, args.engine, args.work)
         results.append(r)
-        print(f"\n{n:,} accounts (store {r['store_mib']} MiB, engine {r['engine']}; cycle wrote "
+        print(f"\n{n:,} accounts (store {r['store_mib']} MiB after init, "
+              f"{r['store_mib_after_cycle']} MiB after the cycle, engine {r['engine']}; cycle wrote "
               f"{r['cycle_accounts_written']} accounts, the second "
               f"{r['second_cycle_accounts_written']}):")
-        print("| command | wall (s) | peak RSS (MiB) | runs |\n|---|---:|---:|---:|")
+        print("| command | wall (s) | CPU (s) | peak RSS (MiB) | runs |\n"
+              "|---|---:|---:|---:|---:|")
         for k, v in r["commands"].items():
-            print(f"| `{k}` | {v['wall']:.2f} | {v['rss_mib']:.0f} | {v['runs']} |")
+            print(f"| `{k}` | {v['wall']:.2f} | {v['cpu']:.2f} | {v['rss_mib']:.0f} | "
+                  f"{v['runs']} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

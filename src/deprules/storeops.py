@@ -3,6 +3,7 @@ accounts it touched, commit the changed rows with an audited journal entry."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,23 +23,49 @@ Scope = Union[None, Iterable[str], Callable[[Reader], Iterable[str]]]
 
 
 def init_store(store_path: Path | str, extract_dir: Path | str, setup: Setup,
-               who: str, reason: str = "") -> tuple[Store, Ledger]:
+               who: str, reason: str = "", *, columns: bool = True) -> tuple[Store, dict]:
+    """A new store from an extract; returns it and its counts (accounts, service_agreements).
+
+    The extract's columns go straight into the tables (``tables.rows_from_extract``) and the
+    new file is checked set at a time (``sqlcheck``) before it is published; an extract the
+    column path does not take (or ``columns=False``) is built as account objects, checked per
+    account and stored from them. Both give the same rows (``tests/test_init_columns.py``)."""
     from .extract import load_extract
     from .workspace import extract_context
 
     extract = load_extract(extract_dir, extract_context(setup.config))
+    meta = {"config_hash": setup.hash, "extract": str(extract_dir),
+            "minor_units": setup.config.installation.minor_units}
+    entry = {"command": "ledger init", "kind": "init", "user": who, "reason": reason,
+             "run_id": "g1-ledger", "config_hash": setup.hash, "extract": str(extract_dir),
+             "accounts": len(extract.accounts)}
+    rows = None
+    if columns:
+        from .ledger.tables import rows_from_extract
+
+        rows = rows_from_extract(extract)
+    if rows is not None:
+        from .ledger.sqlcheck import check_store
+
+        def verify(conn) -> None:
+            problems = check_store(conn, setup.config, store_path)
+            if problems:
+                raise InvariantError("the extract does not load into a sound ledger:\n" +
+                                     "\n".join(problems[:20]))
+
+        del extract
+        store = Store.create(store_path, None, meta, entry, rows=rows, verify=verify)
+        return store, {"accounts": len(rows["accounts"]),
+                       "service_agreements": len(rows["service_agreements"])}
     ledger = Ledger.from_extract(extract, setup.config)
     problems = ledger.check()
     if problems:
         raise InvariantError("the extract does not load into a sound ledger:\n" +
                              "\n".join(problems[:20]))
-    meta = {"config_hash": setup.hash, "extract": str(extract_dir),
-            "minor_units": setup.config.installation.minor_units}
-    entry = {"command": "ledger init", "kind": "init", "user": who, "reason": reason,
-             "run_id": "g1-ledger", "config_hash": setup.hash, "extract": str(extract_dir),
-             "accounts": len(ledger.states)}
+    entry["accounts"] = len(ledger.states)
     store = Store.create(store_path, ledger.states, meta, entry)
-    return store, ledger
+    return store, {"accounts": len(ledger.states),
+                   "service_agreements": sum(len(s.sas) for s in ledger.states.values())}
 
 
 def _resolve(reader: Reader, scope: Scope) -> list[str] | None:
@@ -60,6 +87,22 @@ def open_ledger(store_path: Path | str, setup: Setup, scope: Scope = None
             raise StoreError(f"store {store_path} is damaged: rows of account {e} "
                              "which is not in its accounts table") from None
     return Ledger(states, setup.config), meta
+
+
+# connections `ledger check` queries on at once
+CHECK_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def check_whole_store(store_path: Path | str, setup: Setup) -> tuple[list[str], int, dict]:
+    """Every invariant of every account, set at a time in one snapshot (``ledger check``):
+    the findings of ``Ledger.check()`` without building the accounts as objects."""
+    from .ledger.sqlcheck import check_store
+
+    store = Store.open(store_path)
+    with store.reader() as r:
+        meta = r.meta()
+        problems = check_store(r.conn, setup.config, store.path, workers=CHECK_WORKERS)
+        return problems, r.count(), meta
 
 
 def by_sa(*sa_ids: str) -> Callable[[Reader], list[str]]:

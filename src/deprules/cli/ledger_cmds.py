@@ -38,13 +38,13 @@ def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir, fmt)
     from ..storeops import init_store
 
     setup = load(config_dir, rules_dir)
-    _, ledger = init_store(store_dir, extract_dir, setup, who, reason)
-    n_sa = sum(len(s.sas) for s in ledger.states.values())
+    _, counts = init_store(store_dir, extract_dir, setup, who, reason)
+    n, n_sa = counts["accounts"], counts["service_agreements"]
     if fmt == "json":
-        emit_json({"ok": True, "store": str(store_dir), "accounts": len(ledger.states),
+        emit_json({"ok": True, "store": str(store_dir), "accounts": n,
                    "service_agreements": n_sa, "config_hash": setup.hash})
         return
-    click.echo(f"created store {store_dir}: {len(ledger.states)} accounts, {n_sa} SAs")
+    click.echo(f"created store {store_dir}: {n} accounts, {n_sa} SAs")
 
 
 @ledger_group.command("show")
@@ -107,19 +107,18 @@ def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
 @report_errors
 def ledger_check(store_dir, config_dir, rules_dir, fmt):
     """Check every invariant of the store (listed in docs/invariants.md). Exit 1 on a finding."""
-    from ..storeops import open_ledger
+    from ..storeops import check_whole_store
 
     setup = load(config_dir, rules_dir)
-    ledger, meta = open_ledger(store_dir, setup)
-    problems = ledger.check()
+    problems, accounts, meta = check_whole_store(store_dir, setup)
     if fmt == "json":
         emit_json({"ok": not problems, "generation": meta.get("generation"),
-                   "accounts": len(ledger.states), "problems": problems})
+                   "accounts": accounts, "problems": problems})
     else:
         for p in problems:
             click.echo(p)
         click.echo(f"{len(problems)} problem(s)" if problems else
-                   f"ledger sound: {len(ledger.states)} accounts, generation "
+                   f"ledger sound: {accounts} accounts, generation "
                    f"{meta.get('generation')}")
     if problems:
         raise SystemExit(1)

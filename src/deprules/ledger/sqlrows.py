@@ -1,10 +1,15 @@
 """Account states <-> SQLite rows: the schema of the ledger's entity tables, exact both ways.
 
 Every entity class of :mod:`deprules.ledger.model` is one table whose columns are the class's
-fields in order (a :class:`Cause` spreads over seven ``cause_*``-free columns named as its
-fields, as in :mod:`deprules.ledger.tables`). Money and counts are INTEGER, flags INTEGER 0/1,
-dates ISO ``YYYY-MM-DD`` TEXT, a journal entry's detail JSON TEXT; NULL stays NULL. Rows keep
-their order within an account through the table's rowid.
+fields in order. A :class:`Cause` is stored once in the ``causes`` table (its seven fields,
+UNIQUE together) and referenced by an INTEGER ``cause_id`` column in its place (schema
+version 2; version 1 repeated the seven columns in every row). Money and counts are INTEGER,
+flags INTEGER 0/1, dates ISO ``YYYY-MM-DD`` TEXT, a journal entry's detail JSON TEXT; NULL
+stays NULL. Rows keep their order within an account through the table's rowid.
+
+In memory a row is the *logical* tuple (``Layout.columns``: the cause's seven fields inline,
+as in :mod:`deprules.ledger.tables`); :meth:`Layout.select_sql` joins ``causes`` back in and
+:meth:`Layout.stored` swaps the seven fields for their ``cause_id`` when writing.
 """
 
 from __future__ import annotations
@@ -45,25 +50,46 @@ class Layout:
         self.field_names = [f.name for f in fields(cls)]
         self.account_pos = self.columns.index("account_id")
         self.quoted = ", ".join(f'"{c}"' for c in self.columns)
+        # where the cause's seven fields start in a logical row (None: no cause)
+        self.cause_at = self.columns.index(CAUSE_COLUMNS[0]) if "cause" in self.kinds else None
+        # the table's columns (schema version 2): cause_id in place of the seven fields
+        self.stored_columns = list(self.columns) if self.cause_at is None else (
+            self.columns[:self.cause_at] + ["cause_id"] +
+            self.columns[self.cause_at + len(CAUSE_COLUMNS):])
 
-    def ddl(self) -> str:
+    def ddl(self, table: str | None = None) -> str:
         types = []
         for f, kind in zip(self.field_names, self.kinds):
             if kind == "cause":
-                types.extend(f'"{c}" TEXT' for c in CAUSE_COLUMNS)
+                types.append('"cause_id" INTEGER')
             else:
                 t = "INTEGER" if kind in ("int", "bool") else "TEXT"
                 extra = " NOT NULL" if f == "account_id" else ""
                 extra += " PRIMARY KEY" if self.name == "accounts" and f == "account_id" else ""
                 types.append(f'"{f}" {t}{extra}')
-        return f"CREATE TABLE {self.table} ({', '.join(types)})"
+        return f"CREATE TABLE {table or self.table} ({', '.join(types)})"
 
     def insert_sql(self) -> str:
-        marks = ", ".join("?" * len(self.columns))
-        return f"INSERT INTO {self.table} ({self.quoted}) VALUES ({marks})"
+        cols = ", ".join(f'"{c}"' for c in self.stored_columns)
+        marks = ", ".join("?" * len(self.stored_columns))
+        return f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"
 
     def select_sql(self, where: str = "") -> str:
-        return f"SELECT {self.quoted} FROM {self.table} {where} ORDER BY rowid"
+        """Logical rows (the cause's fields joined back in), in rowid order; ``where`` may
+        name the table's own columns unqualified."""
+        if self.cause_at is None:
+            return f"SELECT {self.quoted} FROM {self.table} {where} ORDER BY rowid"
+        cols = ", ".join(f'c."{c}"' if c in CAUSE_COLUMNS else f't."{c}"' for c in self.columns)
+        return (f"SELECT {cols} FROM {self.table} t LEFT JOIN causes c ON c.id = t.cause_id "
+                f"{where} ORDER BY t.rowid")
+
+    def stored(self, row: tuple, cause_ids: CauseIds) -> tuple:
+        """A logical row as the table stores it (its cause interned into ``causes``)."""
+        k = self.cause_at
+        if k is None:
+            return row
+        n = len(CAUSE_COLUMNS)
+        return row[:k] + (cause_ids.id(row[k:k + n]),) + row[k + n:]
 
     # -- object <-> row
     def row(self, obj: Any) -> tuple:
@@ -106,13 +132,67 @@ class Layout:
         return self.cls(*args)
 
 
+class CauseIds:
+    """The ids of causes in one connection's ``causes`` table, interning new ones (valid for
+    one transaction: a rolled-back insert must not be remembered)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.known: dict[tuple, int] = {}
+        self._where = " AND ".join(f'"{c}" IS ?' for c in CAUSE_COLUMNS)
+
+    def id(self, cause: tuple) -> int:
+        got = self.known.get(cause)
+        if got is None:
+            row = self.conn.execute(f"SELECT id FROM causes WHERE {self._where}", cause).fetchone()
+            got = row[0] if row else self.conn.execute(CAUSE_INSERT, cause).lastrowid
+            self.known[cause] = got
+        return got
+
+
+CAUSES_DDL = ("CREATE TABLE causes (id INTEGER PRIMARY KEY, "
+              + ", ".join(f'"{c}" TEXT' for c in CAUSE_COLUMNS)
+              + ", UNIQUE (" + ", ".join(f'"{c}"' for c in CAUSE_COLUMNS) + "))")
+CAUSE_INSERT = ("INSERT INTO causes (" + ", ".join(f'"{c}"' for c in CAUSE_COLUMNS)
+                + ") VALUES (" + ", ".join("?" * len(CAUSE_COLUMNS)) + ")")
+
 LAYOUTS = {name: Layout(name) for name in ENTITIES}
 CHILDREN = [lay for name, lay in LAYOUTS.items() if name != "accounts"]
+
+# the rows of these tables name their cause (cause_id)
+CAUSED = [lay for lay in LAYOUTS.values() if lay.cause_at is not None]
 
 INDEXES = [f"CREATE INDEX {lay.table}_account ON {lay.table} (account_id)" for lay in CHILDREN] + [
     f"CREATE INDEX {table}_{col} ON {table} ({col})" for table, col in ID_COLUMNS.values()] + [
     "CREATE INDEX checks_status ON checks (status)",
     "CREATE INDEX todos_status ON todos (status)"]
+
+
+def migration_1_to_2() -> list[str]:
+    """SQL taking a schema-version-1 store (the seven cause fields repeated in every row, as
+    ``Layout.columns``) to version 2 (``causes`` once, ``cause_id`` in the rows). Rowids, and
+    so the rows' order, are kept; the rebuilt tables get their indexes again.
+
+    Written against the version-1 columns, which are today's logical columns: a later change
+    of the model's fields must freeze this list as literal SQL first."""
+    cause_cols = ", ".join(f'"{c}"' for c in CAUSE_COLUMNS)
+    match = " AND ".join(f'c."{c}" IS t."{c}"' for c in CAUSE_COLUMNS)
+    sql = [CAUSES_DDL,
+           f"INSERT INTO causes ({cause_cols}) SELECT * FROM ("
+           + " UNION ".join(f"SELECT {cause_cols} FROM {lay.table}" for lay in CAUSED)
+           + f") ORDER BY {cause_cols}"]
+    for lay in CAUSED:
+        tmp = f"{lay.table}_v2"
+        select = ", ".join(f"(SELECT c.id FROM causes c WHERE {match})" if col == "cause_id"
+                           else f't."{col}"' for col in lay.stored_columns)
+        cols = ", ".join(f'"{c}"' for c in lay.stored_columns)
+        sql += [lay.ddl(tmp),
+                f"INSERT INTO {tmp} (rowid, {cols}) SELECT t.rowid, {select} FROM {lay.table} t "
+                "ORDER BY t.rowid",
+                f"DROP TABLE {lay.table}",
+                f"ALTER TABLE {tmp} RENAME TO {lay.table}"]
+        sql += [i for i in INDEXES if f" ON {lay.table} (" in i]
+    return sql
 
 
 def state_rows(st) -> dict[str, list[tuple]]:

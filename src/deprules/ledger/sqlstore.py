@@ -8,9 +8,11 @@ whatever happens to ``PATH-writer``), committed with ``synchronous=FULL`` (a com
 returned survives a power loss), readers read a consistent snapshot and are never blocked.
 A kill at any moment leaves the last committed transaction.
 
-Tables: the ledger's entities (:mod:`deprules.ledger.sqlrows`), ``meta`` (key -> JSON),
-``journal`` (one audited row per committed command) and ``ap_exports`` (A/P files).
-``PRAGMA application_id`` marks a deprules store, ``PRAGMA user_version`` its schema version.
+Tables: the ledger's entities (:mod:`deprules.ledger.sqlrows`) and their ``causes``,
+``meta`` (key -> JSON), ``journal`` (one audited row per committed command) and
+``ap_exports`` (A/P files). ``PRAGMA application_id`` marks a deprules store,
+``PRAGMA user_version`` its schema version; an older store is migrated when it is opened,
+in one write transaction (all of :data:`MIGRATIONS` it needs, or nothing).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import StoreError, StoreLockedError
-from .sqlrows import ID_COLUMNS, INDEXES, LAYOUTS, SQL_TABLE, attach, state_rows
+from .sqlrows import (CAUSES_DDL, ID_COLUMNS, INDEXES, LAYOUTS, SQL_TABLE, CauseIds, attach,
+                      migration_1_to_2, state_rows)
 
 APPLICATION_ID = 0x44505253  # "DPRS"
-SCHEMA_VERSION = 1
+# 1: the first SQLite store; 2: causes stored once (``causes`` table, ``cause_id`` in rows)
+SCHEMA_VERSION = 2
 # schema version -> SQL that takes a store from that version to the next one
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {1: migration_1_to_2()}
 DEFAULT_WAIT = 5.0
 JOURNAL_COLUMNS = ["seq", "utc", "process_date", "user", "command", "kind", "run_id",
                    "config_hash", "reason", "host", "pid", "detail"]
@@ -148,16 +152,28 @@ class Store:
             self._migrate(conn, version)
 
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"PRAGMA busy_timeout={int(DEFAULT_WAIT * 1000)}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise StoreLockedError(self._locked_message(DEFAULT_WAIT)) from None
+            raise
         try:
             now = conn.execute("PRAGMA user_version").fetchone()[0]
-            for v in range(now, SCHEMA_VERSION):
+            for v in range(now, SCHEMA_VERSION):  # another process may have migrated it
                 for sql in MIGRATIONS[v]:
                     conn.execute(sql)
+                _hook(f"migrated {v}", conn)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"cannot migrate store {self.path} from schema version "
+                                 f"{version} to {SCHEMA_VERSION}: {e}{_hint(e)}; it is "
+                                 f"unchanged (still version {version})") from e
             raise
 
     @contextlib.contextmanager
@@ -260,9 +276,12 @@ class Store:
 
     # -- creating
     @staticmethod
-    def create(path: str | os.PathLike, states: dict, meta: dict, entry: dict) -> Store:
-        """Bulk-load ``states`` into a new store file; all or nothing (the file appears only
-        complete: it is built under a temporary name, fsynced and linked into place)."""
+    def create(path: str | os.PathLike, states: dict | None, meta: dict, entry: dict, *,
+               rows: dict[str, list[tuple]] | None = None, verify=None) -> Store:
+        """Bulk-load ``states`` (or ready ``rows``: entity name -> stored rows, in order) into
+        a new store file; all or nothing (the file appears only complete: it is built under
+        a temporary name, passed to ``verify(connection)`` if given, which may raise to
+        refuse it, fsynced and linked into place)."""
         path = Path(path)
         if path.is_dir() or path.exists():
             kind = "it is a folder" if path.is_dir() else "it exists"
@@ -281,7 +300,13 @@ class Store:
             raise StoreError(f"cannot create store {path}: {e}{_hint(e)}") from e
         try:
             try:
-                _bulk_load(conn, states, meta, entry)
+                _bulk_load(conn, states, meta, entry, rows)
+                if verify is not None:
+                    conn.execute("BEGIN")
+                    try:
+                        verify(conn)
+                    finally:
+                        conn.execute("ROLLBACK")
                 conn.execute("PRAGMA journal_mode=WAL")
             finally:
                 conn.close()
@@ -303,18 +328,21 @@ class Store:
         return Store(path)
 
 
-def _bulk_load(conn: sqlite3.Connection, states: dict, meta: dict, entry: dict) -> None:
+def _bulk_load(conn: sqlite3.Connection, states: dict | None, meta: dict, entry: dict,
+               ready: dict[str, list[tuple]] | None = None) -> None:
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-262144")
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute("BEGIN")
-    for sql in STORE_DDL + [lay.ddl() for lay in LAYOUTS.values()]:
+    for sql in STORE_DDL + [CAUSES_DDL] + [lay.ddl() for lay in LAYOUTS.values()]:
         conn.execute(sql)
-    rows: dict[str, list] = {name: [] for name in LAYOUTS}
-    for aid in sorted(states):
+    rows: dict[str, list] = {name: list(ready.get(name, ())) if ready else [] for name in LAYOUTS}
+    cause_ids = CauseIds(conn)
+    for aid in sorted(states or ()):
         for name, r in state_rows(states[aid]).items():
-            rows[name].extend(r)
+            lay = LAYOUTS[name]
+            rows[name].extend(lay.stored(x, cause_ids) for x in r)
     for name, lay in LAYOUTS.items():
         conn.executemany(lay.insert_sql(), rows[name])
         rows[name] = []
@@ -422,6 +450,7 @@ class Writer(Reader):
         self.who = who
         self.done = False
         self.rows_written = 0
+        self.cause_ids = CauseIds(conn)
 
     def _check_open(self) -> None:
         if self.done:
@@ -448,7 +477,8 @@ class Writer(Reader):
                     new = new[len(old):]
                 else:
                     self.conn.execute(f"DELETE FROM {lay.table} WHERE account_id = ?", (aid,))
-                self.conn.executemany(lay.insert_sql(), new)
+                self.conn.executemany(lay.insert_sql(),
+                                      [lay.stored(x, self.cause_ids) for x in new])
                 self.rows_written += len(new)
             if dirty:
                 changed.append(aid)

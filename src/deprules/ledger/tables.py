@@ -185,3 +185,79 @@ def extract_tables(states: Iterable[AccountState]) -> dict[str, pd.DataFrame]:
     posted = posted[posted["sa_id"].isin(set(hist["sa_id"]))]
     return {"accounts": accounts, "service_agreements": sas, "non_cash_deposits": ncd,
             "financial_transactions": pd.concat([hist, posted], ignore_index=True)}
+
+
+def rows_from_extract(extract) -> dict[str, list[tuple]] | None:
+    """The rows ``ledger init`` stores for ``extract``, column by column: exactly the rows
+    of ``state_rows`` over ``states_from_extract`` (accounts by id, each account's rows in
+    extract order), without building an object per entity. None when the extract is one
+    the object path must handle (an id twice in an account, rows of an unknown account, a
+    column of an unexpected type): the caller then takes that path."""
+    from dataclasses import MISSING
+
+    from .sqlrows import LAYOUTS
+
+    sa = extract.service_agreements
+    accounts = extract.accounts.assign(name="")
+    sas = sa.assign(opening_payoff=sa["payoff_balance"], opening_current=sa["current_balance"])
+    ft = extract.financial_transactions
+    owner = pd.Series(sa["account_id"].to_numpy(), index=sa["sa_id"].to_numpy())
+    if not owner.index.is_unique:
+        return None
+    ft = ft.assign(account_id=ft["sa_id"].map(owner) if len(ft) else
+                   pd.Series([], dtype=object))
+    frames = {"accounts": accounts, "service_agreements": sas,
+              "non_cash_deposits": extract.non_cash_deposits, "ft_history": ft}
+    known = accounts["account_id"]
+    if not known.is_unique or (len(known) and
+                               pd.api.types.infer_dtype(known, skipna=False) != "string"):
+        return None
+    if sas.duplicated(["account_id", "sa_id"]).any():
+        return None
+    out: dict[str, list[tuple]] = {}
+    for name, df in frames.items():
+        lay = LAYOUTS[name]
+        if name != "accounts" and not df["account_id"].isin(known).all():
+            return None
+        # accounts by id; each account's rows in extract order (a stable sort)
+        df = df.sort_values("account_id", kind="stable") if len(df) else df
+        cols = []
+        for f in fields(lay.cls):
+            if f.name in df.columns:
+                col = _column(df[f.name], f.name)
+                if col is None:
+                    return None
+            elif f.default is not MISSING:
+                v = f.default
+                v = v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) \
+                    else v
+                col = [v] * len(df)
+            else:
+                return None
+            cols.append(col)
+        out[name] = list(zip(*cols)) if len(df) else []
+    return out
+
+
+def _column(s: pd.Series, name: str) -> list | None:
+    """One extract column as the SQLite values :meth:`Layout.row` gives its objects' field."""
+    dtype = str(s.dtype)
+    if name in DATE_FIELDS:
+        if not dtype.startswith("datetime64"):
+            return None if s.notna().any() else [None] * len(s)
+        days = s.to_numpy().astype("datetime64[D]")
+        if len(days) and not ((days >= np.datetime64("1000-01-01")) |
+                              np.isnat(days)).all():
+            return None  # date.isoformat's four-digit years only
+        text = np.datetime_as_string(days, unit="D").astype(object)
+        text[np.isnat(days)] = None
+        return text.tolist()
+    if name in INT_FIELDS:
+        return s.tolist() if dtype in ("int64", "int32") else None
+    if name in BOOL_FIELDS:
+        return s.astype("int64").tolist() if dtype == "bool" else None
+    if dtype not in ("object", "str", "string"):
+        return None
+    if len(s) and pd.api.types.infer_dtype(s, skipna=False) != "string":
+        return None  # a missing or non-text value: the object path's None or conversion
+    return s.tolist()
