@@ -820,13 +820,6 @@ def ap_export(ledger: Ledger, setup: Setup, on: date, cause: Cause) -> tuple[lis
     return rows, {"requests": len(rows), "amount": _m(setup, total)}
 
 
-def write_ap_csv(rows: list[dict], path: Path | str) -> None:
-    with open(path, "x", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=AP_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-
-
 def hold_check(ledger: Ledger, setup: Setup, check_id: str, on: date, cause: Cause,
                hold: bool = True) -> Result:
     """Hold a check request out of the A/P export (seed 1.7; status ``hold``), or release it
@@ -844,17 +837,6 @@ def hold_check(ledger: Ledger, setup: Setup, check_id: str, on: date, cause: Cau
     return _result("ap_hold" if hold else "ap_release", st, since, setup,
                    f"check request {check_id} for {_m(setup, chk.amount)} {what}", [chk.sa_id],
                    check_id=check_id)
-
-
-def ap_csv_text(rows: list[dict]) -> str:
-    """The A/P file of ``rows`` as text (what :func:`write_ap_csv` writes)."""
-    import io
-
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=AP_COLUMNS)
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def read_ap_csv(path: Path | str) -> list[tuple[int, dict]]:
