@@ -71,7 +71,8 @@ class VectorCycle:
         if explained:
             from .whynot import frame as why_frame
 
-            frames["why_not"] = why_frame(eng, log.why_not, exclude, sa_rows)
+            frames["why_not"] = _not_fired_later(
+                why_frame(eng, log.why_not, exclude, sa_rows), frames["trace"], sa_rows)
         t2 = time.perf_counter()
         fallback = ()
         if exclude.any():
@@ -184,3 +185,20 @@ def run_horizon(extract, book: RuleBook, dates, processes=PROCESSES,
     """The cycle on each date in turn, each starting from the state the previous left."""
     cyc = VectorCycle(extract, book, run_id=run_id)
     return [cyc.run(d, processes) for d in dates]
+
+
+def _not_fired_later(why: pd.DataFrame, trace: pd.DataFrame, sa_rows: dict) -> pd.DataFrame:
+    """Drop the why-not rows of a rule that fired on that SA in a later round of the same
+    process (why-not is judged on each process's first round), as the per-account runner
+    does."""
+    if not len(why) or not len(trace):
+        return why
+    def key(df):
+        return (df["process"].astype(str) + "\0" + df["rule"].astype(str) + "\0"
+                + df["sa_id"].astype(str))
+    keep = ~key(why).isin(set(key(trace))).to_numpy()
+    if keep.all():
+        return why
+    if "why_not" in sa_rows:
+        sa_rows["why_not"] = sa_rows["why_not"][keep]
+    return why[keep].reset_index(drop=True)
