@@ -11,6 +11,8 @@ the filters and the drill-down from a transition to its example accounts.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import json
 from html import escape
 
@@ -417,10 +419,11 @@ def _change_words(c: dict) -> str:
     where = " ".join(p.replace("_", " ") for p in parts[:-1])
     a, b = c["baseline"], c["candidate"]
     verb = "changes from"
-    try:
-        fa, fb = float(str(a)), float(str(b))
-        verb = "raised from" if fb > fa else "lowered from"
-    except (TypeError, ValueError):
+    try:  # values are decimal text (money, rates) or whole numbers: compared exactly
+        da, db = Decimal(str(a)), Decimal(str(b))
+        if da.is_finite() and db.is_finite():
+            verb = "raised from" if db > da else "lowered from"
+    except (TypeError, ValueError, ArithmeticError):
         pass
     if a is None:
         return f"{name} ({where}) is set to {b}"
