@@ -120,11 +120,16 @@ def _bill_id(ledger: Ledger, sa_id: str) -> str:
     return bill.bill_id
 
 
+def _matching_checks(ledger, a) -> list:
+    """The check requests ``a`` names: by id and/or SA (every one when it names neither)."""
+    return [c for st in ledger.states.values() for c in st.checks
+            if (a.get("id") is None or c.check_id == a["id"])
+            and (a.get("sa") is None or c.sa_id == a["sa"])]
+
+
 def _check_id(ledger, a) -> str:
     """The one check request ``a`` names: by id, or the only one on its SA."""
-    checks = [c for st in ledger.states.values() for c in st.checks
-              if (a.get("id") is None or c.check_id == a["id"])
-              and (a.get("sa") is None or c.sa_id == a["sa"])]
+    checks = _matching_checks(ledger, a)
     if len(checks) != 1:
         raise LedgerError(f"{len(checks)} check requests match {a or 'no filter'}; name one "
                           "(id, or the sa of the only one)")
@@ -132,10 +137,7 @@ def _check_id(ledger, a) -> str:
 
 
 def _ap_paid(ledger, setup, a, on, cause):
-    checks = [c for st in ledger.states.values() for c in st.checks
-              if (a.get("id") is None or c.check_id == a["id"])
-              and (a.get("sa") is None or c.sa_id == a["sa"])
-              and (a or c.status == "requested")]
+    checks = [c for c in _matching_checks(ledger, a) if a or c.status == "requested"]
     if not checks:
         raise LedgerError(f"no check request matches {a or 'status requested'}")
     rows = [(n, {"request_id": c.check_id}) for n, c in enumerate(checks, start=1)]
