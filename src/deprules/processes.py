@@ -34,6 +34,26 @@ class BatchSummary:
                 "money_by_category": {k: m(v) for k, v in sorted(self.money.items())},
                 "checks_requested": self.checks, "todos_created": dict(sorted(self.todos.items()))}
 
+    def count(self, st, run, before: tuple[int, int, int], counted: bool = False) -> None:
+        """Add what ``run`` did to account ``st`` (``before``: its adjustments, checks and
+        To Dos before the run; ``counted``: the account is already in ``accounts``)."""
+        n_adj, n_chk, n_todo = before
+        if not counted:
+            self.accounts += 1
+        if run.trace:
+            self.accounts_changed += 1
+        for t in run.trace:
+            self.rules[t.rule] += 1
+        for a in st.adjustments[n_adj:]:
+            if a.category == "transfer":
+                if a.amount > 0:  # count each pair once: the leg on the deposit SA
+                    self.money["transfer"] += a.amount
+            else:
+                self.money[a.category] += a.amount
+        self.checks += len(st.checks) - n_chk
+        for t in st.todos[n_todo:]:
+            self.todos[t.todo_type] += 1
+
     def as_journal(self) -> dict:
         d = self.as_dict()
         return {"accounts_changed": d["accounts_changed"], "rules_fired": d["rules_fired"],
@@ -68,20 +88,64 @@ def run_batch(ledger: Ledger, setup: Setup, process: str, on: date, backend: str
     ids = sorted(ledger.states) if account_ids is None else account_ids
     for aid in ids:
         st = ledger.states[aid]
-        n_adj, n_chk, n_todo = len(st.adjustments), len(st.checks), len(st.todos)
-        run = runner.run_cycle(st, on, processes)
-        summary.accounts += 1
-        if run.trace:
-            summary.accounts_changed += 1
-        for t in run.trace:
-            summary.rules[t.rule] += 1
-        for a in st.adjustments[n_adj:]:
-            if a.category == "transfer":
-                if a.amount > 0:  # count each pair once: the leg on the deposit SA
-                    summary.money["transfer"] += a.amount
-            else:
-                summary.money[a.category] += a.amount
-        summary.checks += len(st.checks) - n_chk
-        for t in st.todos[n_todo:]:
-            summary.todos[t.todo_type] += 1
+        before = len(st.adjustments), len(st.checks), len(st.todos)
+        summary.count(st, runner.run_cycle(st, on, processes), before)
+    return summary
+
+
+def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str = "run",
+                    progress=None) -> BatchSummary:
+    """Run ``process`` (or ``cycle``) over a whole store on the vector back end.
+
+    The decisions are made set-at-a-time over the store's columns
+    (:func:`deprules.vector.fromstore.store_state`, no account objects); only the accounts
+    where a rule changes something are then read and their firings applied through the
+    executor in the runner's order (:meth:`Runner.replay`), so the rows written are the ones
+    ``--engine python`` writes. The few accounts whose order of firings inside a round the
+    vector engine does not reproduce run through the per-account runner instead. A run that
+    changes nothing reads no account. ``progress(done, total)`` is called while applying.
+    """
+    import numpy as np
+
+    from .vector.engine import Engine
+    from .vector.fromstore import store_state
+
+    processes = PROCESSES if process == "cycle" else (process,)
+    static, mut = store_state(session.writer.conn, setup.config)
+    engine = Engine(setup.book, static, mut)
+    log = engine.run(on, processes)
+    summary = BatchSummary(process, on, run_id,
+                           minor_units=setup.config.installation.minor_units)
+    summary.accounts = static.n_acct
+    fallback = engine.flagged | engine.fb
+    firings: dict[int, list] = {}
+    if log.trace:
+        rows = np.concatenate([c[0] for c in log.trace])
+        vi = np.concatenate([c[1] for c in log.trace])
+        pidx = np.concatenate([c[2] for c in log.trace])
+        rnd = np.concatenate([c[3] for c in log.trace])
+        acct = static.acct[rows]
+        keep = ~fallback[acct]
+        rows, vi, pidx, rnd, acct = rows[keep], vi[keep], pidx[keep], rnd[keep], acct[keep]
+        order = np.lexsort((static.rank[rows], rnd, pidx, acct))
+        rows, vi, pidx, rnd, acct = rows[order], vi[order], pidx[order], rnd[order], acct[order]
+        sa_ids = static.sa_id[rows]
+        variants = engine.variants_all
+        cuts = np.flatnonzero(np.r_[True, acct[1:] != acct[:-1], True])
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            firings[int(acct[a])] = [(PROCESSES[int(pidx[i])], int(rnd[i]), variants[int(vi[i])],
+                                      sa_ids[i]) for i in range(a, b)]
+    fb_rows = set(np.flatnonzero(fallback).tolist())
+    todo = sorted(set(firings) | fb_rows)
+    ids = [static.account_id[a] for a in todo]
+    session.add_accounts(ids)
+    runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
+    for n, (a, aid) in enumerate(zip(todo, ids), 1):
+        st = session.ledger.states[aid]
+        before = len(st.adjustments), len(st.checks), len(st.todos)
+        run = runner.run_cycle(st, on, processes) if a in fb_rows else \
+            runner.replay(st, on, firings[a])
+        summary.count(st, run, before, counted=True)
+        if progress is not None and (n % 2000 == 0 or n == len(todo)):
+            progress(n, len(todo))
     return summary

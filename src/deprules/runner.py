@@ -140,6 +140,30 @@ class Runner:
             "that each rule's actions make its own conditions false)",
             rule=fired_last[0] if fired_last else None, account_id=state.account_id)
 
+    def replay(self, state: AccountState, on: date, firings) -> AccountRun:
+        """Apply firings another matcher decided, ``(process, round, variant, sa_id)`` in the
+        order this runner would fire them (process, round, sa_id), through the executor: the
+        rows are the ones :meth:`run_cycle` writes for the same decisions. The vector back end
+        decides for a whole store at once and replays here only the accounts that change.
+
+        A firing that changes nothing means the two disagree: that is an error, never
+        silently skipped."""
+        run = AccountRun(state)
+        executor, current = None, None
+        for process, rnd, variant, sa_id in firings:
+            if process != current:
+                executor, current = Executor(state, self.config, on), process
+            if sa_id not in state.sas:
+                raise EngineError(f"account {state.account_id}: no SA {sa_id} to replay "
+                                  f"{variant.rule.id} on", account_id=state.account_id)
+            if not self._fire(executor, run, variant, sa_id, None, process, on, rnd):
+                raise EngineError(
+                    f"account {state.account_id}: rule {variant.rule.id} on SA {sa_id} "
+                    f"({process} round {rnd}) changed nothing when replayed; the vector back "
+                    "end and the per-account runner disagree (run with --engine python and "
+                    "report this)", rule=variant.rule.id, account_id=state.account_id)
+        return run
+
     # ---- internals ------------------------------------------------------------------------
     def _resolve(self, matches: list[tuple[Variant, str]]) -> list[tuple[Variant, str]]:
         # exclusive groups: lowest rank per (SA, group)
@@ -211,7 +235,8 @@ class Runner:
             return False
         changes = [dict(kind=e.kind, entity_id=e.entity_id, **e.details()) for e in entries]
         run.trace.append(TraceEntry(process, rule.id, rule.seed_step, sa_id,
-                                    rule.outcome or rule.description, self._inputs(variant, fact),
+                                    rule.outcome or rule.description,
+                                    self._inputs(variant, fact) if fact is not None else {},
                                     rnd, changes))
         return True
 

@@ -127,6 +127,13 @@ class Session:
     touched: list[str] = field(default_factory=list)
     rows_written: int = 0
     new_generation: int = 0
+    snapshot: dict = field(default_factory=dict)
+
+    def add_accounts(self, account_ids: Iterable[str]) -> None:
+        """Read more accounts into the session (a batch reads the ones it changes once it
+        knows them); their journal rows stay unread (see ``Reader.load_selected``)."""
+        wanted = [a for a in account_ids if a not in self.ledger.states]
+        self.ledger.states.update(self.writer.load_selected(wanted, self.snapshot))
 
 
 @contextmanager
@@ -160,7 +167,7 @@ def store_session(store_path: Path | str, setup: Setup, who: str, command: str,
                                  "which is not in its accounts table") from None
             ledger = Ledger(states, setup.config)
             session = Session(ledger, f"g{generation + 1}-{command.split()[0]}", generation, {},
-                              w)
+                              w, snapshot=snapshot)
             yield session
             changed = w.write_changed(ledger.states, snapshot)
             problems = ledger.check(changed)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 import click
 
 from .common import (
@@ -199,6 +202,30 @@ def _journal_line(e: dict) -> str:
         r for r in rest if r.startswith("\n"))
 
 
+@contextmanager
+def _progress(label: str):
+    """A progress bar on standard error while the changed accounts are applied, when it is a
+    terminal (nothing otherwise: logs and pipes stay clean)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    state: dict = {}
+
+    def progress(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = click.progressbar(length=total, label=f"{label}: applying",
+                                                   file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        yield progress
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+
 PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
 
 
@@ -206,8 +233,12 @@ PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
 @click.argument("process", type=click.Choice(PROCESS_CHOICES, case_sensitive=False))
 @store_option
 @click.option("--date", "on", type=PROCESS_DATE, required=True, help="Process date.")
-@click.option("--engine", "backend", type=click.Choice(["durable", "python"]), default="durable",
-              show_default=True)
+@click.option("--engine", "backend", type=click.Choice(["vector", "durable", "python"]),
+              default="vector", show_default=True,
+              help="vector decides for every account at once over the store's columns and "
+                   "reads only the accounts that change; durable (durable-rules) and python "
+                   "(the compiled per-account matcher) read and evaluate every account. All "
+                   "three write the same rows.")
 @click.option("--allow-backdate", is_flag=True,
               help="Accept a process date earlier than the store's last run.")
 @who_options
@@ -223,16 +254,22 @@ def run_process(process, store_dir, on, backend, allow_backdate, who, reason, co
     Running it again on the same date changes nothing (only its journal entry is written).
     A date earlier than the store's last run is refused unless --allow-backdate.
     """
-    from ..processes import run_batch
+    from ..processes import run_batch, run_store_batch
     from ..storeops import store_session
 
     setup = load(config_dir, rules_dir)
     process = process.upper() if process.lower() != "cycle" else "cycle"
+    vector = backend == "vector"
     with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason,
-                       kind="run", process_date=on, wait=store_wait(),
-                       allow_backdate=allow_backdate) as s:
-        summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
+                       scope=() if vector else None, kind="run", process_date=on,
+                       wait=store_wait(), allow_backdate=allow_backdate) as s:
+        if vector:
+            with _progress(f"{process} {on.isoformat()}") as progress:
+                summary = run_store_batch(s, setup, process, on, s.run_id, progress)
+        else:
+            summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
         s.summary.update(summary.as_journal())
+        s.summary["engine"] = backend
     if fmt == "json":
         emit_json(summary.as_dict())
     else:

@@ -57,7 +57,7 @@ class Executor:
         from .model import JournalEntry
 
         self.state.journal.append(JournalEntry(
-            seq=len(self.state.journal) + 1, account_id=self.state.account_id, sa_id=sa_id,
+            seq=self.state.journal_base + len(self.state.journal) + 1, account_id=self.state.account_id, sa_id=sa_id,
             on=self.on, kind=kind, entity_id=entity_id,
             detail={k: (v.isoformat() if isinstance(v, date) else v) for k, v in detail.items()},
             cause=cause))

@@ -231,6 +231,9 @@ class AccountState:
     ncds: list[NonCashDeposit] = field(default_factory=list)
     history: list[HistoryFT] = field(default_factory=list)
     journal: list[JournalEntry] = field(default_factory=list)
+    # entries of the account journal already stored and not loaded (a batch reads only the
+    # accounts' current rows): new entries are numbered after them
+    journal_base: int = 0
 
     @property
     def account_id(self) -> str:

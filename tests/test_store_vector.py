@@ -1,0 +1,202 @@
+"""Batch runs on a store with the vector back end (`deprules run ... --engine vector`, the
+default): the same rows as the per-account engines, the same money as `simulate`'s baseline,
+and a run that changes nothing reads and writes no account."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from deprules.cli import cli
+from deprules.extract import generate
+from deprules.extract.writer import write_extract as write_generated
+from deprules.ledger.sqlrows import state_rows
+from deprules.ledger.sqlstore import Store
+from deprules.money import format_money
+from deprules.simulate.outcomes import money_of
+from helpers import acct, sa, write_extract
+
+ON = date(2026, 11, 21)
+HORIZON = [ON, ON + timedelta(days=15), ON + timedelta(days=61)]
+
+
+def invoke(*args, ok: bool = True):
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert r.exit_code == 0, r.output
+    return r
+
+
+def rows(store: Path) -> dict:
+    """Every entity row of every account, as stored."""
+    with Store.open(store).reader() as r:
+        states = r.load()
+    return {a: state_rows(s) for a, s in sorted(states.items())}
+
+
+def init(extract: Path, store: Path, *config) -> Path:
+    invoke("ledger", "init", "--extract", extract, "--store", store, *config)
+    return store
+
+
+def run(store: Path, on: date, engine: str, *config, process: str = "cycle") -> dict:
+    out = invoke("run", process, "--store", store, "--date", on.isoformat(), "--engine", engine,
+                 "--format", "json", *config)
+    return json.loads(out.stdout)
+
+
+def generated(tmp_path: Path, n: int, seed: int) -> Path:
+    folder = tmp_path / f"extract-{n}-{seed}"
+    write_generated(generate.generate_extract(n, seed=seed, as_of=ON), folder)
+    return folder
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_vector_store_runs_write_the_rows_the_per_account_runner_writes(tmp_path, seed):
+    extract = generated(tmp_path, 400, seed)
+    vec, ref = init(extract, tmp_path / "vec.db"), init(extract, tmp_path / "ref.db")
+    for on in HORIZON:
+        a, b = run(vec, on, "vector"), run(ref, on, "python")
+        assert a == b
+        assert rows(vec) == rows(ref)
+    assert a["accounts"] == 400
+    # the checks made stay sound, and the cycle did change most deposits on its first date
+    assert invoke("ledger", "check", "--store", vec).exit_code == 0
+
+
+def test_vector_store_run_after_csr_work_and_single_processes(tmp_path, root):
+    """A store that is not fresh from an extract: bills, To Dos, FTs, checks exported and
+    paid by earlier commands; then single processes one after the other."""
+    extract = generated(tmp_path, 300, 5)
+    vec, ref = init(extract, tmp_path / "vec.db"), init(extract, tmp_path / "ref.db")
+    for store, engine in ((vec, "vector"), (ref, "python")):
+        run(store, ON, engine, process="DEPRFND")
+        run(store, ON, engine, process="SAACT")
+        invoke("ap", "export", "--store", store, "--out", tmp_path / f"{engine}.csv",
+               "--date", ON.isoformat(), "--by", "ap1")
+        for p in ("STOP", "BILLING", "WPM"):
+            run(store, ON, engine, process=p)
+        invoke("ap", "export", "--store", store, "--out", tmp_path / f"{engine}-2.csv",
+               "--date", ON.isoformat(), "--by", "ap1")
+        invoke("ap", "paid", tmp_path / f"{engine}-2.csv", "--store", store, "--date",
+               HORIZON[1].isoformat(), "--by", "ap1")
+    assert rows(vec) == rows(ref)
+    assert (tmp_path / "vector-2.csv").read_text() == (tmp_path / "python-2.csv").read_text()
+    for on in HORIZON[1:]:
+        assert run(vec, on, "vector") == run(ref, on, "python")
+    assert rows(vec) == rows(ref)
+
+
+def test_vector_durable_and_python_give_the_same_store(tmp_path):
+    extract = generated(tmp_path, 120, 7)
+    stores = {e: init(extract, tmp_path / f"{e}.db") for e in ("vector", "durable", "python")}
+    summaries = {e: run(s, ON, e) for e, s in stores.items()}
+    assert summaries["vector"] == summaries["durable"] == summaries["python"]
+    assert rows(stores["vector"]) == rows(stores["durable"]) == rows(stores["python"])
+
+
+def test_accounts_the_vector_engine_cannot_order_run_per_account(tmp_path, monkeypatch):
+    """A deposit in debit next to another deposit of its class: the vector engine hands
+    the account to the per-account runner (tests/test_vector.py); the store is the same."""
+    accounts = [acct("A1", credit_rating=600), acct("A2", credit_rating=600)]
+    sas = [
+        sa("S1", "DEP-RES", status="stopped", start="2024-01-15", stop_date="2026-11-01",
+           payoff="-100.00", account_id="A1"),
+        sa("S2", "DEP-RES", status="stopped", start="2024-02-15", stop_date="2026-11-01",
+           payoff="40.00", current="40.00", account_id="A1"),
+        sa("S3", "E-RES", start="2023-01-01", payoff="25.00", current="25.00", account_id="A1"),
+        sa("T1", "DEP-RES", start="2024-01-15", payoff="-50.00", account_id="A2"),
+        sa("T2", "E-RES", start="2022-01-01", payoff="5.00", current="5.00", account_id="A2"),
+    ]
+    extract = write_extract(tmp_path / "x", accounts, sas)
+    vec, ref = init(extract, tmp_path / "vec.db"), init(extract, tmp_path / "ref.db")
+    from deprules.runner import Runner
+
+    per_account: list = []
+    original = Runner.run_cycle
+    for on in (ON, ON + timedelta(days=31)):
+        b = run(ref, on, "python")
+        monkeypatch.setattr(Runner, "run_cycle", lambda self, st, *a, **k: (
+            per_account.append(st.account_id), original(self, st, *a, **k))[1])
+        assert run(vec, on, "vector") == b
+        monkeypatch.setattr(Runner, "run_cycle", original)
+        assert rows(vec) == rows(ref)
+    assert per_account == ["A1"]
+    assert rows(vec)["A1"]["adjustments"]
+
+
+def test_store_cycle_equals_simulate_baseline_to_the_cent(tmp_path):
+    extract = generated(tmp_path, 500, 13)
+    store = init(extract, tmp_path / "s.db")
+    run(store, ON, "vector")
+    invoke("simulate", "--extract", extract, "--as-of", ON.isoformat(), "--out", tmp_path / "sim")
+    with (tmp_path / "sim" / "accounts.csv").open(newline="") as fh:
+        sim = {r["account_id"]: r for r in csv.DictReader(fh)}
+    with Store.open(store).reader() as r:
+        states = r.load()
+    assert sim.keys() == states.keys()
+    moved = 0
+    for aid, st in states.items():
+        refund, applied, interest, written = (format_money(x, 2) for x in money_of(st, 0, 0))
+        row = sim[aid]
+        assert (refund, applied, interest, written) == (
+            row["refund_checks_baseline"], row["applied_to_debt_baseline"],
+            row["interest_baseline"], row["write_downs_baseline"]), aid
+        moved += refund != "0.00"
+    assert moved > 50
+
+
+def test_a_second_run_on_the_same_date_reads_and_writes_no_account(tmp_path, monkeypatch):
+    extract = generated(tmp_path, 200, 2)
+    store = init(extract, tmp_path / "s.db")
+    first = run(store, ON, "vector")
+    assert first["accounts_changed"] > 50
+    before = rows(store)
+    loaded: list = []
+    from deprules.ledger import sqlstore
+
+    original = sqlstore.Reader.load_selected
+
+    def spy(self, ids, snapshot, with_journal=False):
+        loaded.extend(ids)
+        return original(self, ids, snapshot, with_journal)
+
+    monkeypatch.setattr(sqlstore.Reader, "load_selected", spy)
+    again = run(store, ON, "vector")
+    assert again["accounts_changed"] == 0 and again["rules_fired"] == {}
+    assert loaded == []
+    assert rows(store) == before
+    entry = Store.open(store).journal(1)[0]
+    assert (entry["kind"], entry["accounts_written"], entry["engine"]) == ("run", 0, "vector")
+
+
+def test_a_failing_vector_run_leaves_the_store_as_it_was(tmp_path, root):
+    """A rule that breaks the ledger's rules (closing an SA with money on it) fails the
+    whole run with the per-account runner's message; nothing is committed."""
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(root / "rules", rules)
+    wpm = rules / "50-wpm.yaml"
+    text = wpm.read_text()
+    old = "      - sa.payoff_balance == 0\n      - sa.current_balance == 0\n"
+    assert old in text
+    wpm.write_text(text.replace(old, "      - sa.payoff_balance <= 0\n", 1))
+    extract = generated(tmp_path, 150, 4)
+    outs = {}
+    for engine in ("vector", "python"):
+        store = init(extract, tmp_path / f"{engine}.db", "--rules", rules)
+        gen = Store.open(store).generation()
+        before = rows(store)
+        r = invoke("run", "cycle", "--store", store, "--date", ON.isoformat(), "--engine",
+                   engine, "--rules", rules, ok=False)
+        assert r.exit_code != 0 and "Traceback" not in r.output
+        outs[engine] = r.stderr
+        assert Store.open(store).generation() == gen and rows(store) == before
+    assert outs["vector"] == outs["python"]
+    assert "cannot be closed" in outs["vector"]
