@@ -147,7 +147,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", default="10000", help="comma-separated sizes")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--engine", default="python", choices=["python", "durable"])
+    ap.add_argument("--engine", default="vector", choices=["vector", "python", "durable"])
     ap.add_argument("--work", type=Path, default=HERE / ".cache" / "store-bench")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()

@@ -11,6 +11,7 @@ the machine is. A full or unwritable disk is simulated inside SQLite (``max_page
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -167,30 +168,32 @@ def test_killed_cycle_leaves_previous_or_new_state(generated, setup, tmp_path):
     exactly the reference result, and the store is sound either way."""
     reference = dump(generated["reference"], journal=False)
     original = dump(generated["template"])
-    calib = tmp_path / "calibrate"
-    shutil.copyfile(generated["template"], calib)
-    killed, err = _run_paused(calib, "count")
-    assert not killed and dump(calib, journal=False) == reference
-    total = int(err.split("steps ")[1].split()[0])
-    assert total > 10, err
-    points = ["begun", "written", "journaled"] + [
-        f"step:{max(1, total * k // 8)}" for k in range(0, 8)] + ["committed"]
-    for i, point in enumerate(points):
-        store = tmp_path / f"store-{i}"
-        shutil.copyfile(generated["template"], store)
-        killed, err = _run_paused(store, point, "durable" if i % 4 == 0 else "python")
-        assert killed, f"{point}: {err}"
-        if point == "committed":
-            assert dump(store, journal=False) == reference and generation(store) == 2
-        else:
-            assert dump(store) == original, point
-            assert generation(store) == 1
-        assert assert_sound(store, setup) == generation(store)
+    for engine in ("python", "vector"):
+        calib = tmp_path / f"calibrate-{engine}"
+        shutil.copyfile(generated["template"], calib)
+        killed, err = _run_paused(calib, "count", engine)
+        assert not killed and dump(calib, journal=False) == reference
+        total = int(err.split("steps ")[1].split()[0])
+        assert total > 10, err
+        points = ["begun", "written", "journaled"] + [
+            f"step:{max(1, total * k // 8)}" for k in range(0, 8)] + ["committed"]
+        for i, point in enumerate(points):
+            store = tmp_path / f"store-{engine}-{i}"
+            shutil.copyfile(generated["template"], store)
+            killed, err = _run_paused(store, point, "durable" if engine == "python" and
+                                      i % 4 == 0 else engine)
+            assert killed, f"{engine} {point}: {err}"
+            if point == "committed":
+                assert dump(store, journal=False) == reference and generation(store) == 2
+            else:
+                assert dump(store) == original, point
+                assert generation(store) == 1
+            assert assert_sound(store, setup) == generation(store)
     # the next run after a kill gives exactly the reference
-    r = cli_run("run", "cycle", "--store", tmp_path / "store-1", "--date", ON)
+    r = cli_run("run", "cycle", "--store", tmp_path / "store-vector-1", "--date", ON)
     assert r.exit_code == 0, r.output
-    assert dump(tmp_path / "store-1", journal=False) == reference
-    r = cli_run("ledger", "check", "--store", tmp_path / "store-1")
+    assert dump(tmp_path / "store-vector-1", journal=False) == reference
+    r = cli_run("ledger", "check", "--store", tmp_path / "store-vector-1")
     assert r.exit_code == 0 and "ledger sound: 300 accounts, generation 2" in r.output
 
 
@@ -199,7 +202,7 @@ def test_same_cycle_on_two_copies_gives_identical_tables(generated, tmp_path):
     here, once with each matching back end. Every table must be equal, value for value, and
     running the cycle again on the same date must write nothing but its journal entry."""
     reference = dump(generated["reference"], journal=False)
-    for engine in ("durable", "python"):
+    for engine in ("durable", "python", "vector"):
         store = tmp_path / f"copy-{engine}"
         shutil.copyfile(generated["template"], store)
         r = cli_run("run", "cycle", "--store", store, "--date", ON, "--engine", engine)
@@ -214,6 +217,78 @@ def test_same_cycle_on_two_copies_gives_identical_tables(generated, tmp_path):
 
 
 # ----------------------------------------------------------------------------- two writers
+
+# A child ``deprules`` whose write transaction stops at PAUSE_POINT, says so on stderr and
+# goes on when a line arrives on its standard input.
+RESUMABLE_CLI = r"""
+import os, sys
+from deprules.ledger import sqlstore
+point = os.environ["PAUSE_POINT"]
+
+def hook(name, conn):
+    if name == point:
+        os.write(2, f"paused {name}\n".encode())
+        sys.stdin.readline()
+
+sqlstore.HOOKS.append(hook)
+from deprules.cli import cli
+cli(sys.argv[1:])
+"""
+
+
+def test_csr_command_during_a_batch_waits_or_is_refused_and_readers_see_the_last_commit(
+        generated, tmp_path):
+    """A batch holds the write transaction (paused after writing its rows, before COMMIT):
+    a CSR command with no wait is refused naming the holder, one that may wait commits
+    after the batch, and a reader meanwhile sees the state before the batch."""
+    store = tmp_path / "store"
+    shutil.copyfile(generated["template"], store)
+    with Store.open(store).reader() as r:  # an active service SA: the cycle never stops it
+        account, sa_id = r.conn.execute(
+            "SELECT account_id, sa_id FROM service_agreements WHERE status = 'active' AND "
+            "sa_type NOT LIKE 'DEP-%' ORDER BY sa_id").fetchone()
+    before_show = cli_run("ledger", "show", account, "--store", store, "--format", "json")
+    batch = subprocess.Popen(
+        [sys.executable, "-c", RESUMABLE_CLI, "run", "cycle", "--store", str(store), "--date",
+         ON, "--by", "nightly"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "src"),
+                                     "PAUSE_POINT": "written"})
+    waiting = None
+    try:
+        assert batch.stderr.readline().decode() == "paused written\n"
+        # refused at once, naming the batch
+        r = cli_run("ledger", "show", account, "--store", store, "--format", "json")
+        assert r.exit_code == 0 and r.stdout == before_show.stdout
+        refused = cli_run("sa", "pending-stop", sa_id, "--date", "2026-12-01", "--store", store,
+                          "--reason", "moving out", "--wait", "0")
+        assert refused.exit_code == 2, refused.output
+        assert "is locked by another writer" in refused.output
+        assert f"pid {batch.pid}" in refused.output and "as 'nightly'" in refused.output
+        # this one waits for the batch, then commits after it
+        waiting = subprocess_cli("todo", "list", "--store", store)  # a reader: not blocked
+        out, err = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0, err.decode()
+        waiting = subprocess_cli("sa", "pending-stop", sa_id, "--date", "2026-12-01",
+                                 "--store", store, "--reason", "moving out", "--wait", "120")
+        batch.stdin.write(b"\n")
+        batch.stdin.flush()
+        out, err = batch.communicate(timeout=300)
+        assert batch.returncode == 0, err.decode()
+        out, err = waiting.communicate(timeout=300)
+        assert waiting.returncode == 0, err.decode()
+    finally:
+        for p in (batch, waiting):
+            if p is not None and p.poll() is None:
+                p.kill()
+    journal = Store.open(store).journal()
+    assert [e["kind"] for e in journal] == ["init", "run", "manual"]
+    assert "run cycle" in journal[1]["command"] and "pending-stop" in journal[2]["command"]
+    after = json.loads(cli_run("ledger", "show", account, "--store", store,
+                               "--format", "json").stdout)
+    assert next(s for s in after["service_agreements"] if s["sa_id"] == sa_id)["status"] == \
+        "pending_stop"
+
+
 
 
 def test_second_writer_is_refused_while_the_lock_is_held(small_store, setup):
