@@ -112,6 +112,24 @@ def test_every_field_round_trips_exactly(states):
                             assert type(v) is {"int": int, "bool": bool, "date": date}[kind]
 
 
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fast_row_conversion_equals_the_field_by_field_one(data):
+    for name, lay in LAYOUTS.items():
+        obj = data.draw(entity(name, "A1"))
+        assert lay.row(obj) == lay.row_slow(obj), name
+
+
+def test_row_conversion_turns_numpy_integers_into_python_ones():
+    import numpy as np
+
+    lay = LAYOUTS["service_agreements"]
+    obj = lay.cls("S1", "A1", "DEP-RES", "active", date(2024, 1, 1), None, np.int64(-5),
+                  np.int64(7), 0, None)
+    row = lay.row(obj)
+    assert row == lay.row_slow(obj) and type(row[6]) is int and type(row[7]) is int
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(states=account_states(), new=account_states())
 def test_changed_accounts_only_are_written_and_read_back_exactly(states, new):

@@ -492,6 +492,7 @@ class Writer(Reader):
         deletes the account's rows of that table and inserts them again."""
         self._check_open()
         changed: list[str] = []
+        inserts: dict[str, list] = {}  # table -> rows, account by account in id order
         for aid in sorted(states):
             rows = state_rows(states[aid])
             dirty = False
@@ -505,11 +506,13 @@ class Writer(Reader):
                     new = new[len(old):]
                 else:
                     self.conn.execute(f"DELETE FROM {lay.table} WHERE account_id = ?", (aid,))
-                self.conn.executemany(lay.insert_sql(),
-                                      [lay.stored(x, self.cause_ids) for x in new])
-                self.rows_written += len(new)
+                inserts.setdefault(name, []).extend(lay.stored(x, self.cause_ids) for x in new)
             if dirty:
                 changed.append(aid)
+        # one statement per table (an account's rows keep their order: rowids increase)
+        for name, new in inserts.items():
+            self.conn.executemany(LAYOUTS[name].insert_sql(), new)
+            self.rows_written += len(new)
         _hook("written", self.conn)
         return changed
 
