@@ -81,6 +81,10 @@ class InputError(DeprulesError):
     """A file, folder or argument given by the user cannot be used."""
 
 
+class NotFoundError(InputError):
+    """An id given by the user names nothing in the store (an HTTP 404)."""
+
+
 class LedgerError(DeprulesError):
     """An operation on the ledger is not allowed (illegal status move, wrong amount, ...)."""
 

@@ -33,7 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import Iterable
 
-from .errors import InputError, LedgerError
+from .errors import InputError, LedgerError, NotFoundError
 from .ledger import Ledger
 from .ledger.executor import FT_ALGORITHMS, Executor
 from .ledger.model import AccountState, Adjustment, Cause, ServiceAgreement
@@ -113,7 +113,7 @@ def parse_amount(text: str, setup: Setup, what: str = "--amount") -> int:
 def find_sa(ledger: Ledger, sa_id: str) -> tuple[AccountState, ServiceAgreement]:
     st = ledger.find_sa(sa_id)
     if st is None:
-        raise InputError(f"SA {sa_id!r} is not in the ledger")
+        raise NotFoundError(f"SA {sa_id!r} is not in the ledger")
     return st, st.sas[sa_id]
 
 
@@ -125,7 +125,7 @@ def _find(ledger: Ledger, entity_id: str, attr: str, key: str, what: str):
         for obj in getattr(st, attr):
             if getattr(obj, key) == entity_id:
                 return st, obj
-    raise InputError(f"{what} {entity_id!r} is not in the ledger")
+    raise NotFoundError(f"{what} {entity_id!r} is not in the ledger")
 
 
 def find_adjustment(ledger: Ledger, adjustment_id: str):
@@ -492,7 +492,7 @@ def list_todos(ledger: Ledger, todo_type: str | None = None, status: str | None 
     """To Do rows, most urgent first: by their type's configured ``priority`` (1 first),
     then oldest first, then by id. Each row carries its ``priority`` (None without setup)."""
     if account_id is not None and account_id not in ledger.states:
-        raise InputError(f"account {account_id!r} is not in the ledger")
+        raise NotFoundError(f"account {account_id!r} is not in the ledger")
     states = [ledger.states[account_id]] if account_id else \
         [ledger.states[k] for k in sorted(ledger.states)]
     types = setup.config.todo_types if setup is not None else {}

@@ -45,6 +45,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "config": frozenset(ROLES),
     "config-reload": frozenset({"operator"}),
 }
+from .service_ledger import LEDGER_ACCESS  # noqa: E402  (the /v1/ledger endpoints)
+
+ACCESS.update(LEDGER_ACCESS)
 
 ANONYMOUS = Identity("anonymous", frozenset(ROLES), "")
 
@@ -65,6 +68,8 @@ class ServiceSettings:
     batch_timeout: float = 300.0
     engine: str = "python"
     reload_interval: float = 2.0  # seconds between looks at config/ and rules/; 0: never
+    store: Path | None = None  # the ledger store of the /v1/ledger endpoints
+    store_wait: float = 5.0  # seconds a ledger change waits for another writer
 
 
 # ---- metrics (Prometheus text format 0.0.4) -----------------------------------------------
@@ -79,6 +84,7 @@ class Metrics:
         self.decisions: Counter = Counter()  # outcome
         self.evaluations: Counter = Counter()  # result: ok, invalid, error
         self.reloads: Counter = Counter()  # result: ok, invalid
+        self.ledger: Counter = Counter()  # /v1/ledger calls by result: ok, refused
         self.in_flight = 0
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
@@ -150,6 +156,10 @@ class Metrics:
                     "# TYPE deprules_config_reloads_total counter"]
             for k in ("ok", "invalid"):
                 out.append(f'deprules_config_reloads_total{{result="{k}"}} {self.reloads[k]}')
+            out += ["# HELP deprules_ledger_calls_total /v1/ledger calls by result (ok, "
+                    "refused: a 4xx or 503 answer).", "# TYPE deprules_ledger_calls_total counter"]
+            for k in ("ok", "refused"):
+                out.append(f'deprules_ledger_calls_total{{result="{k}"}} {self.ledger[k]}')
         out += ["# HELP deprules_config_info The configuration serving (hash of configuration "
                 "and rules).", "# TYPE deprules_config_info gauge",
                 f'deprules_config_info{{config_hash="{service.decider.hash}"}} 1',
@@ -766,6 +776,10 @@ def create_app(service: Service):
         if path is None or not path.is_file():
             return refused(404, f"no file {name} of simulation {job_id}", "not-found")
         return FileResponse(path, filename=name)
+
+    from .service_ledger import register
+
+    register(app, service, answer, refused, authorize, body_of)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc):

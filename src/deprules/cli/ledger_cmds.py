@@ -58,23 +58,10 @@ def ledger_init(extract_dir, store_dir, who, reason, config_dir, rules_dir, fmt)
 @report_errors
 def ledger_show(account_id, store_dir, config_dir, rules_dir, fmt):
     """Show one account: SAs, adjustments, bills, checks, To Dos and its journal."""
-    from ..errors import InputError
-    from ..results import account_json
-    from ..storeops import by_account, open_ledger
+    from ..desk import account_and_document
 
     setup = load(config_dir, rules_dir)
-    ledger, meta = open_ledger(store_dir, setup, by_account(account_id))
-    st = ledger.states.get(account_id)
-    if st is None:
-        raise InputError(f"account {account_id!r} is not in store {store_dir}")
-    mu = setup.config.installation.minor_units
-    data = {"account_id": account_id, "generation": meta.get("generation")}
-    data.update(account_json(st, mu, setup.config))
-    data["journal"] = [{"seq": e.seq, "on": e.on.isoformat(), "kind": e.kind,
-                        "entity_id": e.entity_id, "sa_id": e.sa_id, "process": e.cause.process,
-                        "rule": e.cause.rule, "seed_step": e.cause.seed_step,
-                        "run_id": e.cause.run_id, "user": e.cause.user,
-                        "reason": e.cause.reason, "detail": e.details()} for e in st.journal]
+    st, data = account_and_document(store_dir, setup, account_id)
     if fmt == "json":
         emit_json(data)
         return

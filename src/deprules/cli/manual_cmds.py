@@ -65,16 +65,11 @@ def _change(store_dir, setup, who, reason, command, process="CSR", scope=None, o
 
 def _apply(store_dir, setup, who, reason, command, fn, fmt, process="CSR", scope=None, on=None):
     """Run ``fn(ledger, cause) -> Result`` in a session on the accounts of ``scope``, commit if
-    it changed something, print."""
-    try:
-        with _change(store_dir, setup, who, reason, command, process, scope, on) as (s, cause):
-            result = fn(s.ledger, cause)
-            if not result.changed:
-                raise _Unchanged(result)
-            s.summary.update({"account_id": result.account_id, "action": result.action,
-                              "message": result.message})
-    except _Unchanged as u:
-        result = u.result
+    it changed something, print (deprules.desk.perform, which the service runs too)."""
+    from ..desk import perform
+
+    result = perform(store_dir, setup, who, reason, command, fn, process, scope, on,
+                     store_wait())
     _emit(result, fmt)
     return result
 

@@ -11,12 +11,14 @@ import click
 from .common import (
     FILE_OR_DASH,
     FOLDER,
+    STORE_FILE,
     emit_json,
     format_option,
     is_dash,
     one_document_on_stdout,
     report_errors,
     setup_options,
+    store_wait,
 )
 from .main import cli
 
@@ -52,6 +54,10 @@ from .main import cli
               help="Rule matching back end of /v1/evaluate: python (faster) or durable (the "
                    "default of deprules evaluate); they decide alike "
                    "(tests/test_engine_differential.py). Batches use python.")
+@click.option("--store", "store", type=STORE_FILE, metavar="PATH",
+              help="Serve this ledger store under /v1/ledger: read accounts, To Dos and check "
+                   "requests; with --tokens also the CSR, approval and A/P operations and "
+                   "batch runs, as the users of the tokens (docs/service.md).")
 @click.option("--reload-interval", "reload_interval", type=click.FloatRange(0), default=2.0,
               show_default=True, metavar="SECONDS",
               help="How often config/ and rules/ are looked at for changes (0: never).")
@@ -65,8 +71,8 @@ from .main import cli
 @format_option
 @report_errors
 def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, jobs_dir,
-          max_jobs, max_body, timeout, engine, reload_interval, limit_concurrency, graceful,
-          access_log, fmt):
+          max_jobs, max_body, timeout, engine, store, reload_interval, limit_concurrency,
+          graceful, access_log, fmt):
     """Run the decision service: POST /v1/evaluate (the evaluate --format json document of
     the rows given), /v1/evaluate/batch, /v1/simulations, /v1/config; /health, /ready,
     /metrics. Configuration and rules are reloaded when they change (an invalid change is
@@ -99,7 +105,12 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
                                max_jobs=max_jobs, max_body_bytes=max_body,
                                max_batch_body_bytes=max_body * 8, request_timeout=timeout,
                                batch_timeout=timeout * 10, engine=engine,
-                               reload_interval=reload_interval)
+                               reload_interval=reload_interval, store=store,
+                               store_wait=store_wait())
+    if store is not None:
+        from ..ledger.sqlstore import Store
+
+        Store.open(store)  # a missing or foreign file is refused now, not at the first call
     service = Service(settings)  # ConfigError here: nothing to serve
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

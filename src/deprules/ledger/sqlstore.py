@@ -97,6 +97,7 @@ def _connect(path: Path, timeout: float = 0.0) -> sqlite3.Connection:
                            check_same_thread=False)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA cache_size=-131072")
     return conn
 
 

@@ -1,0 +1,174 @@
+"""The ledger behind HTTP (deprules serve --store): a real uvicorn server on a loopback port,
+a real store file, the same results as the CLI, roles, audit and refusals that change
+nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from deprules.cli import cli
+from deprules.ledger.sqlstore import Store
+from deprules.service import ServiceSettings
+from deprules.tokens import add_token
+from helpers import acct, sa, write_extract
+from test_service import ThreadServer
+
+ROOT = Path(__file__).resolve().parents[1]
+ON = "2026-11-21"
+ROLES = ("analyst", "csr", "approver", "ap", "operator")
+
+
+def invoke(*args):
+    r = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def domain_store(path: Path, tmp_path: Path) -> Path:
+    """DOMAIN.md section 5: the deposit's payoff -200.00; the gas SA owes 50.00."""
+    extract = write_extract(tmp_path / f"x-{path.name}", [acct(), acct("A2")], [
+        sa("DEP1", "DEP-RES", start="2025-06-01", payoff="-200.00",
+           total_deposit_amount="200.00"),
+        sa("G1", "G-RES", start="2024-01-01", payoff="50.00", current="50.00"),
+        sa("E1", "E-RES", start="2024-01-01", payoff="0.00"),
+        # A2: a refund of 800.00 is above the CSR-STD approval threshold (500.00)
+        sa("DEP2", "DEP-RES", start="2025-06-01", payoff="-1000.00",
+           total_deposit_amount="1000.00", account_id="A2")])
+    invoke("ledger", "init", "--extract", extract, "--store", path)
+    return path
+
+
+@pytest.fixture()
+def served(tmp_path):
+    tokens = tmp_path / "tokens.json"
+    keys = {role: add_token(tokens, f"{role}-1", [role])[0] for role in ROLES}
+    store = domain_store(tmp_path / "store.db", tmp_path)
+    settings = ServiceSettings(config_dir=ROOT / "config", rules_dir=ROOT / "rules",
+                               tokens=tokens, decision_log=tmp_path / "decisions.jsonl",
+                               reload_interval=0, store=store, store_wait=0.5)
+    with ThreadServer(settings) as srv:
+        srv.keys, srv.store, srv.tmp = keys, store, tmp_path
+        yield srv
+
+
+def call(srv, method: str, path: str, role: str | None, body=None):
+    headers = {"Authorization": f"Bearer {srv.keys[role]}"} if role else {}
+    return srv.client.request(method, path, headers=headers,
+                              content=None if body is None else json.dumps(body))
+
+
+def test_partial_refund_over_http_equals_the_cli_and_is_audited(served, tmp_path):
+    body = {"sa_id": "DEP1", "amount": "120.00", "apply_to_debt": True, "date": ON,
+            "reason": "customer asked for part of the deposit"}
+    r = call(served, "POST", "/v1/ledger/refund/partial", "csr", body)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["ok"] and doc["changes"] and doc["action"] == "partial_refund"
+    assert (doc["ap_refund"], doc["current_only"]) == ("70.00", "-120.00")
+    # the same operation by the CLI on a copy of the store before it: the same rows
+    cli_store = domain_store(tmp_path / "cli.db", tmp_path)
+    out = invoke("refund", "partial", "DEP1", "--amount", "120.00", "--apply-to-debt",
+                 "--date", ON, "--store", cli_store, "--by", "csr-1", "--reason",
+                 "customer asked for part of the deposit", "--format", "json")
+    cli_doc = json.loads(out.stdout)
+    assert {k: v for k, v in doc.items() if k != "config_hash"} == cli_doc
+    http_account = call(served, "GET", "/v1/ledger/accounts/A1", "analyst").json()
+    cli_account = json.loads(invoke("ledger", "show", "A1", "--store", cli_store,
+                                    "--format", "json").stdout)
+
+    assert {k: v for k, v in http_account.items() if k != "config_hash"} == cli_account
+    # who did it is the token's user, in every journal entry and in the store's journal
+    assert {e["user"] for e in http_account["journal"]} == {"csr-1"}
+    last = Store.open(served.store).journal(1)[0]
+    assert last["user"] == "csr-1" and last["command"].startswith("refund partial DEP1")
+    log = [json.loads(x) for x in (served.tmp / "decisions.jsonl").read_text().splitlines()]
+    assert log[-1]["endpoint"] == "/v1/ledger/refund/partial" and log[-1]["user"] == "csr-1"
+
+
+def test_roles_decide_who_may_change_what(served):
+    body = {"sa_id": "DEP1", "amount": "10.00", "date": ON}
+    assert call(served, "POST", "/v1/ledger/refund/partial", None, body).status_code == 401
+    for role in ("analyst", "approver", "ap", "operator"):
+        r = call(served, "POST", "/v1/ledger/refund/partial", role, body)
+        assert r.status_code == 403 and "allowed roles: csr" in r.json()["error"], role
+    assert call(served, "POST", "/v1/ledger/runs", "csr",
+                {"process": "cycle", "date": ON}).status_code == 403
+    assert call(served, "POST", "/v1/ledger/ap/hold", "csr",
+                {"check_id": "A1-CHK001"}).status_code == 403
+    # every role may read
+    for role in ROLES:
+        assert call(served, "GET", "/v1/ledger/accounts/A1", role).status_code == 200
+    assert Store.open(served.store).generation() == 1
+
+
+def test_bad_fields_unknown_entities_and_refused_moves_change_nothing(served):
+    gen = Store.open(served.store).generation()
+    r = call(served, "POST", "/v1/ledger/refund/partial", "csr",
+             {"sa_id": "DEP1", "amount": 120, "colour": "red", "date": "21/11/2026"})
+    assert r.status_code == 422
+    fields = {p["field"] for p in r.json()["problems"]}
+    assert fields == {"amount", "colour", "date"}
+    r = call(served, "POST", "/v1/ledger/refund/partial", "csr", {"amount": "1.00"})
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "sa_id"
+    r = call(served, "POST", "/v1/ledger/sa/close", "csr", {"sa_id": "NOPE"})
+    assert r.status_code == 404, r.text
+    r = call(served, "POST", "/v1/ledger/sa/close", "csr", {"sa_id": "DEP1", "date": ON})
+    assert r.status_code == 409 and r.json()["kind"] == "LedgerError", r.text
+    r = call(served, "POST", "/v1/ledger/no/such", "csr", {})
+    assert r.status_code == 404 and "refund/partial" in r.json()["error"]
+    r = call(served, "GET", "/v1/ledger/accounts/NOPE", "csr")
+    assert r.status_code == 404
+    assert Store.open(served.store).generation() == gen
+
+
+def test_approval_batch_run_to_dos_and_checks(served):
+    # above the approval threshold: waits for an approver, never approved by its creator
+    r = call(served, "POST", "/v1/ledger/refund/partial", "csr",
+             {"sa_id": "DEP2", "amount": "800.00", "date": ON})
+    assert r.status_code == 200, r.text
+    assert r.json()["waits_for_approval"] is True
+    todos = call(served, "GET", "/v1/ledger/todos?type=ADJ-APPROVAL", "approver").json()["todos"]
+    assert len(todos) == 1 and todos[0]["status"] == "open"
+    adj = todos[0]["adjustment_id"]
+    r = call(served, "POST", "/v1/ledger/adjust/approve", "approver",
+             {"adjustment_id": adj, "date": ON, "reason": "checked"})
+    assert r.status_code == 200, r.text
+    assert r.json()["adjustment"]["approved_by"] == "approver-1"
+    checks = call(served, "GET", "/v1/ledger/checks?status=not_selected", "ap").json()
+    assert [c["amount"] for c in checks["check_requests"]] == ["800.00"]
+    r = call(served, "POST", "/v1/ledger/ap/hold", "ap",
+             {"check_id": checks["check_requests"][0]["request_id"], "reason": "address"})
+    assert r.status_code == 200, r.text
+    # the nightly batch over HTTP, on the vector back end, audited as the operator
+    r = call(served, "POST", "/v1/ledger/runs", "operator", {"process": "cycle", "date": ON})
+    assert r.status_code == 200, r.text
+    assert r.json()["accounts"] == 2
+    last = Store.open(served.store).journal(1)[0]
+    assert (last["kind"], last["user"], last["engine"]) == ("run", "operator-1", "vector")
+    r = call(served, "POST", "/v1/ledger/runs", "operator", {"process": "cycle",
+                                                              "date": "2026-01-01"})
+    assert r.status_code == 422 and "allow-backdate" in r.json()["error"]
+
+
+def test_without_tokens_the_ledger_is_read_only(tmp_path):
+    store = domain_store(tmp_path / "store.db", tmp_path)
+    settings = ServiceSettings(config_dir=ROOT / "config", rules_dir=ROOT / "rules",
+                               reload_interval=0, store=store)
+    with ThreadServer(settings) as srv:
+        assert srv.client.get("/v1/ledger/accounts/A1").status_code == 200
+        r = srv.client.post("/v1/ledger/sa/pending-stop",
+                            content=json.dumps({"sa_id": "E1", "stop_date": ON}))
+        assert r.status_code == 403 and "--tokens" in r.json()["error"]
+    assert Store.open(store).generation() == 1
+
+
+def test_without_a_store_the_ledger_endpoints_say_how_to_enable_them(tmp_path):
+    settings = ServiceSettings(config_dir=ROOT / "config", rules_dir=ROOT / "rules",
+                               reload_interval=0)
+    with ThreadServer(settings) as srv:
+        r = srv.client.get("/v1/ledger/accounts/A1")
+        assert r.status_code == 404 and "--store" in r.json()["error"]
