@@ -41,14 +41,30 @@ def _ints(col: pd.Series, default: int = 0) -> np.ndarray:
     return col.fillna(default).to_numpy(dtype=np.int64)
 
 
+def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``df`` ordered by the text columns ``keys`` in byte order (SQLite's and Arrow's)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(df) < 2:
+        return df
+    tbl = pa.table({k: st._arrow_str(df[k]) for k in keys})
+    order = pc.sort_indices(tbl, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
+    if (order[1:] > order[:-1]).all():
+        return df
+    return df.iloc[order].reset_index(drop=True)
+
+
 class StoreExtract:
     """The store's current accounts, SAs, NCDs and FT history as typed extract tables."""
 
     def __init__(self, conn):
         acc = _frame(conn, "SELECT account_id, customer_class, credit_rating, late_payments_12m, "
-                     "do_not_refund, cc_postpone_date FROM accounts ORDER BY account_id",
+                     "do_not_refund, cc_postpone_date FROM accounts",
                      ["account_id", "customer_class", "credit_rating", "late_payments_12m",
                       "do_not_refund", "cc_postpone_date"])
+        # read in table order (a scan; ORDER BY would sort through the index), sorted here
+        acc = _sorted(acc, ["account_id"])
         acc["credit_rating"] = _ints(acc["credit_rating"])
         acc["late_payments_12m"] = _ints(acc["late_payments_12m"])
         acc["do_not_refund"] = acc["do_not_refund"].fillna(0).astype(np.int64).astype(bool)
@@ -56,11 +72,11 @@ class StoreExtract:
         self.accounts = acc
         sas = _frame(conn, "SELECT sa_id, account_id, sa_type, status, start_date, stop_date, "
                      "current_balance, payoff_balance, total_deposit_amount, last_interest_date, "
-                     "opening_payoff, opening_current FROM service_agreements "
-                     "ORDER BY account_id, sa_id",
+                     "opening_payoff, opening_current FROM service_agreements",
                      ["sa_id", "account_id", "sa_type", "status", "start_date", "stop_date",
                       "current_balance", "payoff_balance", "total_deposit_amount",
                       "last_interest_date", "opening_payoff", "opening_current"])
+        sas = _sorted(sas, ["account_id", "sa_id"])
         for c in ("current_balance", "payoff_balance", "total_deposit_amount"):
             sas[c] = _ints(sas[c])
         for c in ("start_date", "stop_date", "last_interest_date"):
@@ -88,7 +104,8 @@ def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
     ex = StoreExtract(conn)
     static, mut = st.build(ex, config)
     sas = ex.service_agreements
-    # build() keeps the store's (account_id, sa_id) order; opening balances are the store's
+    # sorted by (account_id, sa_id) already, so build() kept this order; opening balances
+    # are the store's
     op = sas["opening_payoff"].to_numpy(dtype=object)
     oc = sas["opening_current"].to_numpy(dtype=object)
     static.opening_payoff = np.where(pd.isna(op), mut.payoff, op).astype(np.int64)
