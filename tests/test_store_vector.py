@@ -92,6 +92,19 @@ def test_vector_store_run_after_csr_work_and_single_processes(tmp_path, root):
     assert rows(vec) == rows(ref)
 
 
+def test_changed_accounts_applied_in_small_chunks_give_the_same_store(tmp_path, monkeypatch):
+    """The changed accounts are read, changed and written a chunk at a time inside the one
+    transaction; chunks of 7 accounts give the rows of one pass."""
+    from deprules import processes
+
+    extract = generated(tmp_path, 150, 9)
+    vec, ref = init(extract, tmp_path / "vec.db"), init(extract, tmp_path / "ref.db")
+    monkeypatch.setattr(processes, "BATCH_CHUNK", 7)
+    for on in HORIZON[:2]:
+        assert run(vec, on, "vector") == run(ref, on, "python")
+    assert rows(vec) == rows(ref)
+
+
 def test_vector_durable_and_python_give_the_same_store(tmp_path):
     extract = generated(tmp_path, 120, 7)
     stores = {e: init(extract, tmp_path / f"{e}.db") for e in ("vector", "durable", "python")}

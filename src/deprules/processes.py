@@ -93,8 +93,12 @@ def run_batch(ledger: Ledger, setup: Setup, process: str, on: date, backend: str
     return summary
 
 
+# changed accounts a store batch reads, changes and writes at a time
+BATCH_CHUNK = 20_000
+
+
 def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str = "run",
-                    progress=None) -> BatchSummary:
+                    progress=None, chunk: int | None = None) -> BatchSummary:
     """Run ``process`` (or ``cycle``) over a whole store on the vector back end.
 
     The decisions are made set-at-a-time over the store's columns
@@ -103,7 +107,9 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     executor in the runner's order (:meth:`Runner.replay`), so the rows written are the ones
     ``--engine python`` writes. The few accounts whose order of firings inside a round the
     vector engine does not reproduce run through the per-account runner instead. A run that
-    changes nothing reads no account. ``progress(done, total)`` is called while applying.
+    changes nothing reads no account. The changed accounts are read, changed and written
+    ``chunk`` at a time inside the one transaction (memory does not grow with the store).
+    ``progress(done, total)`` is called after each chunk.
     """
     import numpy as np
 
@@ -111,6 +117,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     from .vector.fromstore import store_state
 
     processes = PROCESSES if process == "cycle" else (process,)
+    chunk = chunk or BATCH_CHUNK
     static, mut = store_state(session.writer.conn, setup.config)
     engine = Engine(setup.book, static, mut)
     log = engine.run(on, processes)
@@ -138,14 +145,17 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     fb_rows = set(np.flatnonzero(fallback).tolist())
     todo = sorted(set(firings) | fb_rows)
     ids = [static.account_id[a] for a in todo]
-    session.add_accounts(ids)
+    del engine, log, static, mut
     runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
-    for n, (a, aid) in enumerate(zip(todo, ids), 1):
-        st = session.ledger.states[aid]
-        before = len(st.adjustments), len(st.checks), len(st.todos)
-        run = runner.run_cycle(st, on, processes) if a in fb_rows else \
-            runner.replay(st, on, firings[a])
-        summary.count(st, run, before, counted=True)
-        if progress is not None and (n % 2000 == 0 or n == len(todo)):
-            progress(n, len(todo))
+    for start in range(0, len(todo), chunk):  # a chunk of accounts read, changed, written
+        session.add_accounts(ids[start:start + chunk])
+        for a, aid in zip(todo[start:start + chunk], ids[start:start + chunk]):
+            st = session.ledger.states[aid]
+            before = len(st.adjustments), len(st.checks), len(st.todos)
+            run = runner.run_cycle(st, on, processes) if a in fb_rows else \
+                runner.replay(st, on, firings.pop(a))
+            summary.count(st, run, before, counted=True)
+        session.flush()
+        if progress is not None:
+            progress(min(start + chunk, len(todo)), len(todo))
     return summary

@@ -128,12 +128,28 @@ class Session:
     rows_written: int = 0
     new_generation: int = 0
     snapshot: dict = field(default_factory=dict)
+    command: str = ""
+    flushed: list[str] = field(default_factory=list)
 
     def add_accounts(self, account_ids: Iterable[str]) -> None:
         """Read more accounts into the session (a batch reads the ones it changes once it
         knows them); their journal rows stay unread (see ``Reader.load_selected``)."""
         wanted = [a for a in account_ids if a not in self.ledger.states]
         self.ledger.states.update(self.writer.load_selected(wanted, self.snapshot))
+
+    def flush(self) -> None:
+        """Write the accounts read so far that changed, check their invariants (refusing the
+        whole command when one breaks) and forget them: a batch applies its changed accounts
+        in chunks, so its memory does not grow with the store. Everything stays inside the
+        one transaction: a later failure still leaves the store as it was."""
+        changed = self.writer.write_changed(self.ledger.states, self.snapshot)
+        problems = self.ledger.check(changed)
+        if problems:
+            raise InvariantError(f"{self.command}: refusing to commit, ledger invariants "
+                                 "broken:\n" + "\n".join(problems[:20]))
+        self.flushed.extend(changed)
+        self.ledger.states.clear()
+        self.snapshot.clear()
 
 
 @contextmanager
@@ -167,13 +183,10 @@ def store_session(store_path: Path | str, setup: Setup, who: str, command: str,
                                  "which is not in its accounts table") from None
             ledger = Ledger(states, setup.config)
             session = Session(ledger, f"g{generation + 1}-{command.split()[0]}", generation, {},
-                              w, snapshot=snapshot)
+                              w, snapshot=snapshot, command=command)
             yield session
-            changed = w.write_changed(ledger.states, snapshot)
-            problems = ledger.check(changed)
-            if problems:
-                raise InvariantError(f"{command}: refusing to commit, ledger invariants broken:\n"
-                                     + "\n".join(problems[:20]))
+            session.flush()
+            changed = sorted(session.flushed)
             if meta.get("config_hash") != setup.hash:
                 w.set_meta({"config_hash": setup.hash})
             session.touched, session.rows_written = changed, w.rows_written
