@@ -169,7 +169,7 @@ DEFS = {
         "sa_id": s("SA refunded."),
         "payee_account_id": s("Account paid."),
         "amount": ref("money", "Amount of the check."),
-        "status": s("not_selected, requested, paid, canceled or hold."),
+        "status": s("not_selected, requested, paid, canceled, hold, void or returned."),
         "adjustment_id": s("The A/P refund adjustment behind it."),
     }),
     "todo": obj("A To Do entry.", {
@@ -202,14 +202,15 @@ DEFS = {
         "date": ref("date", "Day the request was made."),
         "adjustment_id": s("The A/P refund adjustment behind it."),
         "sa_id": s("SA refunded."),
-        "status": s("not_selected, requested, paid, canceled or hold."),
+        "status": s("not_selected, requested, paid, canceled, hold, void or returned."),
     }),
     "change": obj("One journal entry a rule or operation wrote: its kind, the entity and the "
                   "details of that kind (e.g. from_status/to_status, amount, category).", {
                       "kind": s("Kind of change (status, adjustment, freeze, check, todo, bill, "
                                 "bill_complete, interest_settled, refund_method, "
                                 "pending_approval, todo_status, check_status, total_deposit, "
-                                "approve, reject, cancel, stop_date, partial_refund)."),
+                                "approve, reject, cancel, stop_date, partial_refund, "
+                                "approval_timeout, check_reversal)."),
                       "entity_id": s("Id of what changed."),
                       "sa_id": nullable(s("SA it concerns, when there is one.")),
                   }, required=["kind", "entity_id"], additional=True),

@@ -377,30 +377,28 @@ class Executor:
                       threshold=self.money(profile.threshold))
         return True
 
-    def check_decider(self, adj: Adjustment, by: str, verb: str) -> None:
-        if adj.status != "pending_approval":
-            raise LedgerError(f"adjustment {adj.adjustment_id} is {adj.status}, not "
-                              f"pending_approval; there is nothing to {verb}")
-        if not by:
-            raise LedgerError(f"who is to {verb} adjustment {adj.adjustment_id}? (--by USER)")
-        if by == adj.cause.user:
-            raise LedgerError(f"{by} created adjustment {adj.adjustment_id} and cannot {verb} "
-                              "it: another user must")
+    def check_decider(self, adj: Adjustment, by: str, verb: str) -> str:
+        """The one approval rule (deprules.approvals.check_decider); returns the role."""
+        from ..approvals import check_decider
+
+        return check_decider(self.config, adj, by, verb)
 
     def approve(self, adj: Adjustment, by: str, cause: Cause) -> bool:
         """Approve an adjustment waiting for approval: freeze it, close its approval To Do."""
-        self.check_decider(adj, by, "approve")
+        role = self.check_decider(adj, by, "approve")
         adj.approved_by = by
-        self._journal(cause, "approve", adj.sa_id, adj.adjustment_id, by=by)
+        self._journal(cause, "approve", adj.sa_id, adj.adjustment_id, by=by,
+                      **({"role": role} if role else {}))
         self.freeze(adj, cause)
         self._complete_approval_todos(adj, by, cause)
         return True
 
     def reject(self, adj: Adjustment, by: str, cause: Cause) -> bool:
         """Reject an adjustment waiting for approval: it is canceled (it never posted)."""
-        self.check_decider(adj, by, "reject")
+        role = self.check_decider(adj, by, "reject")
         adj.rejected_by = by
-        self._journal(cause, "reject", adj.sa_id, adj.adjustment_id, by=by)
+        self._journal(cause, "reject", adj.sa_id, adj.adjustment_id, by=by,
+                      **({"role": role} if role else {}))
         self._complete_approval_todos(adj, by, cause)
         return self.cancel(adj, cause)
 

@@ -17,6 +17,7 @@ from ..errors import LedgerError
 from ..ledger import Ledger
 from ..ledger.model import AccountState
 from ..runner import TraceEntry
+from ..users import require_user
 from ..workspace import Setup
 from .model import Step
 
@@ -34,6 +35,7 @@ SEED_STEPS = {
 def apply_operation(step: Step, states: dict[str, AccountState], setup: Setup, on: date,
                     run_id: str) -> list[tuple[str, TraceEntry]]:
     """Do one manual step; returns its trace entries as (account id, entry)."""
+    require_user(setup.config.users, step.by, "the step's by:")
     ledger = Ledger(states, setup.config)
     cause = manual.manual_cause(setup, run_id, step.by, step.reason)
     before = {aid: len(st.journal) for aid, st in states.items()}
