@@ -199,7 +199,7 @@ def _journal_line(e: dict) -> str:
         r for r in rest if r.startswith("\n"))
 
 
-PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
+PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle", "ADTIMEOUT"]
 
 
 @cli.command("run")
@@ -219,19 +219,27 @@ def run_process(process, store_dir, on, backend, allow_backdate, who, reason, co
     """Run a batch process (or the whole cycle) on a store, committing atomically.
 
     PROCESS is DEPRFND, SAACT, STOP (stop processing: interest and sync-up), BILLING
-    (final bill, refund method, completion), WPM, or cycle (all five in order).
+    (final bill, refund method, completion), WPM, or cycle (all five in order); or
+    ADTIMEOUT (not part of the cycle): a To Do for each adjustment that has waited for
+    approval longer than its approval profile's timeout_days.
     Running it again on the same date changes nothing (only its journal entry is written).
     A date earlier than the store's last run is refused unless --allow-backdate.
     """
-    from ..processes import run_batch
+    from ..processes import run_approval_timeouts, run_batch
     from ..storeops import store_session
 
     setup = load(config_dir, rules_dir)
     process = process.upper() if process.lower() != "cycle" else "cycle"
+    # ADTIMEOUT reads only the accounts with an adjustment waiting for approval
+    scope = (lambda r: r.accounts_where("adjustments", "status = 'pending_approval'")) \
+        if process == "ADTIMEOUT" else None
     with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason,
                        kind="run", process_date=on, wait=store_wait(),
-                       allow_backdate=allow_backdate) as s:
-        summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
+                       allow_backdate=allow_backdate, scope=scope) as s:
+        if process == "ADTIMEOUT":
+            summary = run_approval_timeouts(s.ledger, setup, on, s.run_id)
+        else:
+            summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
         s.summary.update(summary.as_journal())
     if fmt == "json":
         emit_json(summary.as_dict())
