@@ -52,7 +52,7 @@ def reverse_check(ledger: Ledger, setup: Setup, check_id: str, to: str, on: date
     ex = Executor(st, config, on)
     refund = st.adjustment(chk.adjustment_id)
     sa = st.sas[chk.sa_id]
-    was_active = sa.status == "active"
+    was_active, was_closed = sa.status == "active", sa.status == "closed"
     rev = ex.reverse_check(chk, to, c)
     made = [rev]
     back_in_total = 0
@@ -74,8 +74,7 @@ def reverse_check(ledger: Ledger, setup: Setup, check_id: str, to: str, on: date
                 amount=_m(setup, chk.amount), adjustment_id=rev.adjustment_id,
                 adjustment_ids=[a.adjustment_id for a in made],
                 refund_adjustment_id=chk.adjustment_id, reason=cause.reason)
-    note = f"; SA {sa.sa_id} reactivated" if sa.status == "reactivated" and not was_active \
-        and any(e.kind == "status" for e in st.journal[since:]) else ""
+    note = f"; SA {sa.sa_id} reactivated" if was_closed else ""
     return _result(f"ap_{to}", st, since, setup,
                    f"check request {check_id} for {_m(setup, chk.amount)} {to}: the money is "
                    f"back on SA {sa.sa_id} (adjustment {rev.adjustment_id}){note}", [sa.sa_id],
