@@ -185,7 +185,10 @@ def _drive(j: Recorder, root: Path, tmp: Path) -> Recorder:
     j("ap-list", "ap", "list", *d)
     ap_file = tmp / "to-ap.csv"
     j("ap-export", "ap", "export", "--out", ap_file, "--date", ON, *d)
-    j("ap-paid", "ap", "paid", ap_file, "--date", ON, *d)
+    paid = j("ap-paid", "ap", "paid", ap_file, "--date", ON, *d)
+    j("csr-result", "ap", "returned", paid["request_ids"][0], "--reason", "came back",
+      "--date", ON, *d)
+    j("run", "run", "ADTIMEOUT", "--date", "2026-11-30", *d)
 
     # a DEPREF To Do, worked and completed
     cfg = tmp / "depref-config"

@@ -172,3 +172,34 @@ def test_without_a_store_the_ledger_endpoints_say_how_to_enable_them(tmp_path):
     with ThreadServer(settings) as srv:
         r = srv.client.get("/v1/ledger/accounts/A1")
         assert r.status_code == 404 and "--store" in r.json()["error"]
+
+
+def test_an_approval_over_http_checks_the_token_roles_against_the_profile(tmp_path):
+    """A profile whose approver_role is operator: an approver's token may call the endpoint,
+    but the profile refuses it (the token's roles, not a users file, decide)."""
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    f = config / "approval_profiles.yaml"
+    f.write_text(f.read_text().replace("approver_role: approver", "approver_role: operator"))
+    tokens = tmp_path / "tokens.json"
+    keys = {role: add_token(tokens, f"{role}-1", [role])[0] for role in ROLES}
+    store = tmp_path / "store.db"
+    extract = write_extract(tmp_path / "x", [acct("A2")], [
+        sa("DEP2", "DEP-RES", start="2025-06-01", payoff="-1000.00",
+           total_deposit_amount="1000.00", account_id="A2")])
+    invoke("ledger", "init", "--extract", extract, "--store", store, "--config", config)
+    settings = ServiceSettings(config_dir=config, rules_dir=ROOT / "rules", tokens=tokens,
+                               reload_interval=0, store=store)
+    with ThreadServer(settings) as srv:
+        srv.keys = keys
+        r = call(srv, "POST", "/v1/ledger/refund/partial", "csr",
+                 {"sa_id": "DEP2", "amount": "800.00", "date": ON})
+        assert r.status_code == 200 and r.json()["waits_for_approval"], r.text
+        gen = Store.open(store).generation()
+        r = call(srv, "POST", "/v1/ledger/adjust/approve", "approver",
+                 {"adjustment_id": r.json()["ap_adjustment_id"], "date": ON})
+        assert r.status_code == 409, r.text
+        assert "needs role operator" in r.json()["error"]
+        assert Store.open(store).generation() == gen

@@ -169,7 +169,7 @@ DEFS = {
         "sa_id": s("SA refunded."),
         "payee_account_id": s("Account paid."),
         "amount": ref("money", "Amount of the check."),
-        "status": s("not_selected, requested, paid, canceled or hold."),
+        "status": s("not_selected, requested, paid, canceled, hold, void or returned."),
         "adjustment_id": s("The A/P refund adjustment behind it."),
     }),
     "todo": obj("A To Do entry.", {
@@ -202,14 +202,15 @@ DEFS = {
         "date": ref("date", "Day the request was made."),
         "adjustment_id": s("The A/P refund adjustment behind it."),
         "sa_id": s("SA refunded."),
-        "status": s("not_selected, requested, paid, canceled or hold."),
+        "status": s("not_selected, requested, paid, canceled, hold, void or returned."),
     }),
     "change": obj("One journal entry a rule or operation wrote: its kind, the entity and the "
                   "details of that kind (e.g. from_status/to_status, amount, category).", {
                       "kind": s("Kind of change (status, adjustment, freeze, check, todo, bill, "
                                 "bill_complete, interest_settled, refund_method, "
                                 "pending_approval, todo_status, check_status, total_deposit, "
-                                "approve, reject, cancel, stop_date, partial_refund)."),
+                                "approve, reject, cancel, stop_date, partial_refund, "
+                                "approval_timeout, check_reversal)."),
                       "entity_id": s("Id of what changed."),
                       "sa_id": nullable(s("SA it concerns, when there is one.")),
                   }, required=["kind", "entity_id"], additional=True),
@@ -583,7 +584,8 @@ def documents() -> dict[str, dict]:
         "action": s("The operation.", enum=[
             "partial_refund", "pending_stop", "stop", "final_bill", "complete_bill", "close",
             "todo_work", "todo_complete", "transfer", "create_adjustment", "freeze",
-            "cancel", "approve", "reject", "set_total", "ap_hold", "ap_release"]),
+            "cancel", "approve", "reject", "set_total", "ap_hold", "ap_release", "ap_void",
+            "ap_returned"]),
         "account_id": s("The account."),
         "message": s("What happened, for a person (the text output's first line)."),
         "changes": arr("The journal entries written.", ref("change")),
@@ -610,7 +612,14 @@ def documents() -> dict[str, dict]:
         "refund_method": s("complete_bill: the refund method run."),
         "todos": arr("complete_bill: To Dos made.", {"type": ["string", "object"]}),
         "todo_id": s("todo_work, todo_complete: the To Do."),
-        "adjustment_ids": arr("transfer, cancel: the adjustments.", {"type": "string"}),
+        "adjustment_ids": arr("transfer, cancel: the adjustments; ap_void, ap_returned: the "
+                              "adjustments that put the check's money back.",
+                              {"type": "string"}),
+        "status": s("ap_void, ap_returned: the check request's new status (void or returned)."),
+        "adjustment_id": s("ap_void, ap_returned: the adjustment reversing the refund."),
+        "total_deposit_back": ref("money", "ap_void, ap_returned: what went back into the "
+                                           "deposit's total deposit amount (a partial refund's "
+                                           "check on an active deposit; 0.00 otherwise)."),
         "adjustment": ref("adjustment_row", "create_adjustment, freeze, approve, reject: the "
                                             "adjustment after it."),
     }, required=["ok", "action", "account_id", "message", "changes", "service_agreements"])

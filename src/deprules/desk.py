@@ -118,6 +118,12 @@ def _m():
     return manual
 
 
+def _reverse():
+    from .check_reversal import reverse_check
+
+    return reverse_check
+
+
 DATE = Param("date", "date", False, "date of the operation (default: today)")
 OPERATIONS: dict[str, Operation] = {op.path: op for op in (
     Operation("refund/partial", "csr",
@@ -199,6 +205,13 @@ OPERATIONS: dict[str, Operation] = {op.path: op for op in (
                                                                  c, hold))(verb == "hold"),
                 process="AP", help=f"{verb} a check request")
       for verb in ("hold", "release")),
+    *(Operation(f"ap/{verb}", "ap", (Param("check_id"), DATE), _by("check", "check_id"),
+                (lambda verb: lambda v: f"ap {verb} {v['check_id']}")(verb),
+                (lambda to: lambda l, s, v, c: _reverse()(l, s, v["check_id"], to, v["date"],
+                                                         c))(to),
+                process="AP", help=f"{text} (the money goes back to the deposit SA)")
+      for verb, to, text in (("void", "void", "void a requested or paid check"),
+                             ("returned", "returned", "a paid check came back"))),
 )}
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -692,6 +692,11 @@ def cancel_adjustment(ledger: Ledger, setup: Setup, adjustment_id: str, on: date
                        f"adjustment {adjustment_id} is already canceled; nothing changed",
                        [adj.sa_id])
     members = [a for a in _members(st, adj) if a.status != "canceled"]
+    from .check_reversal import reversal_adjustments
+
+    if adjustment_id in reversal_adjustments(st):
+        raise LedgerError(f"adjustment {adjustment_id} put a void or returned check's money back; "
+                          "it cannot be canceled (that would pay the check out again)")
     for a in members:
         _open_sa(st.sas[a.sa_id], f"adjustment {a.adjustment_id} on it cannot be canceled")
         for chk in st.checks:

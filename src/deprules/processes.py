@@ -159,3 +159,26 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
         if progress is not None:
             progress(min(start + chunk, len(todo)), len(todo))
     return summary
+
+
+def run_approval_timeouts(ledger: Ledger, setup: Setup, on: date, run_id: str = "run",
+                          account_ids=None) -> BatchSummary:
+    """ADTIMEOUT (CI_ADTIMEOUT): a To Do for every adjustment waiting for approval longer
+    than its profile's timeout_days (deprules.approvals); a second run adds nothing while
+    that To Do is open."""
+    from .approvals import TIMEOUT_PROCESS, TIMEOUT_RULE, approval_timeouts
+    from .ledger.model import Cause
+
+    summary = BatchSummary(TIMEOUT_PROCESS, on, run_id,
+                           minor_units=setup.config.installation.minor_units)
+    ids = sorted(ledger.states) if account_ids is None else list(account_ids)
+    before = {aid: len(ledger.states[aid].todos) for aid in ids}
+    cause = Cause(TIMEOUT_PROCESS, run_id=run_id, config_hash=setup.hash)
+    done = approval_timeouts(ledger, setup.config, on, cause, ids)
+    summary.accounts, summary.accounts_changed = done["accounts"], done["accounts_changed"]
+    if done["todos"]:
+        summary.rules[TIMEOUT_RULE] = done["todos"]
+    for aid in ids:
+        for t in ledger.states[aid].todos[before[aid]:]:
+            summary.todos[t.todo_type] += 1
+    return summary

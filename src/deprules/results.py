@@ -145,4 +145,10 @@ def describe_change(c: dict) -> str:
         wait = ", waiting for approval" if c.get("waits_for_approval") else ""
         return (f"partial refund {e} of {c['amount']}: {c['to_debt']} to debt, "
                 f"{c['ap_refund']} by check{wait}")
+    if k == "approval_timeout":
+        return (f"adjustment {e} has waited {c['waited_days']} days for approval (more than "
+                f"{c['timeout_days']}): To Do {c['todo_id']}")
+    if k == "check_reversal":
+        return (f"check request {e} {c['to_status']}: {c['amount']} back on SA {c['sa_id']} "
+                f"by adjustment {c['adjustment_id']}")
     return f"{k} {e}"

@@ -92,8 +92,10 @@ def read_checks(store, setup, query: dict) -> dict:
     return {"check_requests": list_checks(ledger, setup, status)}
 
 
-def change(store, setup, path: str, body: Any, user: str, wait: float) -> dict:
-    """Run the desk operation ``path`` (``refund/partial``...) with the JSON ``body``."""
+def change(store, setup, path: str, body: Any, ident, wait: float) -> dict:
+    """Run the desk operation ``path`` (``refund/partial``...) with the JSON ``body`` as the
+    token's user; an approval checks the token's roles (deprules.approvals)."""
+    from .approvals import deciding_as
     from .desk import OPERATIONS, parse_values, run_operation
 
     op = OPERATIONS.get(path)
@@ -103,11 +105,12 @@ def change(store, setup, path: str, body: Any, user: str, wait: float) -> dict:
     values, problems = parse_values(op, body, setup)
     if problems:
         raise LedgerCallError(422, "invalid fields", "bad-fields", problems_of(problems))
-    result = run_operation(op, store, setup, user, values, wait)
+    with deciding_as(ident.roles):
+        result = run_operation(op, store, setup, ident.user, values, wait)
     return result.as_dict()
 
 
-def run_batch(store, setup, body: Any, user: str, wait: float) -> dict:
+def run_batch(store, setup, body: Any, ident, wait: float) -> dict:
     """POST /v1/ledger/runs: {"process": "cycle", "date": "YYYY-MM-DD", "reason": "...",
     "allow_backdate": false}, on the vector back end (as ``deprules run``)."""
     from .processes import run_store_batch
@@ -135,7 +138,7 @@ def run_batch(store, setup, body: Any, user: str, wait: float) -> dict:
         problems.append(("allow_backdate", "allow_backdate must be true or false"))
     if problems:
         raise LedgerCallError(422, "invalid fields", "bad-fields", problems_of(problems))
-    with store_session(store, setup, user, f"run {process} {on.isoformat()}", reason,
+    with store_session(store, setup, ident.user, f"run {process} {on.isoformat()}", reason,
                        scope=(), kind="run", process_date=on, wait=wait,
                        allow_backdate=backdate) as s:
         summary = run_store_batch(s, setup, process, on, s.run_id)
@@ -185,7 +188,7 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
         try:
             body = await body_of(request) if changes else None
             setup = service.decider.current.setup
-            doc = await run_in_threadpool(work, setup, body, ident.user)
+            doc = await run_in_threadpool(work, setup, body, ident)
         except (LedgerCallError, DeprulesError) as exc:
             service.metrics.count("ledger", "refused")
             return failure(exc)
@@ -222,8 +225,8 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
     @app.post("/v1/ledger/runs")
     async def ledger_run(request: Request):
         return await call(request, "ledger-run",
-                          lambda setup, body, user: run_batch(store(), setup, body, user,
-                                                              settings.store_wait), True)
+                          lambda setup, body, ident: run_batch(store(), setup, body, ident,
+                                                               settings.store_wait), True)
 
     @app.post("/v1/ledger/{group}/{verb}")
     async def ledger_change(group: str, verb: str, request: Request):
@@ -233,8 +236,8 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
         action = {"csr": "ledger-csr", "approver": "ledger-approver", "ap": "ledger-ap"}[
             op.role] if op is not None else "ledger-read"
         return await call(request, action,
-                          lambda setup, body, user: change(store(), setup, f"{group}/{verb}",
-                                                           body, user, settings.store_wait),
+                          lambda setup, body, ident: change(store(), setup, f"{group}/{verb}",
+                                                            body, ident, settings.store_wait),
                           True)
 
 

@@ -16,7 +16,7 @@ from .ledger import Ledger
 from .ledger.sqlstore import DEFAULT_WAIT, Reader, Store, Writer
 from .workspace import Setup
 
-from .users import default_user  # noqa: E402,F401  (re-exported)
+from .users import default_user, require_user  # noqa: E402,F401  (default_user re-exported)
 
 # which accounts a command reads: None (all), ids, or a function of the store's reader
 Scope = Union[None, Iterable[str], Callable[[Reader], Iterable[str]]]
@@ -33,6 +33,7 @@ def init_store(store_path: Path | str, extract_dir: Path | str, setup: Setup,
     from .extract import load_extract
     from .workspace import extract_context
 
+    require_user(setup.config.users, who)
     extract = load_extract(extract_dir, extract_context(setup.config))
     meta = {"config_hash": setup.hash, "extract": str(extract_dir),
             "minor_units": setup.config.installation.minor_units}
@@ -162,8 +163,10 @@ def store_session(store_path: Path | str, setup: Setup, who: str, command: str,
 
     Any exception (a refused move, a broken invariant, a full disk) rolls everything back:
     the store is left exactly as it was. A session that changed nothing still commits its
-    journal entry (a batch run is journaled even when it is a no-op).
+    journal entry (a batch run is journaled even when it is a no-op). With a users file in
+    the configuration, ``who`` must be one of its users (InputError before anything is read).
     """
+    require_user(setup.config.users, who)
     store = Store.open(store_path)
     with store.writer(who=who, wait=wait) as w:
         try:

@@ -23,8 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import InputError
-
-ROLES = ("analyst", "csr", "approver", "ap", "operator")
+from .users import ROLES  # the one vocabulary of roles
 PREFIX = "drt_"
 
 

@@ -213,7 +213,7 @@ def _progress(label: str):
             state["bar"].__exit__(None, None, None)
 
 
-PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
+PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle", "ADTIMEOUT"]
 
 
 @cli.command("run")
@@ -237,26 +237,35 @@ def run_process(process, store_dir, on, backend, allow_backdate, who, reason, co
     """Run a batch process (or the whole cycle) on a store, committing atomically.
 
     PROCESS is DEPRFND, SAACT, STOP (stop processing: interest and sync-up), BILLING
-    (final bill, refund method, completion), WPM, or cycle (all five in order).
+    (final bill, refund method, completion), WPM, or cycle (all five in order); or
+    ADTIMEOUT (not part of the cycle): a To Do for each adjustment that has waited for
+    approval longer than its approval profile's timeout_days.
     Running it again on the same date changes nothing (only its journal entry is written).
     A date earlier than the store's last run is refused unless --allow-backdate.
     """
-    from ..processes import run_batch, run_store_batch
+    from ..processes import run_approval_timeouts, run_batch, run_store_batch
     from ..storeops import store_session
 
     setup = load(config_dir, rules_dir)
     process = process.upper() if process.lower() != "cycle" else "cycle"
-    vector = backend == "vector"
+    # ADTIMEOUT reads only the accounts with an adjustment waiting for approval; a batch
+    # on the vector back end reads the accounts it changes once it knows them
+    vector = backend == "vector" and process != "ADTIMEOUT"
+    scope = (lambda r: r.accounts_where("adjustments", "status = 'pending_approval'")) \
+        if process == "ADTIMEOUT" else () if vector else None
     with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason,
-                       scope=() if vector else None, kind="run", process_date=on,
-                       wait=store_wait(), allow_backdate=allow_backdate) as s:
-        if vector:
+                       kind="run", process_date=on, wait=store_wait(),
+                       allow_backdate=allow_backdate, scope=scope) as s:
+        if process == "ADTIMEOUT":
+            summary = run_approval_timeouts(s.ledger, setup, on, s.run_id)
+        elif vector:
             with _progress(f"{process} {on.isoformat()}") as progress:
                 summary = run_store_batch(s, setup, process, on, s.run_id, progress)
         else:
             summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
         s.summary.update(summary.as_journal())
-        s.summary["engine"] = backend
+        if process != "ADTIMEOUT":
+            s.summary["engine"] = backend
     if fmt == "json":
         emit_json(summary.as_dict())
     else:

@@ -509,7 +509,7 @@ def deposit_set_total(sa_id, amount, on, store_dir, who, reason, config_dir, rul
 
 
 # ---- ap ---------------------------------------------------------------------------------------
-CHECK_STATUSES = ["not_selected", "requested", "paid", "canceled", "hold"]
+CHECK_STATUSES = ["not_selected", "requested", "paid", "canceled", "hold", "void", "returned"]
 
 
 @cli.group("ap")

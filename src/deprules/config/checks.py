@@ -8,6 +8,7 @@ from typing import Iterator
 
 from ..errors import Problem
 from ..money import MoneyFormatError, parse_money
+from ..users import ROLES
 from .model import TODO_PLACEHOLDERS
 
 # categories the automated cycle posts, so each needs a batch adjustment type
@@ -138,6 +139,26 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
                           prof.get("threshold"))
         if found:
             yield found
+        role = prof.get("approver_role")
+        if isinstance(role, str) and role not in ROLES:
+            yield p("approval_profiles", ("approval_profiles", code, "approver_role"),
+                    unknown("role", role, ROLES), "unknown-reference")
+        if prof.get("timeout_days") is not None:
+            tt = prof.get("timeout_todo_type", "ADJ-TIMEOUT")
+            if tt not in todo_types:
+                yield p("approval_profiles",
+                        ("approval_profiles", code, "timeout_todo_type")
+                        if "timeout_todo_type" in prof else ("approval_profiles", code,
+                                                             "timeout_days"),
+                        unknown("To Do type", tt, todo_types) + " (the To Do of a timed-out "
+                        "approval; set timeout_todo_type or add it to todo_types.yaml)",
+                        "unknown-reference")
+    # users: each role one of ROLES
+    for name, u in (get("users", "users") or {}).items():
+        for i, role in enumerate((u or {}).get("roles") or []):
+            if isinstance(role, str) and role not in ROLES:
+                yield p("users", ("users", name, "roles", i), unknown("role", role, ROLES),
+                        "unknown-reference")
     # write-off controls
     for cls in customer_classes:
         if cls not in controls and "write_off_controls" in docs:

@@ -51,6 +51,8 @@ FILES = (
     "todo_types",
     "approval_profiles",
 )
+# files a configuration folder may have (config/users.yaml: docs/csr.md "Users and roles")
+OPTIONAL_FILES = ("users",)
 
 # first segment of an overlay / --set path -> (file, key inside the file or None)
 _SECTIONS = {
@@ -62,6 +64,7 @@ _SECTIONS = {
     "write_off_controls": ("write_off_controls", "write_off_controls"),
     "todo_types": ("todo_types", "todo_types"),
     "approval_profiles": ("approval_profiles", "approval_profiles"),
+    "users": ("users", "users"),
 }
 
 
@@ -84,6 +87,13 @@ def _read_folder(folder: Path, limits: YamlLimits, problems: list[Problem]) -> D
             docs[stem] = load_yaml_file(path, limits)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    for stem in OPTIONAL_FILES:
+        path = folder / f"{stem}.yaml"
+        if path.exists():
+            try:
+                docs[stem] = load_yaml_file(path, limits)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
     return docs
 
 
@@ -156,6 +166,8 @@ def _apply_overlay(docs: Docs, overlay: LoadedYaml, problems: list[Problem]) -> 
                                             key=True))
             continue
         stem, key = _SECTIONS[section]
+        if stem not in docs and stem in OPTIONAL_FILES:
+            docs[stem] = LoadedYaml(overlay.file, {key: {}}, {(): (1, 1)})
         if stem not in docs:
             continue
         target = (key,) if key else ()
@@ -188,6 +200,8 @@ def _apply_set(docs: Docs, doc: LoadedYaml, path: tuple, problems: list[Problem]
                                 f"of: {', '.join(_SECTIONS)}", "unknown-key"))
         return
     stem, key = _SECTIONS[section]
+    if stem not in docs and stem in OPTIONAL_FILES:
+        docs[stem] = LoadedYaml(doc.file, {key: {}}, {(): (1, 1)})
     if stem not in docs:
         return
     target = ((key,) if key else ()) + tuple(path[1:])
@@ -243,7 +257,7 @@ def load_config(
             # a candidate folder: files named like configuration files (sa_types.yaml, ...)
             # replace the baseline's whole file; any other *.yaml is an overlay of sections,
             # applied after the replacements, in name order
-            names = {f"{stem}.yaml" for stem in FILES}
+            names = {f"{stem}.yaml" for stem in FILES + OPTIONAL_FILES}
             found = sorted(p for p in overlay.glob("*.yaml") if p.is_file())
             if not found:
                 raise InputError(f"what-if folder {overlay} holds no *.yaml files (expected "
@@ -380,10 +394,19 @@ def build_config(docs: Docs, source: str) -> Config:
     }
     approval_profiles = {
         code: ApprovalProfile(code, p.get("description", ""), _money(p["threshold"], mu),
-                              p.get("approver_role", ""))
+                              p.get("approver_role", ""), p.get("timeout_days"),
+                              p.get("timeout_todo_type", "ADJ-TIMEOUT"))
         for code, p in docs["approval_profiles"].data["approval_profiles"].items()
     }
-    raw = {stem: jsonable(doc.data) for stem, doc in sorted(docs.items())}
+    users = None
+    if "users" in docs:
+        from ..users import Users
+
+        users = Users({name: frozenset((u or {}).get("roles") or ())
+                       for name, u in (docs["users"].data.get("users") or {}).items()},
+                      docs["users"].file)
+    raw = {stem: jsonable(doc.data) for stem, doc in sorted(docs.items())
+           if stem not in OPTIONAL_FILES}
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode())
     return Config(
         installation=installation,
@@ -395,9 +418,10 @@ def build_config(docs: Docs, source: str) -> Config:
         todo_types=todo_types,
         approval_profiles=approval_profiles,
         source=source,
+        users=users,
         raw=raw,
         hash=digest.hexdigest(),
     )
 
 
-__all__ = ["load_config", "build_config", "parse_set", "FILES"]
+__all__ = ["load_config", "build_config", "parse_set", "FILES", "OPTIONAL_FILES"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from ..users import Users
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class ApprovalProfile:
     description: str
     threshold: int
     approver_role: str
+    timeout_days: int | None = None  # CI_ADTIMEOUT: days an adjustment may wait
+    timeout_todo_type: str = "ADJ-TIMEOUT"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,9 @@ class Config:
     todo_types: Mapping[str, TodoType]
     approval_profiles: Mapping[str, ApprovalProfile]
     source: str = ""
+    # config/users.yaml (None: no users file, so names are not checked); not in the hash:
+    # who may act is not part of what the rules decide
+    users: "Users | None" = field(default=None, compare=False)
     # canonical JSON-able form of everything above; hashed with the rules
     raw: Mapping = field(default_factory=dict, compare=False, repr=False)
     hash: str = ""

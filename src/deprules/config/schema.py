@@ -46,6 +46,7 @@ SCHEMA_NAMES = (
     "write_off_controls",
     "todo_types",
     "approval_profiles",
+    "users",
     "rules",
     "pack",
 )

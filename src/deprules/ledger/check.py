@@ -128,7 +128,7 @@ def check_account(st: AccountState, config: Config) -> list[str]:
 
 
 TODO_STATUSES = {"open", "being_worked", "complete"}
-CHECK_STATUSES = {"not_selected", "requested", "paid", "canceled", "hold"}
+CHECK_STATUSES = {"not_selected", "requested", "paid", "canceled", "hold", "void", "returned"}
 # statuses a partial refund's adjustments may be in together: waiting, done, or undone
 GROUP_STATUSES = ({"incomplete", "pending_approval"}, {"frozen"}, {"canceled"})
 

@@ -142,7 +142,9 @@ class Executor:
                                                   -gl_amount))
         return ft
 
-    def freeze(self, adj: Adjustment, cause: Cause) -> bool:
+    def freeze(self, adj: Adjustment, cause: Cause, *, request_check: bool = True) -> bool:
+        """Post the adjustment's FT; an A/P type makes its check request (unless
+        ``request_check`` is False: the reversal of a void or returned check)."""
         if adj.status == "frozen":
             return False
         if adj.status not in ("incomplete", "pending_approval"):
@@ -167,7 +169,7 @@ class Executor:
         adj.status = "frozen"
         self._journal(cause, "freeze", sa.sa_id, adj.adjustment_id, ft_id=ft.ft_id,
                       payoff=self.money(ft.payoff_amount), current=self.money(ft.current_amount))
-        if adj_type.ap_request_type:
+        if adj_type.ap_request_type and request_check:
             chk = CheckRequest(
                 check_id=self._next_id("CHK", len(self.state.checks)),
                 account_id=self.state.account_id, sa_id=sa.sa_id,
@@ -377,30 +379,28 @@ class Executor:
                       threshold=self.money(profile.threshold))
         return True
 
-    def check_decider(self, adj: Adjustment, by: str, verb: str) -> None:
-        if adj.status != "pending_approval":
-            raise LedgerError(f"adjustment {adj.adjustment_id} is {adj.status}, not "
-                              f"pending_approval; there is nothing to {verb}")
-        if not by:
-            raise LedgerError(f"who is to {verb} adjustment {adj.adjustment_id}? (--by USER)")
-        if by == adj.cause.user:
-            raise LedgerError(f"{by} created adjustment {adj.adjustment_id} and cannot {verb} "
-                              "it: another user must")
+    def check_decider(self, adj: Adjustment, by: str, verb: str) -> str:
+        """The one approval rule (deprules.approvals.check_decider); returns the role."""
+        from ..approvals import check_decider
+
+        return check_decider(self.config, adj, by, verb)
 
     def approve(self, adj: Adjustment, by: str, cause: Cause) -> bool:
         """Approve an adjustment waiting for approval: freeze it, close its approval To Do."""
-        self.check_decider(adj, by, "approve")
+        role = self.check_decider(adj, by, "approve")
         adj.approved_by = by
-        self._journal(cause, "approve", adj.sa_id, adj.adjustment_id, by=by)
+        self._journal(cause, "approve", adj.sa_id, adj.adjustment_id, by=by,
+                      **({"role": role} if role else {}))
         self.freeze(adj, cause)
         self._complete_approval_todos(adj, by, cause)
         return True
 
     def reject(self, adj: Adjustment, by: str, cause: Cause) -> bool:
         """Reject an adjustment waiting for approval: it is canceled (it never posted)."""
-        self.check_decider(adj, by, "reject")
+        role = self.check_decider(adj, by, "reject")
         adj.rejected_by = by
-        self._journal(cause, "reject", adj.sa_id, adj.adjustment_id, by=by)
+        self._journal(cause, "reject", adj.sa_id, adj.adjustment_id, by=by,
+                      **({"role": role} if role else {}))
         self._complete_approval_todos(adj, by, cause)
         return self.cancel(adj, cause)
 
@@ -481,14 +481,48 @@ class Executor:
         return a, b
 
 
-# check request moves (DOMAIN.md section 2); canceled comes with its adjustment's cancel
+    def reverse_check(self, check: CheckRequest, to: str, cause: Cause) -> Adjustment:
+        """A void or returned check (``to``): the refund goes back on its SA by a new
+        adjustment of the refund's type for -amount, frozen at once without a check request
+        or approval (its FT is the exact negation of the refund's); a closed SA is
+        reactivated first (CC&B: an FT on a closed SA reactivates it). The check's status
+        becomes ``to``."""
+        if to not in REVERSED_CHECK:
+            raise LedgerError(f"{to!r} is not a status that reverses a check")
+        if (check.status, to) not in CHECK_MOVES:
+            allowed = " or ".join(f for f, t in sorted(CHECK_MOVES) if t == to)
+            raise LedgerError(f"check request {check.check_id} is {check.status}; only a "
+                              f"{allowed} check can be {to}")
+        refund = self.state.adjustment(check.adjustment_id)
+        if refund is None or refund.status != "frozen":
+            raise LedgerError(f"check request {check.check_id}: its adjustment "
+                              f"{check.adjustment_id} is not frozen; nothing to reverse")
+        sa = self.sa(check.sa_id)
+        if sa.status == "canceled":
+            raise LedgerError(f"SA {sa.sa_id} is canceled; the check's money cannot go back "
+                              "on it")
+        if sa.status == "closed":
+            self.set_status(sa, "reactivated", cause)
+        rev = self.create_adjustment(sa, refund.adjustment_type, -refund.amount, cause,
+                                     created_by="csr", freeze=False)
+        self.freeze(rev, cause, request_check=False)
+        self.set_check_status(check, to, cause)
+        return rev
+
+
+# check request moves (DOMAIN.md section 2); canceled comes with its adjustment's cancel;
+# void and returned come with the reversal of the refund (Executor.reverse_check)
 CHECK_MOVES = {
     ("not_selected", "requested"),
     ("requested", "paid"),
     ("not_selected", "canceled"),
     ("not_selected", "hold"),
     ("hold", "not_selected"),
+    ("requested", "void"),
+    ("paid", "void"),
+    ("paid", "returned"),
 }
+REVERSED_CHECK = ("void", "returned")
 
 
-__all__ = ["Executor", "FT_ALGORITHMS", "FINISHED", "CHECK_MOVES"]
+__all__ = ["Executor", "FT_ALGORITHMS", "FINISHED", "CHECK_MOVES", "REVERSED_CHECK"]

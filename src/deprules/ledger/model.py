@@ -27,6 +27,7 @@ LEGAL_MOVES = {
     ("pending_stop", "stopped"),
     ("stopped", "closed"),
     ("reactivated", "closed"),
+    ("closed", "reactivated"),  # an FT posted to a closed SA: a void or returned check
 }
 
 FINISHED = frozenset({"stopped", "closed", "canceled"})
@@ -167,7 +168,7 @@ class CheckRequest:
     adjustment_id: str
     payee_account_id: str
     amount: int  # positive: what the customer receives
-    status: str  # not_selected | requested | paid | canceled | hold
+    status: str  # not_selected | requested | paid | canceled | hold | void | returned
     request_type: str
     created_on: date
     cause: Cause

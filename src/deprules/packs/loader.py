@@ -199,6 +199,10 @@ def _date(doc: LoadedYaml, path: YPath, text: str, problems: list[Problem]) -> N
         problems.append(doc.problem(path, f"{text!r} is not a day of the calendar", "bad-date"))
 
 
+# steps that are batch processes: by batch, unless the step names someone
+BATCH_OPS = ("run", "approval_timeout")
+
+
 def _step(doc: LoadedYaml, path: YPath, raw: dict, problems: list[Problem]) -> Step | None:
     if "date" in raw:
         _date(doc, path + ("date",), raw["date"], problems)
@@ -221,7 +225,7 @@ def _step(doc: LoadedYaml, path: YPath, raw: dict, problems: list[Problem]) -> S
         if op in ref_ops and not ({"id", "sa"} & set(raw[op])):
             problems.append(doc.problem(path + (op,), f"{op} needs id: or sa: to say which one",
                                         "missing-key"))
-    return Step(op, raw[op], raw.get("date"), raw.get("by", "batch" if op == "run" else
+    return Step(op, raw[op], raw.get("date"), raw.get("by", "batch" if op in BATCH_OPS else
                                                      DEFAULT_USER),
                 raw.get("reason", ""), raw.get("expect_error"), path)
 

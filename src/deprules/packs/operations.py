@@ -13,10 +13,13 @@ from __future__ import annotations
 from datetime import date
 
 from .. import manual
+from ..approvals import approval_timeouts
+from ..check_reversal import reverse_check
 from ..errors import LedgerError
 from ..ledger import Ledger
 from ..ledger.model import AccountState
 from ..runner import TraceEntry
+from ..users import require_user
 from ..workspace import Setup
 from .model import Step
 
@@ -27,13 +30,16 @@ SEED_STEPS = {
     "create_adjustment": "3.0.2.5", "freeze_adjustment": "3.0.2.5", "cancel_adjustment": "",
     "approve_adjustment": "", "reject_adjustment": "", "work_todo": "3.0.2.1",
     "complete_todo": "3.0.2.1", "ap_export": "1.7", "ap_paid": "1.8", "close": "3.0.2.6",
-    "hold_check": "1.7", "release_check": "1.7",
+    "hold_check": "1.7", "release_check": "1.7", "void_check": "1.9", "return_check": "1.9",
+    "approval_timeout": "3.0.2.5",
 }
 
 
 def apply_operation(step: Step, states: dict[str, AccountState], setup: Setup, on: date,
                     run_id: str) -> list[tuple[str, TraceEntry]]:
     """Do one manual step; returns its trace entries as (account id, entry)."""
+    if step.op != "approval_timeout":  # a batch process, by batch
+        require_user(setup.config.users, step.by, "the step's by:")
     ledger = Ledger(states, setup.config)
     cause = manual.manual_cause(setup, run_id, step.by, step.reason)
     before = {aid: len(st.journal) for aid, st in states.items()}
@@ -69,7 +75,10 @@ def _trace(step: Step, entries, setup: Setup, result) -> list[TraceEntry]:
         else:
             inputs = {k: v for k, v in (step.args or {}).items()} \
                 if isinstance(step.args, dict) else {}
-            out.append(TraceEntry("CSR", f"manual/{step.op}", SEED_STEPS.get(step.op, ""),
+            # a manual step is a CSR entry; the ADTIMEOUT batch step keeps its own process
+            process = group[0].cause.process if group[0].cause.process == "ADTIMEOUT" \
+                else "CSR"
+            out.append(TraceEntry(process, f"manual/{step.op}", SEED_STEPS.get(step.op, ""),
                                   own_sa or group[0].sa_id, f"{_outcome(step, result)} "
                                   f"(by {step.by})",
                                   {k: str(v) for k, v in inputs.items()}, 0, changes))
@@ -178,4 +187,8 @@ _DISPATCH = {
     "release_check": lambda L, s, a, on, c: manual.hold_check(L, s, _check_id(L, a), on, c,
                                                               False),
     "close": lambda L, s, a, on, c: manual.close_sa(L, s, a["sa"], on, c),
+    "void_check": lambda L, s, a, on, c: reverse_check(L, s, _check_id(L, a), "void", on, c),
+    "return_check": lambda L, s, a, on, c: reverse_check(L, s, _check_id(L, a), "returned", on,
+                                                         c),
+    "approval_timeout": lambda L, s, a, on, c: approval_timeouts(L, s.config, on, c),
 }

@@ -61,5 +61,11 @@ def config_text(setup) -> str:
             out.append(f"    {k.position}. {k.algorithm:<13} {'; '.join(params)}")
     out += ["", "approval profiles:"]
     for p in c.approval_profiles.values():
-        out.append(f"  {p.code}: above {m(p.threshold)} needs {p.approver_role}")
+        timeout = (f", To Do {p.timeout_todo_type} after {p.timeout_days} days waiting"
+                   if p.timeout_days else "")
+        out.append(f"  {p.code}: above {m(p.threshold)} needs {p.approver_role}{timeout}")
+    if c.users is not None:
+        out += ["", f"users ({c.users.source}):"]
+        for name, roles in sorted(c.users.roles.items()):
+            out.append(f"  {name}: {', '.join(sorted(roles))}")
     return "\n".join(out)
