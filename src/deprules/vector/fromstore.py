@@ -29,12 +29,11 @@ def _frame(conn, sql: str, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=columns, coerce_float=False)
 
 
-def _dates(col: pd.Series) -> pd.Series:
-    return pd.to_datetime(col, format="%Y-%m-%d").astype("datetime64[ns]")
-
-
-def _days(values) -> np.ndarray:
-    return st.days_from_datetimes(_dates(pd.Series(values, dtype=object)).to_numpy())
+def _daynums(col: pd.Series) -> np.ndarray:
+    """Day numbers with None as the vector engine's NONE."""
+    v = col.to_numpy(dtype=object)
+    none = pd.isna(v)
+    return np.where(none, st.NONE, np.where(none, 0, v)).astype(np.int64)
 
 
 def _ints(col: pd.Series, default: int = 0) -> np.ndarray:
@@ -55,12 +54,28 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
+def _day(col: str) -> str:
+    """SQL for a stored ISO date as its day number since 1970-01-01 (NULL stays NULL):
+    integers cost far less to fetch than date texts."""
+    return f"CAST(julianday({col}) - 2440587.5 AS INTEGER)"
+
+
+def _datetimes(col: pd.Series) -> np.ndarray:
+    """Day numbers (None: no date) as datetime64[ns] with NaT, the extract's date dtype."""
+    v = col.to_numpy(dtype=object)
+    none = pd.isna(v)
+    out = np.where(none, 0, v).astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]")
+    out[none] = np.datetime64("NaT")
+    return out
+
+
 class StoreExtract:
-    """The store's current accounts, SAs, NCDs and FT history as typed extract tables."""
+    """The store's current accounts, SAs, NCDs and FT history as typed extract tables (only
+    the columns the vector engine reads)."""
 
     def __init__(self, conn):
         acc = _frame(conn, "SELECT account_id, customer_class, credit_rating, late_payments_12m, "
-                     "do_not_refund, cc_postpone_date FROM accounts",
+                     f"do_not_refund, {_day('cc_postpone_date')} FROM accounts",
                      ["account_id", "customer_class", "credit_rating", "late_payments_12m",
                       "do_not_refund", "cc_postpone_date"])
         # read in table order (a scan; ORDER BY would sort through the index), sorted here
@@ -68,33 +83,29 @@ class StoreExtract:
         acc["credit_rating"] = _ints(acc["credit_rating"])
         acc["late_payments_12m"] = _ints(acc["late_payments_12m"])
         acc["do_not_refund"] = acc["do_not_refund"].fillna(0).astype(np.int64).astype(bool)
-        acc["cc_postpone_date"] = _dates(acc["cc_postpone_date"])
+        acc["cc_postpone_date"] = _datetimes(acc["cc_postpone_date"])
         self.accounts = acc
-        sas = _frame(conn, "SELECT sa_id, account_id, sa_type, status, start_date, stop_date, "
-                     "current_balance, payoff_balance, total_deposit_amount, last_interest_date, "
-                     "opening_payoff, opening_current FROM service_agreements",
+        sas = _frame(conn, f"SELECT sa_id, account_id, sa_type, status, {_day('start_date')}, "
+                     f"{_day('stop_date')}, current_balance, payoff_balance, "
+                     f"{_day('last_interest_date')} FROM service_agreements",
                      ["sa_id", "account_id", "sa_type", "status", "start_date", "stop_date",
-                      "current_balance", "payoff_balance", "total_deposit_amount",
-                      "last_interest_date", "opening_payoff", "opening_current"])
+                      "current_balance", "payoff_balance", "last_interest_date"])
         sas = _sorted(sas, ["account_id", "sa_id"])
-        for c in ("current_balance", "payoff_balance", "total_deposit_amount"):
+        for c in ("current_balance", "payoff_balance"):
             sas[c] = _ints(sas[c])
         for c in ("start_date", "stop_date", "last_interest_date"):
-            sas[c] = _dates(sas[c])
+            sas[c] = _datetimes(sas[c])
         self.service_agreements = sas
-        ncd = _frame(conn, "SELECT ncd_id, account_id, deposit_class, ncd_type, amount, "
-                     "start_date, end_date FROM non_cash_deposits ORDER BY rowid",
-                     ["ncd_id", "account_id", "deposit_class", "ncd_type", "amount",
-                      "start_date", "end_date"])
-        ncd["amount"] = _ints(ncd["amount"])
-        ncd["start_date"], ncd["end_date"] = _dates(ncd["start_date"]), _dates(ncd["end_date"])
+        ncd = _frame(conn, f"SELECT account_id, deposit_class, {_day('start_date')}, "
+                     f"{_day('end_date')} FROM non_cash_deposits ORDER BY rowid",
+                     ["account_id", "deposit_class", "start_date", "end_date"])
+        ncd["start_date"], ncd["end_date"] = (_datetimes(ncd["start_date"]),
+                                              _datetimes(ncd["end_date"]))
         self.non_cash_deposits = ncd
-        fts = _frame(conn, "SELECT ft_id, sa_id, date, payoff_amount, current_amount "
-                     "FROM ft_history ORDER BY rowid",
-                     ["ft_id", "sa_id", "date", "payoff_amount", "current_amount"])
-        fts["date"] = _dates(fts["date"])
-        fts["payoff_amount"], fts["current_amount"] = (_ints(fts["payoff_amount"]),
-                                                       _ints(fts["current_amount"]))
+        fts = _frame(conn, f"SELECT sa_id, {_day('date')}, payoff_amount FROM ft_history "
+                     "ORDER BY rowid", ["sa_id", "date", "payoff_amount"])
+        fts["date"] = _datetimes(fts["date"])
+        fts["payoff_amount"] = _ints(fts["payoff_amount"])
         self.financial_transactions = fts
         self.source = "store"
 
@@ -103,13 +114,6 @@ def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
     """Static and mutable columns of the whole store as of ``conn``'s snapshot."""
     ex = StoreExtract(conn)
     static, mut = st.build(ex, config)
-    sas = ex.service_agreements
-    # sorted by (account_id, sa_id) already, so build() kept this order; opening balances
-    # are the store's
-    op = sas["opening_payoff"].to_numpy(dtype=object)
-    oc = sas["opening_current"].to_numpy(dtype=object)
-    static.opening_payoff = np.where(pd.isna(op), mut.payoff, op).astype(np.int64)
-    static.opening_current = np.where(pd.isna(oc), mut.current, oc).astype(np.int64)
     n_sa = static.n_sa
 
     def sa_rows(ids) -> np.ndarray:
@@ -122,20 +126,24 @@ def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
         return rows
 
     # the FTs deprules posted: the interest of an SA is computed over them
-    own = conn.execute("SELECT sa_id, date, payoff_amount FROM fts ORDER BY rowid").fetchall()
+    own = conn.execute(f"SELECT sa_id, {_day('date')}, payoff_amount FROM fts ORDER BY rowid"
+                       ).fetchall()
     if own:
         ids, days, amounts = zip(*own)
         rows = sa_rows(list(ids))
-        mut.own_ft = [(rows, _days(days), np.asarray(amounts, np.int64))]
+        mut.own_ft = [(rows, np.asarray(days, np.int64), np.asarray(amounts, np.int64))]
         mut.own_ft_n = np.bincount(rows, minlength=n_sa).astype(np.int32)
+        mut.n_ft = np.bincount(static.acct[rows], minlength=static.n_acct).astype(np.int64)
     # each SA's last bill and how many it has
-    bills = _frame(conn, "SELECT sa_id, status, amount, created_on, completed_on, due_date, "
-                   "refund_method_applied FROM bills ORDER BY rowid",
+    bills = _frame(conn, f"SELECT sa_id, status, amount, {_day('created_on')}, "
+                   f"{_day('completed_on')}, {_day('due_date')}, refund_method_applied "
+                   "FROM bills ORDER BY rowid",
                    ["sa_id", "status", "amount", "created_on", "completed_on", "due_date",
                     "rma"])
     if len(bills):
         rows = sa_rows(bills["sa_id"].tolist())
         mut.bill_n = np.bincount(rows, minlength=n_sa).astype(np.int32)
+        mut.n_bill = np.bincount(static.acct[rows], minlength=static.n_acct).astype(np.int64)
         last = ~pd.Series(rows).duplicated(keep="last").to_numpy()
         r, b = rows[last], bills[last]
         unknown = set(b["status"]) - set(st.BILL_CODE)
@@ -145,9 +153,9 @@ def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
             raise StoreError(f"the store holds bills of unknown status {sorted(unknown)}")
         mut.bill_status[r] = b["status"].map(st.BILL_CODE).to_numpy(dtype=np.int8)
         mut.bill_amount[r] = _ints(b["amount"])
-        mut.bill_created[r] = _days(b["created_on"])
-        mut.bill_completed[r] = _days(b["completed_on"])
-        mut.bill_due[r] = _days(b["due_date"])
+        mut.bill_created[r] = _daynums(b["created_on"])
+        mut.bill_completed[r] = _daynums(b["completed_on"])
+        mut.bill_due[r] = _daynums(b["due_date"])
         mut.rma[r] = b["rma"].fillna(0).to_numpy(dtype=np.int64).astype(bool)
     # open To Do types per SA
     todos = conn.execute("SELECT sa_id, todo_type FROM todos WHERE status != 'complete'"
@@ -159,8 +167,7 @@ def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
         for t in sorted(set(types.tolist())):
             mut.open_todo_of(t)[rows[types == t]] = True
     # ids continue from what each account already has
-    for table, name in (("adjustments", "n_adj"), ("fts", "n_ft"), ("checks", "n_chk"),
-                        ("todos", "n_todo"), ("bills", "n_bill")):
+    for table, name in (("adjustments", "n_adj"), ("checks", "n_chk"), ("todos", "n_todo")):
         counts = conn.execute(f"SELECT account_id, COUNT(*) FROM {table} GROUP BY account_id"
                               ).fetchall()
         if counts:
