@@ -213,3 +213,30 @@ def test_a_failing_vector_run_leaves_the_store_as_it_was(tmp_path, root):
         assert Store.open(store).generation() == gen and rows(store) == before
     assert outs["vector"] == outs["python"]
     assert "cannot be closed" in outs["vector"]
+
+
+def test_store_columns_of_a_fresh_store_are_the_extracts(tmp_path, setup):
+    """Right after ledger init the vector columns read from the store equal the ones built
+    from the extract itself, array for array."""
+    import numpy as np
+
+    from deprules.vector import state as vst
+    from deprules.vector.fromstore import store_state
+    from deprules.extract import load_extract
+    from deprules.workspace import extract_context
+
+    extract_dir = generated(tmp_path, 300, 21)
+    store = init(extract_dir, tmp_path / "s.db")
+    extract = load_extract(extract_dir, extract_context(setup.config))
+    static, mut = vst.build(extract, setup.config)
+    with Store.open(store).reader() as r:
+        s2, m2 = store_state(r.conn, setup.config, for_frames=True)
+    for name in ("acct", "rank", "sa_type", "is_cash", "dclass", "prio", "start", "cust",
+                 "credit", "late", "dnr", "postpone", "acct_first", "grp", "ncd_acct",
+                 "ncd_class", "ncd_start", "ncd_end", "hist_sa", "hist_day", "hist_payoff",
+                 "has_hist"):
+        assert np.array_equal(getattr(static, name), getattr(s2, name)), name
+    assert static.sa_ids.equals(s2.sa_ids) and static.account_ids.equals(s2.account_ids)
+    for name in ("status", "stop", "last_int", "payoff", "current", "bill_n", "own_ft_n",
+                 "n_adj", "n_ft", "n_chk", "n_todo", "n_bill"):
+        assert np.array_equal(getattr(mut, name), getattr(m2, name)), name

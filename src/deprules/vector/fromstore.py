@@ -110,8 +110,13 @@ class StoreExtract:
         self.source = "store"
 
 
-def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
-    """Static and mutable columns of the whole store as of ``conn``'s snapshot."""
+def store_state(conn, config: Config, for_frames: bool = False
+                ) -> tuple[st.Static, st.Mutable]:
+    """Static and mutable columns of the whole store as of ``conn``'s snapshot: what the
+    engine decides on. ``for_frames`` reads also what only the result frames use (each
+    account's entity counts, which number new ids; last bills' amounts and dates), and the
+    FTs of closed and canceled SAs (which earn no interest: nothing in a batch reopens
+    them)."""
     ex = StoreExtract(conn)
     static, mut = st.build(ex, config)
     n_sa = static.n_sa
@@ -126,24 +131,30 @@ def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
         return rows
 
     # the FTs deprules posted: the interest of an SA is computed over them
-    own = conn.execute(f"SELECT sa_id, {_day('date')}, payoff_amount FROM fts ORDER BY rowid"
-                       ).fetchall()
+    where = "" if for_frames else (
+        " WHERE sa_id IN (SELECT sa_id FROM service_agreements WHERE status NOT IN "
+        "('closed', 'canceled'))")
+    own = conn.execute(f"SELECT sa_id, {_day('date')}, payoff_amount FROM fts{where} "
+                       "ORDER BY rowid").fetchall()
     if own:
         ids, days, amounts = zip(*own)
-        rows = sa_rows(list(ids))
+        rows = sa_rows(ids)
         mut.own_ft = [(rows, np.asarray(days, np.int64), np.asarray(amounts, np.int64))]
         mut.own_ft_n = np.bincount(rows, minlength=n_sa).astype(np.int32)
-        mut.n_ft = np.bincount(static.acct[rows], minlength=static.n_acct).astype(np.int64)
+        if for_frames:
+            mut.n_ft = np.bincount(static.acct[rows], minlength=static.n_acct).astype(np.int64)
     # each SA's last bill and how many it has
-    bills = _frame(conn, f"SELECT sa_id, status, amount, {_day('created_on')}, "
-                   f"{_day('completed_on')}, {_day('due_date')}, refund_method_applied "
-                   "FROM bills ORDER BY rowid",
-                   ["sa_id", "status", "amount", "created_on", "completed_on", "due_date",
-                    "rma"])
+    extra = f", amount, {_day('created_on')}, {_day('completed_on')}" if for_frames else ""
+    bills = _frame(conn, f"SELECT sa_id, status, {_day('due_date')}, refund_method_applied"
+                   f"{extra} FROM bills ORDER BY rowid",
+                   ["sa_id", "status", "due_date", "rma"] +
+                   (["amount", "created_on", "completed_on"] if for_frames else []))
     if len(bills):
-        rows = sa_rows(bills["sa_id"].tolist())
+        rows = sa_rows(bills["sa_id"])
         mut.bill_n = np.bincount(rows, minlength=n_sa).astype(np.int32)
-        mut.n_bill = np.bincount(static.acct[rows], minlength=static.n_acct).astype(np.int64)
+        if for_frames:
+            mut.n_bill = np.bincount(static.acct[rows], minlength=static.n_acct).astype(
+                np.int64)
         last = ~pd.Series(rows).duplicated(keep="last").to_numpy()
         r, b = rows[last], bills[last]
         unknown = set(b["status"]) - set(st.BILL_CODE)
@@ -152,20 +163,23 @@ def store_state(conn, config: Config) -> tuple[st.Static, st.Mutable]:
 
             raise StoreError(f"the store holds bills of unknown status {sorted(unknown)}")
         mut.bill_status[r] = b["status"].map(st.BILL_CODE).to_numpy(dtype=np.int8)
-        mut.bill_amount[r] = _ints(b["amount"])
-        mut.bill_created[r] = _daynums(b["created_on"])
-        mut.bill_completed[r] = _daynums(b["completed_on"])
         mut.bill_due[r] = _daynums(b["due_date"])
+        if for_frames:
+            mut.bill_amount[r] = _ints(b["amount"])
+            mut.bill_created[r] = _daynums(b["created_on"])
+            mut.bill_completed[r] = _daynums(b["completed_on"])
         mut.rma[r] = b["rma"].fillna(0).to_numpy(dtype=np.int64).astype(bool)
     # open To Do types per SA
     todos = conn.execute("SELECT sa_id, todo_type FROM todos WHERE status != 'complete'"
                          ).fetchall()
     if todos:
         ids, types = zip(*todos)
-        rows = sa_rows(list(ids))
+        rows = sa_rows(ids)
         types = np.asarray(types, dtype=object)
         for t in sorted(set(types.tolist())):
             mut.open_todo_of(t)[rows[types == t]] = True
+    if not for_frames:
+        return static, mut
     # ids continue from what each account already has
     for table, name in (("adjustments", "n_adj"), ("checks", "n_chk"), ("todos", "n_todo")):
         counts = conn.execute(f"SELECT account_id, COUNT(*) FROM {table} GROUP BY account_id"
