@@ -185,6 +185,9 @@ def _drive(j: Recorder, root: Path, tmp: Path) -> Recorder:
     j("ap-list", "ap", "list", *d)
     ap_file = tmp / "to-ap.csv"
     j("ap-export", "ap", "export", "--out", ap_file, "--date", ON, *d)
+    batch = j("ap-batches", "ap", "batches", "--store", d[d.index("--store") + 1])[
+        "batches"][0]["batch_id"]
+    j("ap-resend", "ap", "resend", batch, "--out", tmp / "resent.csv", *d)
     paid = j("ap-paid", "ap", "paid", ap_file, "--date", ON, *d)
     j("csr-result", "ap", "returned", paid["request_ids"][0], "--reason", "came back",
       "--date", ON, *d)

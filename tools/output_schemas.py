@@ -650,6 +650,23 @@ def documents() -> dict[str, dict]:
                                 "description": "ap_paid."},
         "paid": i("Requests marked paid."), "amount": ref("money", "Their total."),
         "request_ids": arr("Their ids.", {"type": "string"})})
+    d["ap-batches"] = doc("ap-batches", "deprules ap batches", "The A/P files exported.", {
+        "batches": arr("In the order they were exported.", {
+            "type": "object", "description": "One exported A/P file.", "properties": {
+                "batch_id": s("The batch (the export's run id)."),
+                "generation": i("The store generation the export committed."),
+                "file": s("Where it was written (<stdout> for standard output)."),
+                "requests": i("Check requests in it."),
+                "amount": ref("money", "Their total."),
+                "sha256": s("SHA-256 of the file's content."),
+                "delivered": b("Whether the file was linked into place (an export killed "
+                               "after its commit is delivered by the next one).")}})})
+    d["ap-resend"] = doc("ap-resend", "deprules ap resend", "An exported A/P file written "
+                         "again.", {
+        **ap_common, "action": {"const": "ap_resend", "type": "string",
+                                "description": "ap_resend."},
+        "batch_id": s("The batch resent."), "requests": i("Check requests in it."),
+        "sha256": s("SHA-256 of the content written (the export's).")})
     return d
 
 

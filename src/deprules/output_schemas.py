@@ -41,6 +41,8 @@ OUTPUT_SCHEMAS: dict[str, str] = {
     "ap-list": "ap list",
     "ap-export": "ap export",
     "ap-paid": "ap paid",
+    "ap-batches": "ap batches",
+    "ap-resend": "ap resend",
 }
 
 
