@@ -199,7 +199,7 @@ def _journal_line(e: dict) -> str:
         r for r in rest if r.startswith("\n"))
 
 
-PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
+PROCESS_CHOICES = ["DEPINTRF", "DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle"]
 
 
 @cli.command("run")
@@ -218,8 +218,9 @@ def run_process(process, store_dir, on, backend, allow_backdate, who, reason, co
                 rules_dir, fmt):
     """Run a batch process (or the whole cycle) on a store, committing atomically.
 
-    PROCESS is DEPRFND, SAACT, STOP (stop processing: interest and sync-up), BILLING
-    (final bill, refund method, completion), WPM, or cycle (all five in order).
+    PROCESS is DEPINTRF (periodic deposit interest, for deposit classes with
+    months_between_interest), DEPRFND, SAACT, STOP (stop processing: interest and sync-up),
+    BILLING (final bill, refund method, completion), WPM, or cycle (all six in order).
     Running it again on the same date changes nothing (only its journal entry is written).
     A date earlier than the store's last run is refused unless --allow-backdate.
     """
