@@ -319,3 +319,28 @@ def test_candidate_rules_folder_shows_an_edited_rules_impact(root, small, tmp_pa
     r = _cli(root, "--extract", str(small), "--as-of", AS_OF.isoformat(),
              "--candidate-rules", rules)
     assert f"rules from {rules}: deprfnd/refund-good-credit-rating changed" in r.stdout
+
+
+@pytest.mark.parametrize("engine", ["python", "vector"])
+def test_horizon_what_if_on_months_between_interest_moves_money_monthly(root, tmp_path,
+                                                                         engine):
+    """Shipped RES credits interest yearly (months_between_interest 12); the what-if credits
+    it monthly. 1,000.00 from 2026-08-21, kept (credit rating 0), 0.09 % actual/365 (a day
+    earns 0.0024658):
+    - baseline: no anniversary within the 3 months: no interest;
+    - candidate, 2026-11-21: three months settled, 31 + 30 + 31 days on 1,000.00 =
+      0.0764 -> 0.08, 0.0740 -> 0.07, 0.08: 0.23;
+      2026-12-21: 30 days on 1,000.23 (the 0.23 is held from 2026-11-21) = 0.0740 -> 0.07;
+      2027-01-21: 31 days on 1,000.30 = 0.0765 -> 0.08."""
+    folder = write_extract(tmp_path / "x", [acct("A1", credit_rating=0)], [
+        sa("S1", "DEP-RES", start="2026-08-21", payoff="-1000.00", account_id="A1")])
+    result = _run(root, folder, horizon=3, rules_engine=engine,
+                  sets=["deposit_classes.RES.months_between_interest=1"])
+    impact = result.impact
+    assert impact["candidate"]["changes"] == [{
+        "path": "deposit_classes.RES.months_between_interest", "baseline": 12, "candidate": 1}]
+    months = impact["monthly"]
+    assert [m["baseline"]["money"]["interest"] for m in months] == ["0.00", "0.00", "0.00"]
+    assert [m["candidate"]["money"]["interest"] for m in months] == ["0.23", "0.07", "0.08"]
+    assert impact["money"]["interest"] == {"baseline": "0.00", "candidate": "0.38",
+                                           "delta": "0.38"}
