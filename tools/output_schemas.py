@@ -140,7 +140,7 @@ DEFS = {
         "created_by": s("batch (a rule) or csr (by hand)."),
         "rule": s("Rule that made it; empty when made by hand."),
         "seed_step": s("Seed process step it implements."),
-        "process": s("Process that made it (DEPRFND, SAACT, STOP, BILLING, WPM, CSR, AP)."),
+        "process": s("Process that made it (DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM, CSR, AP)."),
         "twin_id": nullable(s("The other half of a transfer pair, or null.")),
     }),
     "adjustment_row": obj("The adjustment the operation is about, after it.", {
@@ -214,7 +214,7 @@ DEFS = {
                       "sa_id": nullable(s("SA it concerns, when there is one.")),
                   }, required=["kind", "entity_id"], additional=True),
     "trace": obj("One rule that fired, in order.", {
-        "process": s("Process (DEPRFND, SAACT, STOP, BILLING, WPM)."),
+        "process": s("Process (DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM)."),
         "rule": s("Rule id (file stem/rule name)."),
         "seed_step": s("Seed process step the rule implements."),
         "sa_id": s("SA it fired on."),
@@ -567,7 +567,7 @@ def documents() -> dict[str, dict]:
                                                           enum=["csv", "parquet"]),
         "rows": ref("rows")})
     d["run"] = doc("run", "deprules run", "What a batch process (or the cycle) did.", {
-        "process": s("DEPRFND, SAACT, STOP, BILLING, WPM or cycle."),
+        "process": s("DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM or cycle."),
         "date": ref("date", "Process date."), "run_id": s("Run id."),
         "accounts": i("Accounts processed."), "accounts_changed": i("Accounts changed."),
         "rules_fired": open_map("Times each rule fired.", {"type": "integer"}),
