@@ -207,3 +207,32 @@ def test_explain_never_lists_a_rule_that_fired_as_why_not(root):
         assert not fired & why_not, (account, sorted(fired & why_not))
         listed += len(why_not)
     assert listed  # the why-not list itself is still there
+
+
+def test_run_depintrf_alone_on_a_store(run, extract, tmp_path):
+    """deprules run DEPINTRF: only the periodic interest (no refund), idempotent, and the
+    cycle later pays at the stop only the days since the last credit.
+    A1's DEP1 (100.00 from 2024-01-01): 2024 at 0.11 % = 0.1103 -> 0.11, 2025 at 0.09 % =
+    0.09; A2's DEP2 (80.00): 0.0882 -> 0.09 and 0.072 -> 0.07."""
+    store = tmp_path / "store"
+    assert run("ledger", "init", "--extract", extract, "--store", store).exit_code == 0
+    r = run("run", "DEPINTRF", "--store", store, "--date", "2026-11-21", "--format", "json")
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.output)
+    assert first["process"] == "DEPINTRF" and first["accounts_changed"] == 2
+    assert first["rules_fired"] == {"depintrf/periodic-interest": 2}
+    assert first["money_by_category"] == {"deposit_interest": "-0.36"}
+    again = json.loads(run("run", "DEPINTRF", "--store", store, "--date", "2026-11-21",
+                           "--format", "json").output)
+    assert again["accounts_changed"] == 0 and again["money_by_category"] == {}
+    shown = json.loads(run("ledger", "show", "A1", "--store", store, "--format",
+                           "json").output)
+    dep = next(s for s in shown["service_agreements"] if s["sa_id"] == "DEP1")
+    assert dep["status"] == "active" and dep["payoff_balance"] == "-100.20"
+    assert dep["last_interest_date"] == "2026-01-01"
+    # the cycle then refunds A1: the stop pays 2026-01-01 to 2026-11-21 only (0.08)
+    cyc = json.loads(run("run", "cycle", "--store", store, "--date", "2026-11-21",
+                         "--format", "json").output)
+    assert "depintrf/periodic-interest" not in cyc["rules_fired"]
+    assert cyc["money_by_category"]["deposit_interest"] == "-0.08"
+    assert run("ledger", "check", "--store", store).exit_code == 0

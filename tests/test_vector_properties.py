@@ -212,8 +212,7 @@ PERIODIC_CONFIGS = {
          "deposit_classes.RES.interest.min_days_held=180",
          'deposit_classes.RES.interest.rates=[{effective: "2020-01-01", annual_percent: "5"}]'),
 }
-PERIODIC_DATES = [ON, date(2026, 11, 30), date(2026, 12, 31), date(2027, 2, 28),
-                  date(2027, 3, 31), date(2027, 11, 21)]
+PERIODIC_DATES = [ON, date(2026, 12, 31), date(2027, 2, 28), date(2027, 11, 21)]
 
 
 @pytest.mark.parametrize("months", sorted(PERIODIC_CONFIGS))

@@ -117,6 +117,9 @@ DEFS = {
         "stop_date": nullable(ref("date", "Stop date, null when none.")),
         "total_deposit_amount": nullable(ref(
             "money", "Total deposit amount of a cash deposit SA; null for other SAs.")),
+        "last_interest_date": nullable(ref(
+            "date", "Interest is paid up to this day (exclusive); null when none was ever "
+            "settled (then it counts from the start date). Moved by DEPINTRF and the stop.")),
     }),
     "sa_row": obj("A service agreement touched by the operation, after it.", {
         "sa_id": s("SA id."),

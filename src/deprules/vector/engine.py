@@ -482,9 +482,8 @@ class Engine:
         active = m.status[idx] == STATUS_CODE["active"]
         first, last = periods.period_range(s.start[idx], m.last_int[idx], self.on_day,
                                            months[cls], min_days[cls])
-        has_int = np.array([self._class_interest(int(c)) is not None for c in cls], bool) \
-            if len(idx) else np.zeros(0, bool)
-        count = np.where(active & has_int & (months[cls] > 0), np.maximum(last - first + 1, 0), 0)
+        # months[c] is 0 for a class without interest or without months_between_interest
+        count = np.where(active & (months[cls] > 0), np.maximum(last - first + 1, 0), 0)
         code = self.config.batch_types["deposit_interest"]
         for j in range(int(count.max()) if len(count) else 0):
             at = np.flatnonzero(count > j)
