@@ -40,7 +40,8 @@ from .interest import ClassInterest
 from .state import NONE, STATUS_CODE
 
 MAX_ROUNDS = 25
-BALANCE_VERBS = frozenset({"post_interest", "create_adjustment", "apply_deposit_to_debt"})
+BALANCE_VERBS = frozenset({"post_interest", "post_periodic_interest", "create_adjustment",
+                           "apply_deposit_to_debt"})
 _CLOSED_OR_CANCELED = st.status_lut("closed", "canceled")
 _BILLABLE = st.status_lut("stopped", "reactivated")
 _LEGAL_FROM = {STATUS_CODE[to]: st.status_lut(*(a for a, b in LEGAL_MOVES if b == to))
