@@ -80,21 +80,30 @@ def test_evaluate_json_contract(run, extract):
     dep = next(s for s in data["service_agreements"] if s["sa_id"] == "DEP1")
     assert dep == {**dep, "status": "closed", "payoff_balance": "0.00",
                    "current_balance": "0.00", "sa_type": "DEP-RES"}
-    interest = next(a for a in data["adjustments"] if a["category"] == "deposit_interest")
-    assert interest["rule"] == "stop/deposit-interest" and interest["seed_step"] == "2.4"
-    assert interest["amount"].startswith("-")
+    # 100.00 from 2024-01-01: DEPINTRF credits 2024 (0.11) and 2025 (0.09), the stop the
+    # 324 days of 2026 (0.09 % -> 0.0799 -> 0.08)
+    interest = [a for a in data["adjustments"] if a["category"] == "deposit_interest"]
+    assert [(a["rule"], a["seed_step"], a["amount"]) for a in interest] == [
+        ("depintrf/periodic-interest", "2.4", "-0.11"),
+        ("depintrf/periodic-interest", "2.4", "-0.09"),
+        ("stop/deposit-interest", "2.4", "-0.08")]
     check = data["checks"][0]
     assert check["payee_account_id"] == "A1" and check["status"] == "not_selected"
-    first = data["trace"][0]
-    assert first["process"] == "DEPRFND" and first["inputs"]["months_held"] == 34
+    assert data["trace"][0]["process"] == "DEPINTRF"
+    first = next(t for t in data["trace"] if t["process"] == "DEPRFND")
+    assert first["inputs"]["months_held"] == 34
     assert first["inputs"]["hold_months"] == 12
 
 
 def test_evaluate_explain_says_why_not(run, extract):
     r = run("evaluate", "A2", "--extract", extract, "--as-of", "2026-11-21", "--explain")
     assert r.exit_code == 0
-    assert "Nothing happened" in r.output
+    # not refunded: only its yearly interest is credited
+    assert "(depintrf/periodic-interest)" in r.output and "deprfnd/refund" not in \
+        r.output.split("Why not:")[0]
     assert "account.credit_rating is 100, needs >= 300" in r.output
+    r = run("evaluate", "A2", "--extract", extract, "--as-of", "2024-12-31", "--explain")
+    assert r.exit_code == 0 and "Nothing happened" in r.output  # no year complete yet
 
 
 def test_evaluate_errors_are_messages_not_tracebacks(run, extract, tmp_path):
@@ -124,7 +133,9 @@ def test_store_cycle_is_atomic_idempotent_and_round_trips(run, extract, tmp_path
     r = run("run", "cycle", "--store", store, "--date", "2026-11-21", "--format", "json")
     assert r.exit_code == 0, r.output
     first = json.loads(r.output)
-    assert first["accounts_changed"] == 1 and first["checks_requested"] == 1
+    # A1 refunded, A2 kept with its yearly interest credited
+    assert first["accounts_changed"] == 2 and first["checks_requested"] == 1
+    assert first["rules_fired"]["depintrf/periodic-interest"] == 2
     again = json.loads(run("run", "cycle", "--store", store, "--date", "2026-11-21",
                            "--format", "json").output)
     assert again["accounts_changed"] == 0 and again["rules_fired"] == {}
@@ -196,3 +207,32 @@ def test_explain_never_lists_a_rule_that_fired_as_why_not(root):
         assert not fired & why_not, (account, sorted(fired & why_not))
         listed += len(why_not)
     assert listed  # the why-not list itself is still there
+
+
+def test_run_depintrf_alone_on_a_store(run, extract, tmp_path):
+    """deprules run DEPINTRF: only the periodic interest (no refund), idempotent, and the
+    cycle later pays at the stop only the days since the last credit.
+    A1's DEP1 (100.00 from 2024-01-01): 2024 at 0.11 % = 0.1103 -> 0.11, 2025 at 0.09 % =
+    0.09; A2's DEP2 (80.00): 0.0882 -> 0.09 and 0.072 -> 0.07."""
+    store = tmp_path / "store"
+    assert run("ledger", "init", "--extract", extract, "--store", store).exit_code == 0
+    r = run("run", "DEPINTRF", "--store", store, "--date", "2026-11-21", "--format", "json")
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.output)
+    assert first["process"] == "DEPINTRF" and first["accounts_changed"] == 2
+    assert first["rules_fired"] == {"depintrf/periodic-interest": 2}
+    assert first["money_by_category"] == {"deposit_interest": "-0.36"}
+    again = json.loads(run("run", "DEPINTRF", "--store", store, "--date", "2026-11-21",
+                           "--format", "json").output)
+    assert again["accounts_changed"] == 0 and again["money_by_category"] == {}
+    shown = json.loads(run("ledger", "show", "A1", "--store", store, "--format",
+                           "json").output)
+    dep = next(s for s in shown["service_agreements"] if s["sa_id"] == "DEP1")
+    assert dep["status"] == "active" and dep["payoff_balance"] == "-100.20"
+    assert dep["last_interest_date"] == "2026-01-01"
+    # the cycle then refunds A1: the stop pays 2026-01-01 to 2026-11-21 only (0.08)
+    cyc = json.loads(run("run", "cycle", "--store", store, "--date", "2026-11-21",
+                         "--format", "json").output)
+    assert "depintrf/periodic-interest" not in cyc["rules_fired"]
+    assert cyc["money_by_category"]["deposit_interest"] == "-0.08"
+    assert run("ledger", "check", "--store", store).exit_code == 0

@@ -261,7 +261,7 @@ def test_bash_completes_commands_options_and_choices():
     proc = subprocess.run(["bash", "-c", script], env=_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["ledger", "csv parquet",
-                                        "deprfnd saact stop billing wpm cycle adtimeout"]
+                                        "depintrf deprfnd saact stop billing wpm cycle adtimeout"]
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")

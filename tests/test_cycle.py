@@ -161,7 +161,9 @@ def test_do_not_refund_and_low_credit_rating_are_not_refunded(tmp_path, setup):
                      [sa("DEP1", "DEP-RES", start="2020-01-01", payoff="-100.00"),
                       sa("DEP2", "DEP-RES", start="2020-01-01", payoff="-100.00",
                          account_id="A2")], ON, explain=True)
-    assert runs["A1"].trace == [] and runs["A2"].trace == []
+    # not refunded; only the yearly interest (DEPINTRF, months_between_interest 12) moves
+    for aid in ("A1", "A2"):
+        assert {t.rule for t in runs[aid].trace} == {"depintrf/periodic-interest"}
     details = {w.sa_id: w.detail for w in runs["A1"].why_not + runs["A2"].why_not
                if w.rule == "deprfnd/refund-good-credit-rating"}
     assert details == {"DEP1": "account.do_not_refund is True, needs == False",
@@ -184,7 +186,9 @@ def test_badcust_and_deprefund_no_never_refund(tmp_path, root, change):
     setup = variant(root, change)
     runs = run_cycle(tmp_path, setup, [acct(credit_rating=999)],
                      [sa("DEP1", "DEP-RES", start="2010-01-01", payoff="-100.00")], ON)
-    assert runs["A1"].trace == []
+    # never refunded: only the yearly interest credits (DEPINTRF) happen
+    assert {t.rule for t in runs["A1"].trace} == {"depintrf/periodic-interest"}
+    assert runs["A1"].state.sas["DEP1"].status == "active"
 
 
 def test_minimum_days_held_gives_no_interest(tmp_path, root):

@@ -456,7 +456,7 @@ def test_exception_inside_a_durable_action_is_not_swallowed(small_store, monkeyp
     r = cli_run("run", "cycle", "--store", small_store, "--date", ON, "--engine", "durable")
     assert r.exit_code == 1, r.output
     assert "failed on account A1: injected fault in a rule action" in r.output
-    assert "error: rule deprfnd/" in r.output
+    assert "error: rule depintrf/periodic-interest" in r.output  # the cycle's first rule
     assert dump(small_store) == before
 
 

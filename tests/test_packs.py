@@ -441,7 +441,7 @@ def test_coverage_numbers_on_a_small_pack(tmp_path, cache, monkeypatch):
     for r in results:
         cov.add_result(r)
     data = cov.as_dict()
-    assert data["rules"]["covered"] == 1 and data["rules"]["total"] == 17
+    assert data["rules"]["covered"] == 1 and data["rules"]["total"] == 18
     fired = [x["rule"] for x in data["rules"]["items"] if x["fired"]]
     assert fired == ["deprfnd/refund-good-credit-rating"]
     conds = {(x["rule"], x["index"]): (x["seen_true"], x["seen_false"])
@@ -461,12 +461,12 @@ def test_coverage_numbers_on_a_small_pack(tmp_path, cache, monkeypatch):
         (["12"], True, True, True)
     assert th[(rule, 5, "RES")]["seen_false"] is False
     assert th[(rule, 4, "COM")]["seen_true"] is False  # no commercial scenario
-    # only DEPRFND ran: 8 + 5 outcomes of its two rules, of 2 x 77 conditions in all
-    assert data["conditions"]["covered"] == 8 + 5 and data["conditions"]["total"] == 2 * 77
+    # only DEPRFND ran: 8 + 5 outcomes of its two rules, of 2 x 81 conditions in all
+    assert data["conditions"]["covered"] == 8 + 5 and data["conditions"]["total"] == 2 * 81
     # 22 thresholds of the baseline's possible variants; months held both sides, rating one
     assert data["thresholds"]["covered"] == 3 and data["thresholds"]["total"] == 2 * 22
-    assert data["total"] == {"covered": 1 + 13 + 3, "total": 17 + 154 + 44,
-                             "percent": round(100 * 17 / 215, 1)}
+    assert data["total"] == {"covered": 1 + 13 + 3, "total": 18 + 162 + 44,
+                             "percent": round(100 * 17 / 224, 1)}
     assert data["seed_steps"]["2.0.1"]["rules"] == [1, 2]
 
 
@@ -480,7 +480,7 @@ def test_coverage_report_and_fail_under(tmp_path, run):
     r = run("test", "packs", "--coverage", "--fail-under", "10", "--format", "json")
     assert r.exit_code == 0
     data = json.loads(r.output)
-    assert data["ok"] is True and data["coverage"]["rules"]["total"] == 17
+    assert data["ok"] is True and data["coverage"]["rules"]["total"] == 18
     r = run("test", "packs", "--fail-under", "10")
     assert r.exit_code == 2 and "--fail-under needs --coverage" in r.output
 

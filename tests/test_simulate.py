@@ -20,7 +20,9 @@ def _small_extract(folder: Path) -> Path:
     """Six accounts whose outcomes and money are worked out by hand below.
 
     A1 RES: deposit 200.00 held 15 months (2025-08-01), nothing else -> refund by check of
-       200.00 + interest 0.24 (200.00 x 0.09% x 477 days / 365 = 0.2352, rounded half-up).
+       200.00 + interest 0.24: DEPINTRF credits the first year (months_between_interest
+       12: 200.00 x 0.09% x 365 / 365 = 0.18), the stop the 112 days since 2026-08-01
+       (0.0552 -> 0.06). Kept (hold 18 months), it earns only the 0.18.
     A2 RES: deposit 100.00 held 34 months, interest already settled to the process date,
        electric owes 98.00 -> 98.00 applied to debt, residual credit 2.00 refunded by check.
     A3 RES: credit rating 100 (threshold 300) -> not eligible (credit_rating).
@@ -101,7 +103,7 @@ def test_longer_hold_flips_a_refund_to_not_eligible(root, small):
         "not_eligible_months_held": 1, "not_eligible_do_not_refund": 1, "no_deposit": 1}
     assert impact["outcomes"]["refunded_by_check"]["delta"] == -1
     assert _money(impact, "candidate") == {
-        "refund_checks": "1002.00", "applied_to_debt": "98.00", "interest": "0.00",
+        "refund_checks": "1002.00", "applied_to_debt": "98.00", "interest": "0.18",
         "write_downs": "0.00"}
     assert impact["money"]["refund_checks"]["delta"] == "-200.24"
     assert impact["transitions"]["refunded_by_check"] == {
@@ -118,7 +120,7 @@ def test_longer_hold_flips_a_refund_to_not_eligible(root, small):
         "baseline": 12, "candidate": 18}]
     row = next(r for r in result.rows if r.account_id == "A1")
     assert row.changed and row.money_baseline == (20024, 0, 24, 0)
-    assert row.money_candidate == (0, 0, 0, 0)
+    assert row.money_candidate == (0, 0, 18, 0)  # the year credited by DEPINTRF
 
 
 def test_wider_write_down_band_flips_a_residual_to_write_down(root, small, tmp_path):
@@ -317,3 +319,28 @@ def test_candidate_rules_folder_shows_an_edited_rules_impact(root, small, tmp_pa
     r = _cli(root, "--extract", str(small), "--as-of", AS_OF.isoformat(),
              "--candidate-rules", rules)
     assert f"rules from {rules}: deprfnd/refund-good-credit-rating changed" in r.stdout
+
+
+@pytest.mark.parametrize("engine", ["python", "vector"])
+def test_horizon_what_if_on_months_between_interest_moves_money_monthly(root, tmp_path,
+                                                                         engine):
+    """Shipped RES credits interest yearly (months_between_interest 12); the what-if credits
+    it monthly. 1,000.00 from 2026-08-21, kept (credit rating 0), 0.09 % actual/365 (a day
+    earns 0.0024658):
+    - baseline: no anniversary within the 3 months: no interest;
+    - candidate, 2026-11-21: three months settled, 31 + 30 + 31 days on 1,000.00 =
+      0.0764 -> 0.08, 0.0740 -> 0.07, 0.08: 0.23;
+      2026-12-21: 30 days on 1,000.23 (the 0.23 is held from 2026-11-21) = 0.0740 -> 0.07;
+      2027-01-21: 31 days on 1,000.30 = 0.0765 -> 0.08."""
+    folder = write_extract(tmp_path / "x", [acct("A1", credit_rating=0)], [
+        sa("S1", "DEP-RES", start="2026-08-21", payoff="-1000.00", account_id="A1")])
+    result = _run(root, folder, horizon=3, rules_engine=engine,
+                  sets=["deposit_classes.RES.months_between_interest=1"])
+    impact = result.impact
+    assert impact["candidate"]["changes"] == [{
+        "path": "deposit_classes.RES.months_between_interest", "baseline": 12, "candidate": 1}]
+    months = impact["monthly"]
+    assert [m["baseline"]["money"]["interest"] for m in months] == ["0.00", "0.00", "0.00"]
+    assert [m["candidate"]["money"]["interest"] for m in months] == ["0.23", "0.07", "0.08"]
+    assert impact["money"]["interest"] == {"baseline": "0.00", "candidate": "0.38",
+                                           "delta": "0.38"}

@@ -417,3 +417,60 @@ def test_interest_rounding_ties(tmp_path, rounding):
     got = t[t["category"] == "deposit_interest"]["amount"].tolist()
     # half-even: 0.5 -> 0 (no adjustment of 0.00), 1.5 -> 2, 2.5 -> 2
     assert got == ([-1, -2, -3] if rounding == "half_up" else [-2, -2])
+
+
+# ---- DEPINTRF: periodic interest ------------------------------------------------------------
+@pytest.mark.parametrize("months,seed", [(1, 21), (3, 22), (12, 23)])
+def test_periodic_interest_horizon_matches_the_runner(months, seed):
+    """months_between_interest 1, 3, 12 on every class, monthly dates (month ends included):
+    periodic interest posted on one date is held (and earns) on the next ones."""
+    setup = setup_for((f"deposit_classes.RES.months_between_interest={months}",
+                       f"deposit_classes.COM.months_between_interest={months}",
+                       "deposit_classes.COM.interest.day_count=30/360",
+                       "deposit_classes.RES.interest.min_days_held=90",
+                       'deposit_classes.RES.interest.rates=[{effective: "2020-01-01", '
+                       'annual_percent: "4.25"}, {effective: "2027-01-01", '
+                       'annual_percent: "3"}]'))
+    extract = generate_extract(400, seed=seed, as_of=ON)
+    dates = [ON, date(2026, 12, 31), date(2027, 1, 31), date(2027, 2, 28), date(2027, 5, 21)]
+    cyc = VectorCycle(extract, setup.book)
+    refs = reference(extract, setup.book, dates)
+    per_date = []
+    for on, ref in zip(dates, refs):
+        res = cyc.run(on)
+        assert_same(res, ref, f"{months}/{on}")
+        assert res.fallback_accounts == ()
+        t = plain(res.adjustments)
+        per_date.append(int((t["process"] == "DEPINTRF").sum()))
+    assert per_date[0] > 0  # the first date settles the backlog of completed periods
+    if months == 1:
+        assert all(n > 0 for n in per_date)  # then every month credits again
+
+
+def test_periodic_interest_with_history_and_several_periods(tmp_path):
+    """FT history, a month-end start, a last interest date off the schedule and two deposits
+    of one account: several settlements in one run, each on the balance of its own days."""
+    from helpers import acct, sa
+
+    setup = setup_for(("deposit_classes.RES.months_between_interest=1",
+                       'deposit_classes.RES.interest.rates=[{effective: "2020-01-01", '
+                       'annual_percent: "36.5"}]'))
+    accounts = [acct("A1", credit_rating=0), acct("A2", credit_rating=0)]
+    sas = [sa("S1", "DEP-RES", start="2026-01-31", payoff="-300.00", account_id="A1"),
+           sa("S2", "DEP-RES", start="2025-08-31", payoff="-50.00", account_id="A1",
+              last_interest_date="2026-09-15"),
+           sa("T1", "DEP-RES", start="2026-05-31", payoff="-1000.00", account_id="A2")]
+    fts = [dict(ft_id="F1", sa_id="S1", date="2026-01-31", payoff_amount="-100.00",
+                current_amount="-100.00"),
+           dict(ft_id="F2", sa_id="S1", date="2026-04-10", payoff_amount="-200.00",
+                current_amount="-200.00")]
+    res = _check(tmp_path, setup, accounts, sas, fts=fts,
+                 dates=(ON, date(2026, 11, 30), date(2026, 12, 31)))
+    t = plain(res[0].adjustments)
+    # S1: periods to Feb 28 ... Oct 31 (9 of them); S2: Sep 30 (stub from Sep 15), Oct 31;
+    # T1: Jun 30 ... Oct 31 (5)
+    assert t.groupby("sa_id").size().to_dict() == {"S1": 9, "S2": 2, "T1": 5}
+    # T1: 1,000.00 at 36.5 % earns 1.00 a day: May 31 - Jun 30 = 30 days -> 30.00
+    assert t[t["sa_id"] == "T1"]["amount"].iloc[0] == -3000
+    last = plain(res[2].sas).set_index("sa_id")["last_interest_date"]
+    assert str(last["S1"].date()) == "2026-12-31" and str(last["T1"].date()) == "2026-12-31"

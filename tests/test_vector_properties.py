@@ -188,3 +188,75 @@ def test_edge_accounts_agree(config, extract):
 @given(extract=an_extract())
 def test_interest_ties_and_day_counts_agree(extract):
     _agree(extract, setup_for(TIE_CONFIG), [ON])
+
+
+# ---- DEPINTRF: periodic interest, month by month ------------------------------------------
+# months_between_interest 1, 3 and 12 with the edges that matter to it: month-end starts
+# (clamping), min_days_held, 30/360 and actual/actual, half-even ties, FT history, last
+# interest dates off the schedule, over horizons of several process dates (month ends
+# included) so that posted interest is in the held balance of later periods.
+PERIODIC_CONFIGS = {
+    1: ("deposit_classes.RES.months_between_interest=1",
+        "deposit_classes.COM.months_between_interest=1",
+        'deposit_classes.RES.interest.rates=[{effective: "2020-01-01", annual_percent: "36.5"}]',
+        "deposit_classes.RES.interest.rounding=half_even",
+        "deposit_classes.COM.interest.min_days_held=180"),
+    3: ("deposit_classes.RES.months_between_interest=3",
+        "deposit_classes.COM.months_between_interest=3",
+        "deposit_classes.RES.interest.day_count=30/360",
+        "deposit_classes.COM.interest.day_count=actual/actual",
+        'deposit_classes.COM.interest.rates=[{effective: "2020-01-01", annual_percent: "3"}, '
+        '{effective: "2026-12-31", annual_percent: "4.5"}]',
+        "deposit_classes.RES.interest.min_days_held=100"),
+    12: ("deposit_classes.RES.refund_criteria.hold_months=18",
+         "deposit_classes.RES.interest.min_days_held=180",
+         'deposit_classes.RES.interest.rates=[{effective: "2020-01-01", annual_percent: "5"}]'),
+}
+PERIODIC_DATES = [ON, date(2026, 12, 31), date(2027, 2, 28), date(2027, 11, 21)]
+
+
+@pytest.mark.parametrize("months", sorted(PERIODIC_CONFIGS))
+@SETTINGS
+@given(extract=an_extract())
+def test_periodic_interest_over_a_horizon_agrees(months, extract):
+    setup = setup_for(PERIODIC_CONFIGS[months])
+    assert {dc.months_between_interest for dc in setup.config.deposit_classes.values()} \
+        == {months}
+    _agree(extract, setup, PERIODIC_DATES)
+
+
+def test_vector_periods_match_the_scalar_dates():
+    """vector.periods against dates.add_months / months_held / interest.period_range on
+    month ends, leap days, and last interest dates before, on and off the schedule."""
+    from deprules.dates import months_held
+    from deprules.interest import period_range
+    from deprules.vector import periods
+    from deprules.vector.state import NONE, day_of
+
+    starts = [date(2024, 1, 31), date(2024, 2, 29), date(2023, 12, 31), date(2025, 5, 31),
+              date(2025, 11, 21), date(2026, 3, 30), date(1999, 12, 31), date(2100, 2, 28)]
+    ons = [date(2024, 2, 28), date(2024, 2, 29), date(2025, 2, 28), date(2026, 11, 21),
+           date(2027, 3, 31), date(2100, 3, 1), date(2024, 1, 30)]
+    rows = []
+    for s in starts:
+        for on in ons:
+            for li in (None, s, on, add_months(s, 1), s + timedelta(days=45)):
+                for n in (0, 1, 3, 12):
+                    for md in (0, 1, 180):
+                        rows.append((s, on, li, n, md))
+    start = np.array([day_of(r[0]) for r in rows], np.int64)
+    on = np.array([day_of(r[1]) for r in rows], np.int64)
+    li = np.array([NONE if r[2] is None else day_of(r[2]) for r in rows], np.int64)
+    n = np.array([r[3] for r in rows], np.int64)
+    md = np.array([r[4] for r in rows], np.int64)
+    assert periods.months_held(start, on).tolist() == [months_held(r[0], r[1]) for r in rows]
+    assert periods.add_months(start, n * 7).tolist() == [
+        day_of(add_months(r[0], r[3] * 7)) for r in rows]
+    for k in range(len(rows)):
+        s, o, last, months, min_days = rows[k]
+        first_v, last_v = periods.period_range(start[k:k + 1], li[k:k + 1], int(on[k]),
+                                               n[k:k + 1], md[k:k + 1])
+        want = period_range(s, last, o, months, min_days)
+        got = (int(first_v[0]), int(last_v[0]))
+        # both say "none" (first > last) or give the same periods
+        assert (got[0] > got[1] and want[0] > want[1]) or got == want, (rows[k], got, want)

@@ -117,6 +117,9 @@ DEFS = {
         "stop_date": nullable(ref("date", "Stop date, null when none.")),
         "total_deposit_amount": nullable(ref(
             "money", "Total deposit amount of a cash deposit SA; null for other SAs.")),
+        "last_interest_date": nullable(ref(
+            "date", "Interest is paid up to this day (exclusive); null when none was ever "
+            "settled (then it counts from the start date). Moved by DEPINTRF and the stop.")),
     }),
     "sa_row": obj("A service agreement touched by the operation, after it.", {
         "sa_id": s("SA id."),
@@ -140,7 +143,7 @@ DEFS = {
         "created_by": s("batch (a rule) or csr (by hand)."),
         "rule": s("Rule that made it; empty when made by hand."),
         "seed_step": s("Seed process step it implements."),
-        "process": s("Process that made it (DEPRFND, SAACT, STOP, BILLING, WPM, CSR, AP)."),
+        "process": s("Process that made it (DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM, CSR, AP)."),
         "twin_id": nullable(s("The other half of a transfer pair, or null.")),
     }),
     "adjustment_row": obj("The adjustment the operation is about, after it.", {
@@ -215,7 +218,7 @@ DEFS = {
                       "sa_id": nullable(s("SA it concerns, when there is one.")),
                   }, required=["kind", "entity_id"], additional=True),
     "trace": obj("One rule that fired, in order.", {
-        "process": s("Process (DEPRFND, SAACT, STOP, BILLING, WPM)."),
+        "process": s("Process (DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM)."),
         "rule": s("Rule id (file stem/rule name)."),
         "seed_step": s("Seed process step the rule implements."),
         "sa_id": s("SA it fired on."),
@@ -568,7 +571,7 @@ def documents() -> dict[str, dict]:
                                                           enum=["csv", "parquet"]),
         "rows": ref("rows")})
     d["run"] = doc("run", "deprules run", "What a batch process (or the cycle) did.", {
-        "process": s("DEPRFND, SAACT, STOP, BILLING, WPM or cycle."),
+        "process": s("DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM or cycle."),
         "date": ref("date", "Process date."), "run_id": s("Run id."),
         "accounts": i("Accounts processed."), "accounts_changed": i("Accounts changed."),
         "rules_fired": open_map("Times each rule fired.", {"type": "integer"}),

@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Callable, Sequence
 
 from .config.model import Interest, Rate
+from .dates import add_months, months_held
 from .money import round_fraction
 
 
@@ -109,3 +110,32 @@ def compute_interest(
         segments.append((a, b, balance, rate))
     return InterestResult(round_fraction(total, params.rounding), total, n_days, days_held,
                           False, tuple(segments))
+
+
+def period_range(start_date: date, last_interest_date: date | None, on: date, months: int,
+                 min_days_held: int = 0) -> tuple[int, int]:
+    """DEPINTRF: the completed periodic-interest periods not yet settled, as ``(first, last)``
+    period numbers k (none when first > last).
+
+    Period k ends on E_k = start_date + k*months calendar months, counted from the original
+    start and clamped to the month's end (never chained), exactly as months held: period k
+    is complete on ``on`` when ``months_held(start_date, on) >= k*months``. A period is due
+    when it ended after the last interest date (blank = start_date), on or before ``on``,
+    and the deposit had been held ``min_days_held`` days by its end (docs/interest.md).
+    """
+    if months <= 0:
+        return 1, 0
+    last = months_held(start_date, on) // months
+    first = months_held(start_date, last_interest_date or start_date) // months + 1
+    if min_days_held > 0:
+        # E_k >= start + min_days  <=>  not E_k <= start + min_days - 1
+        first = max(first, months_held(start_date, start_date + timedelta(days=min_days_held - 1))
+                    // months + 1)
+    return first, last
+
+
+def period_ends(start_date: date, last_interest_date: date | None, on: date, months: int,
+                min_days_held: int = 0) -> list[date]:
+    """End dates (exclusive interest limits) of the due periods, oldest first."""
+    first, last = period_range(start_date, last_interest_date, on, months, min_days_held)
+    return [add_months(start_date, k * months) for k in range(first, last + 1)]

@@ -1,4 +1,4 @@
-"""Batch processes over a whole ledger: DEPRFND, SAACT, STOP, BILLING, WPM, or the cycle."""
+"""Batch processes over a whole ledger: DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM, or the cycle."""
 
 from __future__ import annotations
 

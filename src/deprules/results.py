@@ -17,7 +17,9 @@ def account_json(state: AccountState, mu: int, config) -> dict:
              "current_balance": m(sa.current_balance), "payoff_balance": m(sa.payoff_balance),
              "stop_date": sa.stop_date.isoformat() if sa.stop_date else None,
              "total_deposit_amount": m(sa.total_deposit_amount)
-             if config.sa_types[sa.sa_type].is_cash_deposit else None}
+             if config.sa_types[sa.sa_type].is_cash_deposit else None,
+             "last_interest_date": sa.last_interest_date.isoformat()
+             if sa.last_interest_date else None}
             for sa in sorted(state.sas.values(), key=lambda s: s.sa_id)],
         "adjustments": [
             {"adjustment_id": a.adjustment_id, "sa_id": a.sa_id,

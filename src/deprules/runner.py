@@ -248,6 +248,8 @@ class Runner:
                           stop_date=on if args.get("stop_date") == "process_date" else None)
         elif verb == "post_interest":
             ex.post_interest(sa, cause)
+        elif verb == "post_periodic_interest":
+            ex.post_periodic_interest(sa, cause)
         elif verb == "create_adjustment":
             expr = args["amount"]
             sign = -1 if expr.startswith("-") else 1

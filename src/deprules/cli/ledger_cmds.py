@@ -213,7 +213,8 @@ def _progress(label: str):
             state["bar"].__exit__(None, None, None)
 
 
-PROCESS_CHOICES = ["DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle", "ADTIMEOUT"]
+PROCESS_CHOICES = ["DEPINTRF", "DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cycle",
+                   "ADTIMEOUT"]
 
 
 @cli.command("run")
@@ -236,8 +237,9 @@ def run_process(process, store_dir, on, backend, allow_backdate, who, reason, co
                 rules_dir, fmt):
     """Run a batch process (or the whole cycle) on a store, committing atomically.
 
-    PROCESS is DEPRFND, SAACT, STOP (stop processing: interest and sync-up), BILLING
-    (final bill, refund method, completion), WPM, or cycle (all five in order); or
+    PROCESS is DEPINTRF (periodic deposit interest, for deposit classes with
+    months_between_interest), DEPRFND, SAACT, STOP (stop processing: interest and sync-up),
+    BILLING (final bill, refund method, completion), WPM, or cycle (all six in order); or
     ADTIMEOUT (not part of the cycle): a To Do for each adjustment that has waited for
     approval longer than its approval profile's timeout_days.
     Running it again on the same date changes nothing (only its journal entry is written).

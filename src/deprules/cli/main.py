@@ -244,8 +244,8 @@ def rules_vocabulary(fmt):
 @format_option
 @report_errors
 def evaluate(account_id, extract_dir, as_of, explain, backend, config_dir, rules_dir, fmt):
-    """Run the automated cycle (DEPRFND, SAACT, stop processing, BILLING, WPM) for one
-    account on a process date, in memory, and show what happened and why.
+    """Run the automated cycle (DEPINTRF, DEPRFND, SAACT, stop processing, BILLING, WPM)
+    for one account on a process date, in memory, and show what happened and why.
 
     The extract is never modified.
     """

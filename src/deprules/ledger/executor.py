@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from ..config.model import Config
 from ..errors import LedgerError
-from ..interest import InterestResult, compute_interest
+from ..interest import InterestResult, compute_interest, period_ends
 from ..money import format_money
 from .model import (
     FT,
@@ -329,6 +329,29 @@ class Executor:
                       amount=self.money(result.amount if result else 0),
                       below_minimum=bool(result and result.below_minimum))
         return True
+
+    def post_periodic_interest(self, sa: ServiceAgreement, cause: Cause) -> bool:
+        """DEPINTRF: settle every completed period since the last interest date, oldest
+        first; each settlement is REFUNDINT from the last interest date (inclusive) to the
+        period's end (exclusive), rounded once, posted today (docs/interest.md)."""
+        dc = self.config.deposit_classes[self.config.sa_types[sa.sa_type].deposit_class]
+        months = dc.months_between_interest or 0
+        if dc.interest is None or months <= 0 or sa.status != "active":
+            return False
+        ends = period_ends(sa.start_date, sa.last_interest_date, self.on, months,
+                           dc.interest.min_days_held)
+        for end in ends:
+            frm = sa.last_interest_date or sa.start_date
+            held, changes = self.held_payoff_fn(sa)
+            result = compute_interest(dc.interest, sa.start_date, frm, end, held, changes)
+            if result.amount:
+                self.create_adjustment(sa, self.config.batch_types["deposit_interest"],
+                                       -result.amount, cause)
+            sa.last_interest_date = end
+            self._journal(cause, "interest_settled", sa.sa_id, sa.sa_id, from_date=frm,
+                          to_date=end, amount=self.money(result.amount),
+                          below_minimum=result.below_minimum, periodic=True)
+        return bool(ends)
 
     def apply_deposit(self, sa: ServiceAgreement, cause: Cause) -> list[tuple[str, int]]:
         """APPLYDEPOSIT: pay same-class debt in distribution order; returns (sa_id, amount)."""

@@ -34,6 +34,9 @@ def config_text(setup) -> str:
                               for r in d.interest.rates)
             out.append(f"      interest {d.interest.algorithm} {d.interest.day_count}, min days "
                        f"{d.interest.min_days_held}, {d.interest.rounding}: {rates}")
+            if d.months_between_interest:
+                out.append(f"      credited every {d.months_between_interest} months while "
+                           "held (DEPINTRF)")
     out += ["", "SA types:"]
     for t in c.sa_types.values():
         out.append(f"  {t.code:<10} {t.special_role:<13} class {t.deposit_class:<5} priority "

@@ -124,6 +124,7 @@ def class_params(config: Config, deposit_class: str | None, customer_class: str 
             "deposit_class.refund_method.algorithm": dc.refund_method,
             "deposit_class.interest.algorithm": dc.interest.algorithm if dc.interest else "NONE",
             "deposit_class.interest.min_days_held": dc.interest.min_days_held if dc.interest else 0,
+            "deposit_class.months_between_interest": dc.months_between_interest or 0,
         })
     if customer_class is not None and customer_class in config.write_off_controls:
         wo = config.write_off_controls[customer_class]

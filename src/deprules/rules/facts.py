@@ -6,6 +6,7 @@ from datetime import date
 
 from ..config.model import Config
 from ..dates import as_int, months_held
+from ..interest import period_range
 from ..ledger.model import FINISHED, AccountState
 
 NO_DUE = -99999
@@ -26,6 +27,10 @@ def build_facts(state: AccountState, config: Config, on: date,
     }
     sas = list(state.sas.values())
     facts = []
+    periodic = {}  # deposit class -> (months, min_days_held) when it has periodic interest
+    for code, dc in config.deposit_classes.items():
+        if dc.interest is not None and (dc.months_between_interest or 0) > 0:
+            periodic[code] = (dc.months_between_interest, dc.interest.min_days_held)
     for sa in sas:
         t = types[sa.sa_type]
         if cash_deposit_only and not t.is_cash_deposit:
@@ -35,6 +40,11 @@ def build_facts(state: AccountState, config: Config, on: date,
         bill = state.final_bill(sa.sa_id)
         open_types = {td.todo_type for td in state.open_todos(sa.sa_id)}
         end = sa.stop_date or on
+        due = 0
+        if t.deposit_class in periodic:
+            first, last = period_range(sa.start_date, sa.last_interest_date, on,
+                                       *periodic[t.deposit_class])
+            due = max(0, last - first + 1)
         f = dict(base)
         f.update({
             "id": sa.sa_id,
@@ -53,6 +63,7 @@ def build_facts(state: AccountState, config: Config, on: date,
             "sa__days_held": (end - sa.start_date).days,
             "sa__interest_settled": int(sa.stop_date is not None and
                                         (sa.last_interest_date or sa.start_date) >= sa.stop_date),
+            "sa__interest_periods_due": due,
             "sa__final_bill": bill.status if bill else "none",
             "sa__refund_method_applied": int(bool(bill and bill.refund_method_applied)),
             "sa__days_past_due": (on - bill.due_date).days if bill and bill.due_date else NO_DUE,

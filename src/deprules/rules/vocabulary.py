@@ -23,6 +23,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "sa.months_held": ("int", "whole calendar months from start date to process date"),
     "sa.days_held": ("int", "days from start date to stop date (or to the process date)"),
     "sa.interest_settled": ("bool", "interest has been settled up to the stop date"),
+    "sa.interest_periods_due": ("int", "DEPINTRF: completed periods of the class's "
+                                "months_between_interest since the last interest date, not "
+                                "yet settled (0 without periodic interest; a period ending "
+                                "before min_days_held days of holding is not counted)"),
     "sa.final_bill": ("str", "final bill status: none, frozen, complete"),
     "sa.refund_method_applied": ("bool", "the deposit class's refund method has run"),
     "sa.days_past_due": ("int", "days from the final bill's due date to the process date "
@@ -54,6 +58,8 @@ PARAMS: dict[str, tuple[str, str]] = {
     "deposit_class.refund_method.algorithm": ("str", "APPLYDEPOSIT or DEPREF-TODO"),
     "deposit_class.interest.algorithm": ("str", "REFUNDINT, or NONE without interest"),
     "deposit_class.interest.min_days_held": ("int", "no interest below this many days held"),
+    "deposit_class.months_between_interest": ("int", "months between periodic interest "
+                                              "postings (DEPINTRF); 0 when not set"),
     "write_off.grace_days": ("int", "days after the final bill's due date before WPM looks"),
 }
 # write-off criteria: write_off.<alias>.<param>; alias -> algorithm
@@ -74,6 +80,9 @@ PARAMS["write_off.ap_refund.min_refund"] = ("money", "smallest credit refunded b
 ACTIONS: dict[str, tuple[frozenset[str], str]] = {
     "set_status": (frozenset({"to", "stop_date"}), "move the SA to a status (legal moves only)"),
     "post_interest": (frozenset(), "REFUNDINT interest to the stop date, settling the period"),
+    "post_periodic_interest": (frozenset(), "DEPINTRF: REFUNDINT interest for each completed "
+                               "period since the last interest date, one settlement per "
+                               "period in date order"),
     "create_adjustment": (frozenset({"category", "amount"}),
                           "create and freeze an adjustment of the category's batch type "
                           "(an ap_refund adjustment also requests a check)"),
@@ -88,6 +97,6 @@ ACTIONS: dict[str, tuple[frozenset[str], str]] = {
 
 STATUSES = ("pending_start", "active", "pending_stop", "stopped", "reactivated", "closed",
             "canceled")
-PROCESSES = ("DEPRFND", "SAACT", "STOP", "BILLING", "WPM")
+PROCESSES = ("DEPINTRF", "DEPRFND", "SAACT", "STOP", "BILLING", "WPM")
 CATEGORIES = ("deposit_interest", "sync_up", "transfer", "ap_refund", "current_only",
               "write_down", "deposit_charge")

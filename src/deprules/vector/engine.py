@@ -1,6 +1,6 @@
 """Forward chaining set-at-a-time: every rule variant as a column mask over all SAs.
 
-For each process (DEPRFND, SAACT, STOP, BILLING, WPM, in that order) rounds run until no
+For each process (DEPINTRF, DEPRFND, SAACT, STOP, BILLING, WPM, in that order) rounds run until no
 account changes, exactly like ``Runner.run_process`` but for every account at once:
 
 1. the fact columns of the SAs still in play are computed (``facts.Facts``);
@@ -35,11 +35,13 @@ from ..rules.book import RuleBook, Variant
 from ..rules.vocabulary import PROCESSES, STATUSES
 from . import state as st
 from .facts import Facts
+from . import periods
 from .interest import ClassInterest
 from .state import NONE, STATUS_CODE
 
 MAX_ROUNDS = 25
-BALANCE_VERBS = frozenset({"post_interest", "create_adjustment", "apply_deposit_to_debt"})
+BALANCE_VERBS = frozenset({"post_interest", "post_periodic_interest", "create_adjustment",
+                           "apply_deposit_to_debt"})
 _CLOSED_OR_CANCELED = st.status_lut("closed", "canceled")
 _BILLABLE = st.status_lut("stopped", "reactivated")
 _LEGAL_FROM = {STATUS_CODE[to]: st.status_lut(*(a for a, b in LEGAL_MOVES if b == to))
@@ -109,6 +111,14 @@ class Engine:
                     self.variants_all.append(v)
             self._by_process[p] = ids
         self._interest: dict[int, ClassInterest | None] = {}
+        # DEPINTRF per deposit class code: months_between_interest (0 = none), min_days_held
+        months, min_days = [], []
+        for code in static.class_codes:
+            dc = self.config.deposit_classes[code]
+            has = dc.interest is not None and (dc.months_between_interest or 0) > 0
+            months.append(dc.months_between_interest if has else 0)
+            min_days.append(dc.interest.min_days_held if has else 0)
+        self.periodic = (np.array(months, np.int64), np.array(min_days, np.int64))
         adj_codes = tuple(sorted(self.config.adjustment_types))
         self.adj_codes = adj_codes
 
@@ -165,7 +175,7 @@ class Engine:
                 return
             self.log.rounds[process] = rnd
             ev = rows if accept.all() else rows[accept[self.m.status[rows]]]
-            facts = Facts(s, self.m, ev, self.on, self.on_day, self.ncd_grp)
+            facts = Facts(s, self.m, ev, self.on, self.on_day, self.ncd_grp, self.periodic)
             cand = {j: facts.mask(v.expr) for j, v in enumerate(variants)}
             for g in groups.values():
                 taken = np.zeros(len(ev), bool)
@@ -220,7 +230,7 @@ class Engine:
     def _why_not(self, pidx: int, process: str, rows: np.ndarray, variants: list) -> None:
         from . import whynot
 
-        facts = Facts(self.s, self.m, rows, self.on, self.on_day, self.ncd_grp)
+        facts = Facts(self.s, self.m, rows, self.on, self.on_day, self.ncd_grp, self.periodic)
         matched: dict[str, np.ndarray] = {}
         for v in variants:
             m = facts.mask(v.expr)
@@ -456,6 +466,40 @@ class Engine:
         if len(rows) == 0:
             return elig
         frm, to = frm_all[elig], stop[elig]
+        amount = self._interest_of(rows, frm, to)
+        nz = amount != 0
+        code = self.config.batch_types["deposit_interest"]
+        self._adjust(ctx, rows[nz], rows[nz], code, -amount[nz])
+        m.last_int[rows] = to
+        return elig
+
+    def _act_post_periodic_interest(self, ctx, idx, args):
+        """DEPINTRF: one settlement per due period, oldest first (Executor.post_periodic_interest):
+        settlement j of every SA is one vector step, so the FTs posted by step j are in the
+        held balance of step j + 1 (from the process date on, which no settled day reaches)."""
+        s, m = self.s, self.m
+        months, min_days = self.periodic
+        cls = s.dclass[idx]
+        active = m.status[idx] == STATUS_CODE["active"]
+        first, last = periods.period_range(s.start[idx], m.last_int[idx], self.on_day,
+                                           months[cls], min_days[cls])
+        # months[c] is 0 for a class without interest or without months_between_interest
+        count = np.where(active & (months[cls] > 0), np.maximum(last - first + 1, 0), 0)
+        code = self.config.batch_types["deposit_interest"]
+        for j in range(int(count.max()) if len(count) else 0):
+            at = np.flatnonzero(count > j)
+            rows = idx[at]
+            frm = np.where(m.last_int[rows] != NONE, m.last_int[rows], s.start[rows])
+            to = periods.add_months(s.start[rows], (first[at] + j) * months[cls[at]])
+            amount = self._interest_of(rows, frm, to)
+            nz = amount != 0
+            self._adjust(ctx, rows[nz], rows[nz], code, -amount[nz], sub=j)
+            m.last_int[rows] = to
+        return count > 0
+
+    def _interest_of(self, rows: np.ndarray, frm: np.ndarray, to: np.ndarray) -> np.ndarray:
+        """REFUNDINT of each SA over [frm, to), in minor units (0 for a class without it)."""
+        s, m = self.s, self.m
         amount = np.zeros(len(rows), np.int64)
         cls = s.dclass[rows]
         for c in np.flatnonzero(np.bincount(cls, minlength=len(s.class_codes))):
@@ -471,11 +515,7 @@ class Engine:
             if (~simple).any():
                 k = at[~simple]
                 amount[k] = self._stepped_interest(ci, r[~simple], frm[k], to[k])
-        nz = amount != 0
-        code = self.config.batch_types["deposit_interest"]
-        self._adjust(ctx, rows[nz], rows[nz], code, -amount[nz])
-        m.last_int[rows] = to
-        return elig
+        return amount
 
     def _stepped_interest(self, ci: ClassInterest, rows, frm, to) -> np.ndarray:
         """Interest where the payoff changed over time: FT history and/or posted FTs."""

@@ -19,6 +19,7 @@ import numpy as np
 from ..rules.conditions import And, Cmp, Const, Expr, In, Or
 from ..rules.facts import NO_DUE
 from ..rules.vocabulary import FIELDS, STATUSES
+from . import periods
 from .state import BILL_STATES, FINISHED, NONE, Mutable, Static, ymd_parts, yyyymmdd
 
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -27,8 +28,10 @@ _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.l
 
 class Facts:
     def __init__(self, static: Static, mut: Mutable, rows: np.ndarray, on: date, on_day: int,
-                 ncd_grp: np.ndarray):
+                 ncd_grp: np.ndarray, periodic: tuple[np.ndarray, np.ndarray] | None = None):
         self.s, self.m = static, mut
+        # per deposit class code: (months_between_interest, min_days_held); 0 months = none
+        self.periodic = periodic
         self.rows = rows
         self.n = len(rows)
         self.on, self.on_day = on, on_day
@@ -92,6 +95,14 @@ class Facts:
         if name == "sa.interest_settled":
             stop, li = m.stop[r], m.last_int[r]
             return (stop != NONE) & (np.where(li != NONE, li, s.start[r]) >= stop)
+        if name == "sa.interest_periods_due":
+            if self.periodic is None:
+                return np.zeros(self.n, np.int64)
+            months, min_days = self.periodic
+            cls = s.dclass[r]
+            first, last = periods.period_range(s.start[r], m.last_int[r], on, months[cls],
+                                               min_days[cls])
+            return np.maximum(last - first + 1, 0)
         if name == "sa.final_bill":
             return np.where(m.bill_n[r] > 0, m.bill_status[r], 0).astype(np.int8)
         if name == "sa.refund_method_applied":
