@@ -167,7 +167,7 @@ def test_partial_refund_without_debt_and_all_to_debt(desk_for):
 
 
 def test_partial_refund_library_api_for_scenarios(root, tmp_path):
-    from deprules import manual
+    from deprules import desk
     from deprules.ledger import Ledger
     from deprules.workspace import load_setup, load_states
 
@@ -176,8 +176,8 @@ def test_partial_refund_library_api_for_scenarios(root, tmp_path):
         sa("DEP1", "DEP-RES", start="2025-06-01", payoff="-200.00", total_deposit_amount="200.00"),
         sa("G1", "G-RES", payoff="50.00", current="50.00")])
     ledger = Ledger(load_states(folder, setup.config), setup.config)
-    cause = manual.manual_cause(setup, run_id="scenario-1", user="csr1", reason="replay")
-    result = manual.partial_refund(ledger, setup, "DEP1", 12000, date(2026, 11, 21), cause,
+    cause = desk.manual_cause(setup, run_id="scenario-1", user="csr1", reason="replay")
+    result = desk.partial_refund(ledger, setup, "DEP1", 12000, date(2026, 11, 21), cause,
                                    apply_to_debt=True)
     assert result.data["ap_refund"] == "70.00" and result.changed
     st = ledger.states["A1"]

@@ -26,7 +26,7 @@ from .ledger.sqlstore import Store, fsync_dir
 def csv_text(rows: list[dict]) -> str:
     import csv
 
-    from .manual import AP_COLUMNS
+    from .desk import AP_COLUMNS
 
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, fieldnames=AP_COLUMNS)

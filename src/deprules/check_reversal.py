@@ -27,7 +27,7 @@ from .errors import InputError, LedgerError
 from .ledger import Ledger
 from .ledger.executor import FT_ALGORITHMS, Executor
 from .ledger.model import AccountState, Cause
-from .manual import Result, _m, _result, find_check
+from .desk.common import Result, _m, _result, find_check
 from .workspace import Setup
 
 SEED_STEP = "1.9"

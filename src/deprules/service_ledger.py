@@ -62,7 +62,7 @@ def read_account(store, setup, account_id: str) -> dict:
 
 
 def read_todos(store, setup, query: dict) -> dict:
-    from .manual import list_todos
+    from .desk import list_todos
     from .storeops import by_account, open_ledger
 
     todo_type, status, account = (query.get("type"), query.get("status"),
@@ -82,7 +82,7 @@ def read_todos(store, setup, query: dict) -> dict:
 
 
 def read_checks(store, setup, query: dict) -> dict:
-    from .manual import list_checks
+    from .desk import list_checks
     from .storeops import open_ledger
 
     status = query.get("status") or None

@@ -1,6 +1,6 @@
 """deprules refund / sa / bill / todo / adjust / ap / deposit: the manual paths on a store.
 
-Each changing command locks the store, makes its change through deprules.manual (the
+Each changing command locks the store, makes its change through deprules.desk (the
 executor, with --by and --reason in the cause of every change), checks every invariant and
 commits; a refused move or any error leaves the store as it was (exit 2).
 """
@@ -55,7 +55,7 @@ class _Unchanged(Exception):
 def _change(store_dir, setup, who, reason, command, process="CSR", scope=None, on=None):
     """A store session on the accounts of ``scope`` and the base cause of the manual
     operation done in it."""
-    from ..manual import manual_cause
+    from ..desk import manual_cause
     from ..storeops import store_session
 
     with store_session(store_dir, setup, who, command, reason, scope=scope, process_date=on,
@@ -114,7 +114,7 @@ def _emit(result, fmt):
 
 
 def _amount(text, setup, what="--amount"):
-    from ..manual import parse_amount
+    from ..desk import parse_amount
 
     return parse_amount(text, setup, what)
 
@@ -146,12 +146,12 @@ def refund_partial(sa_id, amount, apply_to_debt, on, store_dir, who, reason, con
     total deposit amount drops by AMOUNT. When the A/P part is above the approval threshold
     the whole refund waits for approval (deprules adjust approve) and nothing posts until then.
     """
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     minor = _amount(amount, setup)
     _apply(store_dir, setup, who, reason, f"refund partial {sa_id} {amount}",
-           lambda ledger, cause: manual.partial_refund(ledger, setup, sa_id, minor, on, cause,
+           lambda ledger, cause: desk.partial_refund(ledger, setup, sa_id, minor, on, cause,
                                                        apply_to_debt), fmt,
            scope=_sa(sa_id), on=on)
 
@@ -173,12 +173,12 @@ def sa_group():
 def sa_pending_stop(sa_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Set an active SA to pending stop with a stop date (seed 2.0); SAACT (or sa stop)
     stops it. On a pending-stop SA, changes its stop date."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     today = date.today()  # the operation date, journaled; --date is the stop date
     _apply(store_dir, setup, who, reason, f"sa pending-stop {sa_id} {on}",
-           lambda ledger, cause: manual.set_pending_stop(ledger, setup, sa_id, on, today,
+           lambda ledger, cause: desk.set_pending_stop(ledger, setup, sa_id, on, today,
                                                          cause), fmt, scope=_sa(sa_id), on=today)
 
 
@@ -197,11 +197,11 @@ def sa_stop(sa_id, on, backend, store_dir, who, reason, config_dir, rules_dir, f
     An active or pending-stop SA becomes stopped (a pending stop date later than --date moves
     to --date); an SA already stopped only gets its stop processing.
     """
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"sa stop {sa_id} {on}",
-           lambda ledger, cause: manual.manual_stop(ledger, setup, sa_id, on, cause, backend),
+           lambda ledger, cause: desk.manual_stop(ledger, setup, sa_id, on, cause, backend),
            fmt, scope=_sa(sa_id), on=on)
 
 
@@ -216,11 +216,11 @@ def sa_stop(sa_id, on, backend, store_dir, who, reason, config_dir, rules_dir, f
 def sa_close(sa_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Close a stopped cash deposit SA whose final bill is complete and whose payoff and
     current balances are both 0.00 (seed 3.0.2.6, 3.1.2.8)."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"sa close {sa_id}",
-           lambda ledger, cause: manual.close_sa(ledger, setup, sa_id, on, cause), fmt,
+           lambda ledger, cause: desk.close_sa(ledger, setup, sa_id, on, cause), fmt,
            scope=_sa(sa_id), on=on)
 
 
@@ -244,11 +244,11 @@ def bill_final(sa_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     The SA must be stopped with its stop processing done (interest settled, current balance
     synced to payoff).
     """
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"bill final {sa_id}",
-           lambda ledger, cause: manual.final_bill(ledger, setup, sa_id, on, cause), fmt,
+           lambda ledger, cause: desk.final_bill(ledger, setup, sa_id, on, cause), fmt,
            scope=_sa(sa_id), on=on)
 
 
@@ -264,11 +264,11 @@ def bill_final(sa_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
 def bill_complete(bill_id, on, backend, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Complete a frozen final bill (seed 2.9): the BILLING rules run the deposit class's
     refund method (APPLYDEPOSIT transfers, or a DEPREF To Do) and complete it."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"bill complete {bill_id}",
-           lambda ledger, cause: manual.complete_bill(ledger, setup, bill_id, on, cause,
+           lambda ledger, cause: desk.complete_bill(ledger, setup, bill_id, on, cause,
                                                       backend), fmt,
            scope=_id("bill", bill_id), on=on)
 
@@ -293,7 +293,7 @@ def todo_group():
 def todo_list(todo_type, status, account_id, store_dir, config_dir, rules_dir, fmt):
     """To Do entries of the store, most urgent first: by the priority of their To Do type
     (todo_types.yaml, 1 first), then oldest first."""
-    from ..manual import list_todos
+    from ..desk import list_todos
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
@@ -318,7 +318,7 @@ def todo_list(todo_type, status, account_id, store_dir, config_dir, rules_dir, f
 @report_errors
 def todo_show(todo_id, store_dir, config_dir, rules_dir, fmt):
     """One To Do with its account's SAs (and the adjustment it asks about)."""
-    from ..manual import show_todo
+    from ..desk import show_todo
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
@@ -351,11 +351,11 @@ def todo_show(todo_id, store_dir, config_dir, rules_dir, fmt):
 @report_errors
 def todo_work(todo_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Take an open To Do: it becomes being_worked by --by (seed 3.0.2.1)."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"todo work {todo_id}",
-           lambda ledger, cause: manual.work_todo(ledger, setup, todo_id, on, cause), fmt,
+           lambda ledger, cause: desk.work_todo(ledger, setup, todo_id, on, cause), fmt,
            scope=_id("todo", todo_id), on=on)
 
 
@@ -369,11 +369,11 @@ def todo_work(todo_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
 @report_errors
 def todo_complete(todo_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Complete a To Do (an ADJ-APPROVAL To Do completes by adjust approve or reject)."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"todo complete {todo_id}",
-           lambda ledger, cause: manual.complete_todo(ledger, setup, todo_id, on, cause), fmt,
+           lambda ledger, cause: desk.complete_todo(ledger, setup, todo_id, on, cause), fmt,
            scope=_id("todo", todo_id), on=on)
 
 
@@ -403,13 +403,13 @@ def adjust_transfer(from_sa, to_sa, amount, overpay, on, store_dir, who, reason,
     Both SAs must be on one account and in one deposit class, and the amount at most what
     TO_SA owes; with --overpay a larger amount leaves the excess on TO_SA as a credit (the
     result says how much)."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     minor = _amount(amount, setup)
     command = f"adjust transfer {from_sa} {to_sa} {amount}" + (" --overpay" if overpay else "")
     _apply(store_dir, setup, who, reason, command,
-           lambda ledger, cause: manual.transfer(ledger, setup, from_sa, to_sa, minor, on, cause,
+           lambda ledger, cause: desk.transfer(ledger, setup, from_sa, to_sa, minor, on, cause,
                                                  overpay=overpay),
            fmt, scope=_sa(from_sa, to_sa), on=on)
 
@@ -434,12 +434,12 @@ def adjust_create(sa_id, adjustment_type, amount, no_freeze, on, store_dir, who,
     An A/P refund type makes its check request when it freezes. Above its approval
     profile's threshold it waits for approval instead (an ADJ-APPROVAL To Do).
     """
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     minor = _amount(amount, setup)
     _apply(store_dir, setup, who, reason, f"adjust create {sa_id} {adjustment_type} {amount}",
-           lambda ledger, cause: manual.create_adjustment(ledger, setup, sa_id, adjustment_type,
+           lambda ledger, cause: desk.create_adjustment(ledger, setup, sa_id, adjustment_type,
                                                           minor, on, cause, not no_freeze), fmt,
            scope=_sa(sa_id), on=on)
 
@@ -454,10 +454,10 @@ def _adjust_simple(name: str, fn_name: str, doc: str):
     @format_option
     @report_errors
     def command(adjustment_id, on, store_dir, who, reason, config_dir, rules_dir, fmt):
-        from .. import manual
+        from .. import desk
 
         setup = load(config_dir, rules_dir)
-        fn = getattr(manual, fn_name)
+        fn = getattr(desk, fn_name)
         _apply(store_dir, setup, who, reason, f"adjust {name} {adjustment_id}",
                lambda ledger, cause: fn(ledger, setup, adjustment_id, on, cause), fmt,
                scope=_id("adjustment", adjustment_id), on=on)
@@ -499,12 +499,12 @@ def deposit_group():
 def deposit_set_total(sa_id, amount, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     """Set the total deposit amount (the amount the utility wants to hold) of a cash deposit SA
     (seed 1.3)."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     minor = _amount(amount, setup)
     _apply(store_dir, setup, who, reason, f"deposit set-total {sa_id} {amount}",
-           lambda ledger, cause: manual.set_total_deposit(ledger, setup, sa_id, minor, on, cause),
+           lambda ledger, cause: desk.set_total_deposit(ledger, setup, sa_id, minor, on, cause),
            fmt, scope=_sa(sa_id), on=on)
 
 
@@ -525,7 +525,7 @@ def ap_group():
 @report_errors
 def ap_list(status, store_dir, config_dir, rules_dir, fmt):
     """Check requests of the store."""
-    from ..manual import list_checks
+    from ..desk import list_checks
     from ..storeops import open_ledger
 
     setup = load(config_dir, rules_dir)
@@ -558,7 +558,7 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     requests are marked requested only once it is all written and flushed: when standard
     output fails (a closed pipe, a full disk) nothing is marked and the command exits 2.
     """
-    from .. import apfiles, manual
+    from .. import apfiles, desk
     from ..errors import InputError, StoreError
     from ..ledger.sqlstore import Store
 
@@ -582,7 +582,7 @@ def ap_export(out_file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     try:
         with _change(store_dir, setup, who, reason,
                      f"ap export {'-' if to_stdout else out_file}", "AP", scope, on) as (s, cause):
-            rows, summary = manual.ap_export(s.ledger, setup, on, cause)
+            rows, summary = desk.ap_export(s.ledger, setup, on, cause)
             text = apfiles.csv_text(rows)
             if to_stdout:
                 # all of it written and flushed before the commit marks anything requested;
@@ -640,11 +640,11 @@ def _write_stdout(text: str) -> None:
 
 
 def _hold(check_id, hold, on, store_dir, who, reason, config_dir, rules_dir, fmt):
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     _apply(store_dir, setup, who, reason, f"ap {'hold' if hold else 'release'} {check_id}",
-           lambda ledger, cause: manual.hold_check(ledger, setup, check_id, on, cause, hold),
+           lambda ledger, cause: desk.hold_check(ledger, setup, check_id, on, cause, hold),
            fmt, process="AP", scope=_id("check", check_id), on=on)
 
 
@@ -688,15 +688,15 @@ def ap_paid(file, on, store_dir, who, reason, config_dir, rules_dir, fmt):
     export; an amount column is checked too) paid (seed 1.8, 1.9). Every line is checked
     first: an unknown request or one not in requested status refuses the whole file.
     FILE - reads standard input (named <stdin> in messages)."""
-    from .. import manual
+    from .. import desk
 
     setup = load(config_dir, rules_dir)
     source = "<stdin>" if is_dash(file) else str(file)
-    rows = manual.read_ap_csv("-" if is_dash(file) else file)
+    rows = desk.read_ap_csv("-" if is_dash(file) else file)
     ids = [(row.get("request_id") or "").strip() for _, row in rows]
     with _change(store_dir, setup, who, reason, f"ap paid {'-' if is_dash(file) else file}",
                  "AP", _id("check", *ids), on) as (s, cause):
-        summary = manual.ap_paid(s.ledger, setup, rows, on, cause, source=source)
+        summary = desk.ap_paid(s.ledger, setup, rows, on, cause, source=source)
         s.summary.update({"paid": summary["paid"], "amount": summary["amount"]})
     if fmt == "json":
         emit_json({"ok": True, "action": "ap_paid", "file": "-" if is_dash(file) else str(file),

@@ -1,4 +1,4 @@
-"""Manual steps of a scenario (CSR, approver, A/P), done by :mod:`deprules.manual`.
+"""Manual steps of a scenario (CSR, approver, A/P), done by :mod:`deprules.desk`.
 
 Each step calls the same library function as the ``deprules refund / sa / bill /
 adjust / todo / ap`` commands, on the scenario's in-memory ledger, with a cause
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from .. import manual
+from .. import desk
 from ..approvals import approval_timeouts
 from ..check_reversal import reverse_check
 from ..errors import LedgerError
@@ -41,7 +41,7 @@ def apply_operation(step: Step, states: dict[str, AccountState], setup: Setup, o
     if step.op != "approval_timeout":  # a batch process, by batch
         require_user(setup.config.users, step.by, "the step's by:")
     ledger = Ledger(states, setup.config)
-    cause = manual.manual_cause(setup, run_id, step.by, step.reason)
+    cause = desk.manual_cause(setup, run_id, step.by, step.reason)
     before = {aid: len(st.journal) for aid, st in states.items()}
     args = step.args if isinstance(step.args, dict) else {}
     result = _DISPATCH[step.op](ledger, setup, args, on, cause)
@@ -93,9 +93,9 @@ def _outcome(step: Step, result) -> str:
     return getattr(result, "message", "") or step.op
 
 
-# ---- arguments -> deprules.manual ---------------------------------------------------------------
+# ---- arguments -> deprules.desk ------------------------------------------------------------------
 def _amount(setup: Setup, text) -> int:
-    return manual.parse_amount(str(text), setup, "amount")
+    return desk.parse_amount(str(text), setup, "amount")
 
 
 def _adjustment_id(ledger: Ledger, ref: dict) -> str:
@@ -122,7 +122,7 @@ def _todo_id(ledger: Ledger, ref: dict) -> str:
 
 
 def _bill_id(ledger: Ledger, sa_id: str) -> str:
-    st, _ = manual.find_sa(ledger, sa_id)
+    st, _ = desk.find_sa(ledger, sa_id)
     bill = st.final_bill(sa_id)
     if bill is None:
         raise LedgerError(f"SA {sa_id} has no final bill to complete")
@@ -150,43 +150,43 @@ def _ap_paid(ledger, setup, a, on, cause):
     if not checks:
         raise LedgerError(f"no check request matches {a or 'status requested'}")
     rows = [(n, {"request_id": c.check_id}) for n, c in enumerate(checks, start=1)]
-    return manual.ap_paid(ledger, setup, rows, on, cause, source="ap_paid")
+    return desk.ap_paid(ledger, setup, rows, on, cause, source="ap_paid")
 
 
 _DISPATCH = {
-    "partial_refund": lambda L, s, a, on, c: manual.partial_refund(
+    "partial_refund": lambda L, s, a, on, c: desk.partial_refund(
         L, s, a["sa"], _amount(s, a["amount"]), on, c, apply_to_debt=a.get("apply_to_debt",
                                                                            False)),
-    "set_total": lambda L, s, a, on, c: manual.set_total_deposit(
+    "set_total": lambda L, s, a, on, c: desk.set_total_deposit(
         L, s, a["sa"], _amount(s, a["amount"]), on, c),
-    "pending_stop": lambda L, s, a, on, c: manual.set_pending_stop(
+    "pending_stop": lambda L, s, a, on, c: desk.set_pending_stop(
         L, s, a["sa"], date.fromisoformat(a["stop_date"]) if a.get("stop_date") else on, on, c),
-    "stop": lambda L, s, a, on, c: manual.manual_stop(L, s, a["sa"], on, c),
-    "final_bill": lambda L, s, a, on, c: manual.final_bill(L, s, a["sa"], on, c),
-    "complete_bill": lambda L, s, a, on, c: manual.complete_bill(
+    "stop": lambda L, s, a, on, c: desk.manual_stop(L, s, a["sa"], on, c),
+    "final_bill": lambda L, s, a, on, c: desk.final_bill(L, s, a["sa"], on, c),
+    "complete_bill": lambda L, s, a, on, c: desk.complete_bill(
         L, s, _bill_id(L, a["sa"]), on, c),
-    "transfer": lambda L, s, a, on, c: manual.transfer(
+    "transfer": lambda L, s, a, on, c: desk.transfer(
         L, s, a["from"], a["to"], _amount(s, a["amount"]), on, c,
         overpay=bool(a.get("overpay", False))),
-    "create_adjustment": lambda L, s, a, on, c: manual.create_adjustment(
+    "create_adjustment": lambda L, s, a, on, c: desk.create_adjustment(
         L, s, a["sa"], a.get("type") or s.config.batch_types.get(a.get("category") or "", ""),
         _amount(s, a["amount"]), on, c, freeze=a.get("freeze", True)),
-    "freeze_adjustment": lambda L, s, a, on, c: manual.freeze_adjustment(
+    "freeze_adjustment": lambda L, s, a, on, c: desk.freeze_adjustment(
         L, s, _adjustment_id(L, a), on, c),
-    "cancel_adjustment": lambda L, s, a, on, c: manual.cancel_adjustment(
+    "cancel_adjustment": lambda L, s, a, on, c: desk.cancel_adjustment(
         L, s, _adjustment_id(L, a), on, c),
-    "approve_adjustment": lambda L, s, a, on, c: manual.approve_adjustment(
+    "approve_adjustment": lambda L, s, a, on, c: desk.approve_adjustment(
         L, s, _adjustment_id(L, a), on, c),
-    "reject_adjustment": lambda L, s, a, on, c: manual.reject_adjustment(
+    "reject_adjustment": lambda L, s, a, on, c: desk.reject_adjustment(
         L, s, _adjustment_id(L, a), on, c),
-    "work_todo": lambda L, s, a, on, c: manual.work_todo(L, s, _todo_id(L, a), on, c),
-    "complete_todo": lambda L, s, a, on, c: manual.complete_todo(L, s, _todo_id(L, a), on, c),
-    "ap_export": lambda L, s, a, on, c: manual.ap_export(L, s, on, c),
+    "work_todo": lambda L, s, a, on, c: desk.work_todo(L, s, _todo_id(L, a), on, c),
+    "complete_todo": lambda L, s, a, on, c: desk.complete_todo(L, s, _todo_id(L, a), on, c),
+    "ap_export": lambda L, s, a, on, c: desk.ap_export(L, s, on, c),
     "ap_paid": _ap_paid,
-    "hold_check": lambda L, s, a, on, c: manual.hold_check(L, s, _check_id(L, a), on, c, True),
-    "release_check": lambda L, s, a, on, c: manual.hold_check(L, s, _check_id(L, a), on, c,
+    "hold_check": lambda L, s, a, on, c: desk.hold_check(L, s, _check_id(L, a), on, c, True),
+    "release_check": lambda L, s, a, on, c: desk.hold_check(L, s, _check_id(L, a), on, c,
                                                               False),
-    "close": lambda L, s, a, on, c: manual.close_sa(L, s, a["sa"], on, c),
+    "close": lambda L, s, a, on, c: desk.close_sa(L, s, a["sa"], on, c),
     "void_check": lambda L, s, a, on, c: reverse_check(L, s, _check_id(L, a), "void", on, c),
     "return_check": lambda L, s, a, on, c: reverse_check(L, s, _check_id(L, a), "returned", on,
                                                          c),

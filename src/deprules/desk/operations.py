@@ -1,8 +1,8 @@
-"""The CSR desk on a store, as library calls: what the CLI's manual commands and the
-service's ledger endpoints (``POST /v1/ledger/...``) both run.
+"""The CSR desk on a store: what the CLI's manual commands and the service's ledger
+endpoints (``POST /v1/ledger/...``) both run.
 
 :func:`perform` is one changing command: a store session on the accounts it needs, the
-operation (a function of :mod:`deprules.manual`, through the executor) with ``who`` and
+operation (a function of :mod:`deprules.desk`, through the executor) with ``who`` and
 ``reason`` in its cause, every invariant of the changed accounts checked, one commit with its
 journal entry; nothing is committed when the operation changed nothing, and any refusal
 leaves the store as it was.
@@ -20,9 +20,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InputError, NotFoundError
-from .ledger.sqlstore import DEFAULT_WAIT
-from .workspace import Setup
+from ..errors import InputError, NotFoundError
+from ..ledger.sqlstore import DEFAULT_WAIT
+from ..workspace import Setup
 
 
 class _Unchanged(Exception):
@@ -35,8 +35,8 @@ def perform(store: Path | str, setup: Setup, who: str, reason: str, command: str
             wait: float = DEFAULT_WAIT):
     """Run ``fn(ledger, cause) -> manual.Result`` in one store session on the accounts of
     ``scope``; commit when it changed something. Returns the Result."""
-    from .manual import manual_cause
-    from .storeops import store_session
+    from ..storeops import store_session
+    from .common import manual_cause
 
     try:
         with store_session(store, setup, who, command, reason, scope=scope, process_date=on,
@@ -58,8 +58,8 @@ def account_document(store: Path | str, setup: Setup, account_id: str) -> dict:
 
 def account_and_document(store: Path | str, setup: Setup, account_id: str):
     """(the account's state, its ``ledger show`` document), read in one snapshot."""
-    from .results import account_json
-    from .storeops import by_account, open_ledger
+    from ..results import account_json
+    from ..storeops import by_account, open_ledger
 
     ledger, meta = open_ledger(store, setup, by_account(account_id))
     st = ledger.states.get(account_id)
@@ -101,25 +101,25 @@ class Operation:
 
 
 def _sa(*keys):
-    from .storeops import by_sa
+    from ..storeops import by_sa
 
     return lambda v: by_sa(*(v[k] for k in keys))
 
 
 def _by(kind, key):
-    from .storeops import by_id
+    from ..storeops import by_id
 
     return lambda v: by_id(kind, v[key])
 
 
 def _m():
-    from . import manual
+    from .. import desk
 
-    return manual
+    return desk
 
 
 def _reverse():
-    from .check_reversal import reverse_check
+    from ..check_reversal import reverse_check
 
     return reverse_check
 
@@ -220,7 +220,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def parse_values(op: Operation, body: Any, setup: Setup) -> tuple[dict, list[tuple[str, str]]]:
     """The typed values of ``op``'s parameters from a JSON object, and the problems found
     as (field, message). ``reason`` is taken too; unknown fields are problems."""
-    from .manual import parse_amount
+    from .common import parse_amount
 
     problems: list[tuple[str, str]] = []
     if not isinstance(body, dict):
