@@ -125,9 +125,10 @@ def reference(rows, has_c, mu=2) -> dict:
                     out.append(r)
             return out
 
-        def per(a, b, attr):
+        def per(a, b, attr, customer_class=None):
             n = Counter(getattr(r, attr) for r in changed
-                        if (r.outcome_baseline, r.outcome_candidate) == (a, b))
+                        if (r.outcome_baseline, r.outcome_candidate) == (a, b)
+                        and customer_class in (None, r.customer_class))
             return dict(sorted(n.items()))
 
         out["examples"] = [
@@ -135,7 +136,9 @@ def reference(rows, has_c, mu=2) -> dict:
              "money_changed_accounts": money_counts[(a, b)],
              "label_only_accounts": counts[(a, b)] - money_counts[(a, b)],
              "by_customer_class": per(a, b, "customer_class"),
-             "by_deposit_class": per(a, b, "deposit_class"), "examples": [
+             "by_deposit_class": per(a, b, "deposit_class"),
+             "by_class": {c: {d: n for d, n in per(a, b, "deposit_class", c).items()}
+                          for c in per(a, b, "customer_class")}, "examples": [
                 {"account_id": r.account_id, "customer_class": r.customer_class,
                  "deposit_class": r.deposit_class,
                  "rule_baseline": r.rule_baseline, "rule_candidate": r.rule_candidate,
@@ -192,7 +195,7 @@ def test_accounts_files_hold_every_account_exactly(data):
         assert line[8:12] == ([format_money(v, 2) for v in r.money_candidate] if has_c
                               else [""] * 4)
         assert line[12:] == ["true" if r.changed else "false", r.rule_baseline,
-                             r.rule_candidate or "", r.reason]
+                             r.rule_candidate or "", r.reason, r.deposit_class]
     if all(-2**63 <= v < 2**63 for r in rows for v in r.money_baseline + (r.money_candidate
                                                                           or ())):
         table = accounts_table(result)
@@ -200,3 +203,4 @@ def test_accounts_files_hold_every_account_exactly(data):
             r.money_baseline[0] for r in rows]
         assert table.column("write_downs_candidate").to_pylist() == [
             r.money_candidate[3] if has_c else None for r in rows]
+        assert table.column("deposit_class").to_pylist() == [r.deposit_class for r in rows]

@@ -419,6 +419,8 @@ def documents() -> dict[str, dict]:
                                           {"type": "integer"}),
             "by_deposit_class": open_map("Its accounts per deposit class.",
                                          {"type": "integer"}),
+            "by_class": open_map("Its accounts per customer class, then per deposit class.",
+                                 open_map("Deposit classes.", {"type": "integer"})),
             "examples": arr("The first accounts by id of each customer class and deposit "
                             "class (at most 5 of each), in account id order.",
                             obj("An account.", {

@@ -321,6 +321,9 @@ def _examples(table, ob, oc, mb, mc, changed, mu, moved) -> list[dict]:
     reason = table["reason"].to_numpy(dtype=object)
     by_class = [_counts_by(codes, cls[idx], len(pairs)),
                 _counts_by(codes, dcls[idx], len(pairs))]
+    # both classes at once ("\x1f" is in neither: class codes are printable; not NUL,
+    # which pandas' string hashing cuts at)
+    both = [_nested(m) for m in _counts_by(codes, cls[idx] + "\x1f" + dcls[idx], len(pairs))]
     code_at = np.full(len(ob), -1, np.int64)
     code_at[idx] = codes
     for i in example_positions(ob, oc, cls, dcls, changed).tolist():
@@ -338,7 +341,16 @@ def _examples(table, ob, oc, mb, mc, changed, mu, moved) -> list[dict]:
              "money_changed_accounts": money_counts[k],
              "label_only_accounts": counts[k] - money_counts[k],
              "by_customer_class": by_class[0][k], "by_deposit_class": by_class[1][k],
+             "by_class": both[k],
              "examples": examples[k]} for k in order]
+
+
+def _nested(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for key, n in counts.items():
+        a, b = key.split("\x1f")
+        out.setdefault(a, {})[b] = n
+    return out
 
 
 def _counts_by(codes: np.ndarray, groups: np.ndarray, n: int) -> list[dict[str, int]]:
