@@ -97,6 +97,28 @@ def test_report_in_a_browser(report, width):
     assert r["dcom_counts"] != r["counts_all"] and len(r["dcom_counts"]) >= 1, r
 
 
+def test_matrix_fits_at_1400_px_with_a_million_accounts_counts(report, tmp_path):
+    """The matrix of a large extract: the demo's transitions with every count scaled to
+    millions (wider cells, and the diagonal's money/timing notes) still fits its box at
+    1,400 px, its last column visible."""
+    import json
+
+    from deprules.simulate.report_html import render_html
+
+    impact = json.loads((report.parent / "impact.json").read_text())
+    scale = 12_345
+    impact["transitions"] = {f: {t: n * scale for t, n in row.items()}
+                             for f, row in impact["transitions"].items()}
+    for t in impact["examples"]:
+        t["accounts"] *= scale
+    big = tmp_path / "report.html"
+    big.write_text(render_html(impact, "scaled"))
+    out = browser.evaluate(big, CHECK.split("res.all=")[0] + "return res;", width=1400)
+    r = out["result"]
+    assert out["errors"] == [] and r["fits"] and r["last"] == "total" and r["last_inside"], r
+    assert not r["overflow"], r
+
+
 PAGED = """
 var R=window.deprulesReport,more=document.getElementById('drill-more');
 function rows(){return document.querySelectorAll('#drill tbody tr').length;}

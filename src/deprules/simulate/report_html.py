@@ -78,6 +78,7 @@ th.sort{cursor:pointer}th.sort:after{content:" \\2195";color:#98a2b0}
 table.matrix th.col{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;
 text-align:left;vertical-align:bottom;padding:8px 4px;font-weight:600}
 table.matrix td.diag{background:#f2f4f7;color:#5b6675}
+table.matrix td .small{white-space:normal;line-height:1.2}
 table.matrix td.hot{background:#fdebd9;font-weight:600;cursor:pointer}
 table.matrix td.hot:hover,table.matrix td.diag.click:hover{outline:2px solid #1f4e79}
 table.matrix td.diag.click{cursor:pointer}

@@ -115,24 +115,30 @@ def money_matrix(table: pd.DataFrame, side: str) -> np.ndarray:
 
 
 def account_deposit_classes(extract, config, ids) -> np.ndarray:
-    """``outcomes.deposit_class_of`` for each account of ``ids``, from the extract's SAs and the
-    configuration's SA types."""
+    """``outcomes.deposit_class_of`` for each account of ``ids``, from the extract's SAs and
+    the configuration's SA types: each account's classes as bits of one integer (a class per
+    bit, in sorted order), then one name per distinct set of bits."""
     sas = extract.service_agreements
     types = {code: t.deposit_class for code, t in config.sa_types.items()
              if t.is_cash_deposit}
     out = np.full(len(ids), NO_DEPOSIT_CLASS, object)
-    if not len(sas) or not types:
+    if not len(sas) or not types or not len(ids):
         return out
-    cls = sas["sa_type"].astype(object).map(types)
-    cash = cls.notna().to_numpy()
-    pairs = pd.DataFrame({"a": sas["account_id"].astype(object).to_numpy()[cash],
-                          "c": cls.to_numpy(dtype=object)[cash]}).drop_duplicates()
-    joined = pairs.sort_values(["a", "c"], kind="stable").groupby("a", sort=False)["c"].agg(
-        "+".join)
-    found = pd.Series(np.asarray(ids, object)).map(joined)
-    have = found.notna().to_numpy()
-    out[have] = found.to_numpy(dtype=object)[have]
-    return out
+    names = sorted(set(types.values()))
+    bit = {c: k for k, c in enumerate(names)}
+    codes, uniq = pd.factorize(sas["sa_type"].to_numpy(dtype=object))
+    lut = np.array([1 << bit[types[u]] if u in types else 0 for u in uniq.tolist()] + [0],
+                   dtype=object if len(names) > 62 else np.int64)
+    bits = lut[codes]
+    where = pd.Index(np.asarray(ids, object)).get_indexer(
+        sas["account_id"].to_numpy(dtype=object))
+    keep = (where >= 0) & (bits != 0)
+    mask = np.zeros(len(ids), lut.dtype)
+    np.bitwise_or.at(mask, where[keep], bits[keep])
+    m_codes, m_uniq = pd.factorize(mask)
+    label = np.array(["+".join(c for c in names if (int(m) >> bit[c]) & 1) or NO_DEPOSIT_CLASS
+                      for m in m_uniq.tolist()], dtype=object)
+    return label[m_codes]
 
 
 def _objects(values) -> np.ndarray:
