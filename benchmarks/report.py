@@ -45,14 +45,15 @@ from run import ON, extract_dir  # noqa: E402
 CHECK = """(function(){
 var t0=performance.now();
 var nav=performance.getEntriesByType('navigation')[0],
-    fcp=performance.getEntriesByName('first-contentful-paint')[0];
+    paint=performance.getEntriesByType('paint').filter(function(p){
+      return p.name==='first-contentful-paint';})[0];
 var box=document.getElementById('matrix-box'),b=box.getBoundingClientRect(),
     heads=box.querySelectorAll('th.col'),last=heads[heads.length-1],
     r=last.getBoundingClientRect();
 function shown(sel){return Array.prototype.filter.call(document.querySelectorAll(sel),
   function(e){return e.offsetParent!==null;}).length;}
 var res={dom_content_loaded_ms:nav.domContentLoadedEventEnd,load_end_ms:nav.loadEventEnd,
-  first_contentful_paint_ms:fcp?fcp.startTime:null,
+  first_contentful_paint_ms:paint?paint.startTime:null,
   elements:document.getElementsByTagName('*').length,
   width:window.innerWidth,last_column:last.textContent,
   last_column_visible:r.width>0&&r.left>=b.left-0.5&&r.right<=b.right+0.5&&
@@ -68,7 +69,14 @@ function use(id,pick){var el=document.getElementById(id);if(!el)return;
     status:document.getElementById('drill-status').textContent});
   el.value='';el.dispatchEvent(new Event('change'));}
 function second(el){return el.options[Math.min(1,el.options.length-1)].value;}
-use('f-class',second);use('f-dclass',second);use('f-transition',second);
+function most(key){return function(el){  // the class with the most changed accounts
+  var by={};window.deprulesReport.data.transitions.forEach(function(t){
+    for(var c in t[3])for(var d in t[3][c]){var k=key==='customer'?c:d;
+      by[k]=(by[k]||0)+t[3][c][d];}});
+  var best='',n=-1;
+  Array.prototype.forEach.call(el.options,function(o){
+    if(o.value&&by[o.value]>n){n=by[o.value];best=o.value;}});return best;};}
+use('f-class',most('customer'));use('f-dclass',most('deposit'));use('f-transition',second);
 use('f-moved',function(){return 'outcome';});
 var more=document.getElementById('drill-more');
 if(more&&!more.hidden){var s=performance.now();more.click();
@@ -140,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{fig['simulate']['wall_s']:.1f} s wall; report.html "
           f"{fig['report_html_bytes'] / 1e3:,.0f} kB, impact.json "
           f"{fig['impact_json_bytes'] / 1e3:,.0f} kB; Chromium load "
-          f"{b['open_to_load_s']:.2f} s, FCP {b['first_contentful_paint_ms'] or 0:.0f} ms, "
+          f"{b['open_to_load_s']:.2f} s (load event end {b['load_end_ms']:.0f} ms), "
           f"{b['elements']:,} elements, {b['drill_rows']} of {b['example_accounts']} example "
           f"accounts in the page; PDF {b['pdf_pages']} pages in {b['pdf_s']:.1f} s; "
           f"{'OK' if ok else 'PROBLEM'}", file=sys.stderr)

@@ -860,9 +860,8 @@ def _drilldown(impact: dict) -> str:
     for k, t in enumerate(ex):
         n, m = t["accounts"], len(t["examples"])
         key = f'{t["from"]}→{t["to"]}'
-        more = (f"{plural(m, 'example')}; the other {_num(n - m)} in accounts.csv "
-                f"(outcome_baseline={t['from']}, outcome_candidate={t['to']}, changed=true)"
-                if n > m else "the only one, below" if m == 1 else f"all {_num(m)}, below")
+        more = (f"{_num(m)} below, {_num(n - m)} more in accounts.csv" if n > m else
+                "the only one, below" if m == 1 else f"all {_num(m)}, below")
         trows.append(f'<tr data-t="{_e(key)}" data-k="{k}" data-from="{_e(t["from"])}" '
                      f'data-to="{_e(t["to"])}" data-n="{n}"><td><code>{_e(t["from"])}'
                      f'</code></td><td><code>{_e(t["to"])}</code></td>'
@@ -879,7 +878,8 @@ def _drilldown(impact: dict) -> str:
             '<p class="muted">Every transition with changed accounts, most accounts first. '
             f"impact.json holds the first {per} accounts (by id) of each transition, "
             "customer class and deposit class; accounts.csv and accounts.parquet hold every "
-            "account. Filter below (the counts follow the classes chosen), click a heading "
+            "account (a transition's: changed=true with its outcome_baseline and "
+            "outcome_candidate). Filter below (the counts follow the classes chosen), click a heading "
             "to sort, or click a cell of the transition matrix.</p>"
             f"{filters}"
             '<div class="box"><table class="sortable" id="transitions-list"><thead><tr>'
