@@ -134,6 +134,9 @@ th.click();var w=Array.prototype.map.call(document.querySelectorAll('#drill tbod
 res.desc=w.every(function(x,i){return i===0||w[i-1]>=x;});
 res.ids=Array.prototype.map.call(document.querySelectorAll('#drill tbody tr'),
   function(r){return r.cells[0].textContent;});
+window.dispatchEvent(new Event('beforeprint'));res.printing=rows();
+res.caption=document.getElementById('drill-caption').textContent;
+window.dispatchEvent(new Event('afterprint'));res.printed=rows();
 return res;
 """
 
@@ -148,6 +151,10 @@ def test_drilldown_pages_its_accounts(report):
     assert r["paged"] == 4 and r["more_shown"] and "show 4 more" in r["label"], r
     assert r["after_more"] == 8 and r["sorted"] and r["desc"] and r["sorted_n"] == 8, r
     assert len(set(r["ids"])) == 8, r
+    # printed: every selected account, and a caption saying what is shown (no filters)
+    assert r["printing"] == r["total"] and r["printed"] == 8, r
+    assert r["caption"].startswith("No filter. ") and f"{r['total']} of {r['total']}" in \
+        r["caption"], r
 
 
 # A4 landscape less the 12 mm margins of the print CSS, in CSS pixels (96 per inch)
@@ -166,7 +173,8 @@ var svgs=Array.prototype.map.call(document.querySelectorAll('main svg'),function
 return {width:W,scroll:document.documentElement.scrollWidth,wide:wide.slice(0,10),
   last:last.textContent,last_inside:lr.right<=box.right+0.5&&lr.right<=W+0.5&&lr.width>0,
   svgs:svgs.length,svgs_inside:svgs.every(Boolean),
-  filters_hidden:getComputedStyle(document.querySelector('.filters')).display==='none'};
+  filters_hidden:getComputedStyle(document.querySelector('.filters')).display==='none',
+  caption_shown:document.getElementById('drill-caption').offsetParent!==null};
 })()"""
 
 
@@ -178,12 +186,22 @@ def test_report_printed_to_pdf_keeps_tables_and_charts_on_the_page(report, tmp_p
         page.open(report)
         page.print_media(PRINT_WIDTH)
         r = page.evaluate(PRINTED)
+        # a page of 2 on screen; printing (Chromium fires beforeprint) shows every example
+        page.evaluate("window.__printing=[];window.deprulesReport.data.page=2;"
+                      "window.deprulesReport.apply();window.addEventListener('beforeprint',"
+                      "function(){window.__printing.push(document.querySelectorAll("
+                      "'#drill tbody tr').length);});1")
         pdf = page.pdf()
+        printing, after, total = page.evaluate(
+            "[window.__printing,document.querySelectorAll('#drill tbody tr').length,"
+            "window.deprulesReport.data.rows.length]")
         assert page.errors == [], page.errors
+    assert printing == [total] and after == 2 < total, (printing, after, total)
     assert r["width"] == PRINT_WIDTH and r["scroll"] <= PRINT_WIDTH, r
     assert r["wide"] == [], r
     assert r["last"] == "total" and r["last_inside"], r
     assert r["svgs"] >= 8 and r["svgs_inside"] and r["filters_hidden"], r
+    assert r["caption_shown"], r
     assert pdf[:5] == b"%PDF-"
     (tmp_path / "report.pdf").write_bytes(pdf)
     pages = re.findall(rb"/Type\s*/Page(?![a-z])", pdf)

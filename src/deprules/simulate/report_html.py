@@ -103,7 +103,7 @@ td code{white-space:nowrap;overflow-wrap:normal}td.id{white-space:nowrap}
 svg text{font:12px system-ui,-apple-system,Segoe UI,Roboto,sans-serif;fill:#1d2733}
 svg text.v{font-size:11px}svg text.ax{fill:#5b6675;font-size:11px}
 details summary{cursor:pointer;color:#1f4e79;margin:6px 0}
-tr.hidden{display:none}
+tr.hidden{display:none}.printonly{display:none}
 button{font:inherit;padding:3px 10px;border:1px solid #1f4e79;border-radius:4px;
 background:#fff;color:#1f4e79;cursor:pointer}
 @media print{
@@ -115,7 +115,7 @@ th,th.n{white-space:normal}th.sort:after{content:none}
 td code,td .chip{white-space:normal;overflow-wrap:anywhere}td{overflow-wrap:break-word}
 h2{break-after:avoid;page-break-after:avoid}
 section,.panel,svg,tr{break-inside:avoid;page-break-inside:avoid}
-.filters,.noprint{display:none}
+.filters,.noprint{display:none}.printonly{display:block}
 details>*{display:block}
 tr.hidden{display:table-row}
 }
@@ -180,12 +180,22 @@ function apply(keep){
   if(more){more.hidden=shown.length>=sel.length;
     more.textContent='show '+Math.min(data.page||50,sel.length-shown.length)+' more (of '+
       fmt(sel.length-shown.length)+' not shown)';}
-  var s=document.getElementById('drill-status');
-  if(s){s.textContent=fmt(shown.length)+' of '+fmt(sel.length)+
-    (sel.length===1?' example account':' example accounts')+' shown; '+fmt(accts)+
-    (accts===1?' changed account':' changed accounts')+
-    ' in the selected transitions and classes (every account: accounts.csv).';}
+  var s=document.getElementById('drill-status'),text=fmt(shown.length)+' of '+
+    fmt(sel.length)+(sel.length===1?' example account':' example accounts')+' shown; '+
+    fmt(accts)+(accts===1?' changed account':' changed accounts')+
+    ' in the selected transitions and classes (every account: accounts.csv).';
+  if(s)s.textContent=text;
+  var cap=document.getElementById('drill-caption');  // the printed page has no filters
+  if(cap){var f=[];[[fc,'customer class'],[fd,'deposit class'],[ft,'transition'],
+    [fm,'kind']].forEach(function(p){if(p[0]&&p[0].value)f.push(p[1]+' '+
+      p[0].options[p[0].selectedIndex].text);});
+    cap.textContent=(f.length?'Filters: '+f.join(', ')+'. ':'No filter. ')+text;}
 }
+// printed, the drill-down holds every selected account (impact.json's examples: bounded)
+var before=null;
+window.addEventListener('beforeprint',function(){before=limit;limit=rows.length;apply(true);});
+window.addEventListener('afterprint',function(){if(before!==null){limit=before;before=null;
+  apply(true);}});
 [fc,fd,ft,fm].forEach(function(e){if(e)e.addEventListener('change',function(){apply();});});
 if(more)more.addEventListener('click',function(){limit+=data.page||50;apply(true);});
 if(drill)drill.querySelectorAll('th.sort').forEach(function(th){
@@ -879,8 +889,8 @@ def _drilldown(impact: dict) -> str:
             f"impact.json holds the first {per} accounts (by id) of each transition, "
             "customer class and deposit class; accounts.csv and accounts.parquet hold every "
             "account (a transition's: changed=true with its outcome_baseline and "
-            "outcome_candidate). Filter below (the counts follow the classes chosen), click a heading "
-            "to sort, or click a cell of the transition matrix.</p>"
+            "outcome_candidate). Filter below (the counts follow the classes chosen), click "
+            "a heading to sort, or click a cell of the transition matrix.</p>"
             f"{filters}"
             '<div class="box"><table class="sortable" id="transitions-list"><thead><tr>'
             "<th class='sort'>baseline</th><th class='sort'>candidate</th>"
@@ -890,7 +900,8 @@ def _drilldown(impact: dict) -> str:
             f"<thead><tr>{head}<th>money before → after</th>"
             f'<th>why</th></tr></thead><tbody>{"".join(drows)}</tbody></table></div>'
             '<p class="noprint"><button type="button" id="drill-more" hidden>show more'
-            "</button></p></section>")
+            '</button></p><p class="printonly small muted" id="drill-caption"></p>'
+            "</section>")
 
 
 def _rule_text(rule: str | None, outcome: str) -> str:
