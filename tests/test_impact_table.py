@@ -33,6 +33,9 @@ near_money = st.tuples(*[st.one_of(st.integers(-10**6, 10**6),
 small_money = st.tuples(*[st.integers(-10**6, 10**6)] * 4)
 
 
+deposit_classes = st.sampled_from(["RES", "COM", "COM+RES", "none"])
+
+
 @st.composite
 def accounts(draw):
     n = draw(st.integers(0, 60))
@@ -51,10 +54,11 @@ def accounts(draw):
             rows.append(AccountRow(f"A{i:04d}", draw(st.sampled_from(["RES", "COM", "IND"])),
                                    ob, oc, mb, mc, draw(st.sampled_from(["", "r/one"])),
                                    draw(st.sampled_from(["", "r/two"])), changed,
-                                   "why" if changed else ""))
+                                   "why" if changed else "", draw(deposit_classes)))
         else:
             rows.append(AccountRow(f"A{i:04d}", draw(st.sampled_from(["RES", "COM"])), ob,
-                                   None, mb, None, "r/one", None, False, ""))
+                                   None, mb, None, "r/one", None, False, "",
+                                   draw(deposit_classes)))
     return rows, with_candidate
 
 
@@ -87,12 +91,15 @@ def reference(rows, has_c, mu=2) -> dict:
                                  Counter(r.outcome_candidate for r in rs) if has_c else None),
                 "money": moneys(rs)}
 
+    def by(attr):
+        return {c: {"accounts": len(rs), "changed_accounts": sum(r.changed for r in rs),
+                    **summary(rs)}
+                for c in sorted({getattr(r, attr) for r in rows})
+                for rs in [[r for r in rows if getattr(r, attr) == c]]}
+
     out = {"accounts": len(rows), "changed_accounts": sum(r.changed for r in rows),
-           **summary(rows),
-           "by_customer_class": {c: {"accounts": len(rs), "changed_accounts":
-                                     sum(r.changed for r in rs), **summary(rs)}
-                                 for c in sorted({r.customer_class for r in rows})
-                                 for rs in [[r for r in rows if r.customer_class == c]]}}
+           **summary(rows), "by_customer_class": by("customer_class"),
+           "by_deposit_class": by("deposit_class")}
     if has_c:
         pairs = Counter((r.outcome_baseline, r.outcome_candidate) for r in rows)
         matrix: dict = {}
@@ -106,11 +113,34 @@ def reference(rows, has_c, mu=2) -> dict:
         out["changed_label_only_accounts"] = len(changed) - len(moved)
         counts = Counter((r.outcome_baseline, r.outcome_candidate) for r in changed)
         money_counts = Counter((r.outcome_baseline, r.outcome_candidate) for r in moved)
+        def shown(a, b):
+            """The first few of each class and deposit class, in account id order."""
+            seen: Counter = Counter()
+            out = []
+            for r in changed:
+                key = (r.customer_class, r.deposit_class)
+                if (r.outcome_baseline, r.outcome_candidate) == (a, b) and \
+                        seen[key] < EXAMPLES_PER_TRANSITION:
+                    seen[key] += 1
+                    out.append(r)
+            return out
+
+        def per(a, b, attr, customer_class=None):
+            n = Counter(getattr(r, attr) for r in changed
+                        if (r.outcome_baseline, r.outcome_candidate) == (a, b)
+                        and customer_class in (None, r.customer_class))
+            return dict(sorted(n.items()))
+
         out["examples"] = [
             {"from": a, "to": b, "accounts": counts[(a, b)],
              "money_changed_accounts": money_counts[(a, b)],
-             "label_only_accounts": counts[(a, b)] - money_counts[(a, b)], "examples": [
+             "label_only_accounts": counts[(a, b)] - money_counts[(a, b)],
+             "by_customer_class": per(a, b, "customer_class"),
+             "by_deposit_class": per(a, b, "deposit_class"),
+             "by_class": {c: {d: n for d, n in per(a, b, "deposit_class", c).items()}
+                          for c in per(a, b, "customer_class")}, "examples": [
                 {"account_id": r.account_id, "customer_class": r.customer_class,
+                 "deposit_class": r.deposit_class,
                  "rule_baseline": r.rule_baseline, "rule_candidate": r.rule_candidate,
                  "money_delta": {c: format_money(y - x, mu) for c, x, y in
                                  zip(CATEGORIES, r.money_baseline, r.money_candidate)
@@ -120,8 +150,7 @@ def reference(rows, has_c, mu=2) -> dict:
                  "money_candidate": {c: format_money(v, mu)
                                      for c, v in zip(CATEGORIES, r.money_candidate)},
                  "reason": r.reason}
-                for r in [r for r in changed if (r.outcome_baseline, r.outcome_candidate)
-                          == (a, b)][:EXAMPLES_PER_TRANSITION]]}
+                for r in shown(a, b)]}
             for a, b in sorted(counts, key=lambda k: (-counts[k], outcome_rank(k[0]),
                                                       outcome_rank(k[1])))]
     return out
@@ -166,7 +195,7 @@ def test_accounts_files_hold_every_account_exactly(data):
         assert line[8:12] == ([format_money(v, 2) for v in r.money_candidate] if has_c
                               else [""] * 4)
         assert line[12:] == ["true" if r.changed else "false", r.rule_baseline,
-                             r.rule_candidate or "", r.reason]
+                             r.rule_candidate or "", r.reason, r.deposit_class]
     if all(-2**63 <= v < 2**63 for r in rows for v in r.money_baseline + (r.money_candidate
                                                                           or ())):
         table = accounts_table(result)
@@ -174,3 +203,4 @@ def test_accounts_files_hold_every_account_exactly(data):
             r.money_baseline[0] for r in rows]
         assert table.column("write_downs_candidate").to_pylist() == [
             r.money_candidate[3] if has_c else None for r in rows]
+        assert table.column("deposit_class").to_pylist() == [r.deposit_class for r in rows]

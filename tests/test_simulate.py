@@ -344,3 +344,45 @@ def test_horizon_what_if_on_months_between_interest_moves_money_monthly(root, tm
     assert [m["candidate"]["money"]["interest"] for m in months] == ["0.23", "0.07", "0.08"]
     assert impact["money"]["interest"] == {"baseline": "0.00", "candidate": "0.38",
                                            "delta": "0.38"}
+
+
+def test_deposit_class_per_account_and_examples_per_class(root, tmp_path):
+    """An account's deposit class is its cash deposits' classes (both: COM+RES; none without
+    one), the same on every rules engine, in accounts.csv and impact.json; examples are the
+    first five of each transition and class, so a small class of a long transition is shown
+    too (A9 is the only COM account of refunded_by_check -> not_eligible_months_held, after
+    eight RES ones)."""
+    accounts = [acct(f"A{i}") for i in range(1, 9)] + [
+        acct("A9", customer_class="COM"), acct("B1"), acct("B2", customer_class="COM")]
+    sas = [sa(f"S{i}", "DEP-RES", start="2025-08-01", payoff="-200.00", account_id=f"A{i}")
+           for i in range(1, 9)]
+    sas += [sa("S9", "DEP-COM", start="2024-08-01", payoff="-500.00", account_id="A9"),
+            sa("T1", "E-RES", start="2024-01-01", payoff="5.00", current="5.00",
+               account_id="B1"),
+            sa("T2", "DEP-COM", start="2020-01-01", payoff="-100.00", account_id="B2",
+               last_interest_date=AS_OF.isoformat()),
+            sa("T3", "DEP-RES", start="2020-01-01", payoff="-100.00", account_id="B2",
+               last_interest_date=AS_OF.isoformat())]
+    folder = write_extract(tmp_path / "x", accounts, sas)
+    sets = ["deposit_classes.RES.refund_criteria.hold_months=18",
+            "deposit_classes.COM.refund_criteria.hold_months=36"]
+    results = [_run(root, folder, sets=sets, rules_engine=e) for e in ("vector", "python")]
+    for r in results:
+        dc = dict(zip(r.table["account_id"], r.table["deposit_class"]))
+        assert dc["A1"] == "RES" and dc["A9"] == "COM" and dc["B1"] == "none"
+        assert dc["B2"] == "COM+RES"
+    assert results[0].impact == results[1].impact
+    impact = results[0].impact
+    assert {k: v["accounts"] for k, v in impact["by_deposit_class"].items()} == {
+        "COM": 1, "COM+RES": 1, "RES": 8, "none": 1}
+    (t,) = [t for t in impact["examples"] if t["to"] == "not_eligible_months_held"]
+    assert t["accounts"] == 9 and t["by_deposit_class"] == {"COM": 1, "RES": 8}
+    assert t["by_class"] == {"COM": {"COM": 1}, "RES": {"RES": 8}}
+    shown = [e["account_id"] for e in t["examples"]]
+    assert shown == ["A1", "A2", "A3", "A4", "A5", "A9"]
+    assert [e["deposit_class"] for e in t["examples"]][-1] == "COM"
+    out = tmp_path / "out"
+    results[0].write(out)
+    lines = (out / "accounts.csv").read_text().splitlines()
+    assert lines[0].endswith(",reason,deposit_class")
+    assert [line for line in lines if line.startswith("B2,")][0].endswith(",COM+RES")

@@ -401,6 +401,14 @@ def documents() -> dict[str, dict]:
                 "changed_accounts": i("Changed accounts of the class."),
                 "outcomes": open_map("Accounts per outcome.", ref("side_count")),
                 "money": open_map("Money per category.", ref("side_money"))})),
+        "by_deposit_class": open_map(
+            "The same per account deposit class: the classes of the account's cash deposit "
+            "SAs, sorted and joined with + (COM+RES), or none without one.", obj(
+                "One deposit class.", {
+                    "accounts": i("Accounts of the deposit class."),
+                    "changed_accounts": i("Changed accounts of the deposit class."),
+                    "outcomes": open_map("Accounts per outcome.", ref("side_count")),
+                    "money": open_map("Money per category.", ref("side_money"))})),
         "transitions": open_map("With a candidate: baseline outcome -> candidate outcome -> "
                                 "accounts.", open_map("Candidate outcomes.",
                                                       {"type": "integer"})),
@@ -411,8 +419,17 @@ def documents() -> dict[str, dict]:
             "label_only_accounts": i("Its accounts with the same money (only the outcome's "
                                      "name changed)."),
             "accounts": i("Accounts that moved so."),
-            "examples": arr("The first accounts by id.", obj("An account.", {
+            "by_customer_class": open_map("Its accounts per customer class.",
+                                          {"type": "integer"}),
+            "by_deposit_class": open_map("Its accounts per deposit class.",
+                                         {"type": "integer"}),
+            "by_class": open_map("Its accounts per customer class, then per deposit class.",
+                                 open_map("Deposit classes.", {"type": "integer"})),
+            "examples": arr("The first accounts by id of each customer class and deposit "
+                            "class (at most 5 of each), in account id order.",
+                            obj("An account.", {
                 "account_id": s("Account."), "customer_class": s("Its class."),
+                "deposit_class": s("Its deposit class (as in by_deposit_class)."),
                 "rule_baseline": s("Rule that decided the baseline outcome."),
                 "rule_candidate": s("Rule that decided the candidate outcome."),
                 "money_delta": open_map("Money change per category.", ref("money")),
@@ -447,7 +464,7 @@ def documents() -> dict[str, dict]:
         }, required=["month", "process_date", "baseline"])),
     }, required=["as_of", "process_dates", "horizon_months", "currency", "minor_units",
                  "baseline", "candidate", "accounts", "changed_accounts", "outcomes", "money",
-                 "by_customer_class"])
+                 "by_customer_class", "by_deposit_class"])
     item = lambda desc, extra: obj(desc, {  # noqa: E731
         "rule": s("Rule id."), **extra})
     cov_items = lambda desc, it: obj(desc, {  # noqa: E731

@@ -21,7 +21,7 @@ SHOTS = [  # file, width, height, the parts of the page
     ("report-transitions.png", 1400, 1200, "#outcomes,#transitions"),
     ("report-monthly.png", 1400, 720, "#monthly"),
     ("report-distributions.png", 1400, 440, "#distributions"),
-    ("report-drilldown.png", 1400, 700, "#drilldown"),
+    ("report-drilldown.png", 1400, 1000, "#drilldown"),
 ]
 
 

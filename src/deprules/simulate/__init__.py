@@ -101,7 +101,7 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     in partitions). With ``engine="dask"`` the default is ``python``, and ``vector`` is an
     error: Dask runs partitions of the per-account engines. ``reasons`` (vector only):
     ``examples`` works out the ``reason`` of the accounts impact.json shows (the first
-    ``EXAMPLES_PER_TRANSITION`` of each transition), ``all`` of every changed account; the
+    ``EXAMPLES_PER_TRANSITION`` of each transition and class), ``all`` of every changed account; the
     impact is the same either way, only accounts.csv/.parquet's reason column differs.
     """
     from ..extract import load_extract

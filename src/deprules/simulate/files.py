@@ -49,7 +49,8 @@ def accounts_csv(result: "SimulationResult") -> bytes:
     cols += [_money_text(t[c].to_numpy(), mu) if has_c else empty for c in MONEY_CANDIDATE]
     cols += [np.where(t["changed"].to_numpy(bool), "true", "false").tolist(),
              t["rule_baseline"].tolist(),
-             t["rule_candidate"].tolist() if has_c else empty, t["reason"].tolist()]
+             t["rule_candidate"].tolist() if has_c else empty, t["reason"].tolist(),
+             t["deposit_class"].tolist()]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COLUMNS)
@@ -72,7 +73,7 @@ def accounts_table(result: "SimulationResult") -> pa.Table:
         else:  # beyond int64: Arrow refuses, as the old writer did
             cols[name] = pa.array(values.tolist(), pa.int64())
     cols["changed"] = pa.array(t["changed"].to_numpy(bool), pa.bool_())
-    for name in ("rule_baseline", "rule_candidate", "reason"):
+    for name in ("rule_baseline", "rule_candidate", "reason", "deposit_class"):
         cols[name] = pa.array(t[name].to_numpy(dtype=object), pa.string())
     table = pa.table(cols)
     meta = {b"deprules.minor_units": str(result.minor_units).encode(),

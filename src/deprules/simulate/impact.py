@@ -19,6 +19,8 @@ from .partition import MonthTotals
 from .table import money_matrix
 
 SCHEMA_VERSION = 1
+# examples: the first accounts (by id) of each transition, customer class and deposit class
+# (so a filter of the report on a class still finds examples of every transition it has)
 EXAMPLES_PER_TRANSITION = 5
 # distribution bins, in major units (scaled by the minor units): refund amounts per account,
 # and the change of an account's refund checks (candidate - baseline) among changed accounts
@@ -151,19 +153,11 @@ def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
         "outcomes": _side_by_side(_counts(ob), _counts(oc) if has_c else None),
         "money": _money_side_by_side(column_sums(mb), column_sums(mc) if has_c else None, mu),
     }
-    classes = {}
-    cls_codes, cls_names = pd.factorize(table["customer_class"].to_numpy(dtype=object))
-    for k in sorted(range(len(cls_names)), key=lambda k: cls_names[k]):
-        mine = cls_codes == k
-        classes[cls_names[k]] = {
-            "accounts": int(mine.sum()),
-            "changed_accounts": int((changed & mine).sum()),
-            "outcomes": _side_by_side(_counts(ob[mine]),
-                                      _counts(oc[mine]) if has_c else None),
-            "money": _money_side_by_side(column_sums(mb[mine]),
-                                         column_sums(mc[mine]) if has_c else None, mu),
-        }
+    classes = _by_group(table["customer_class"].to_numpy(dtype=object), ob, oc, mb, mc,
+                        changed, mu)
     impact["by_customer_class"] = classes
+    impact["by_deposit_class"] = _by_group(table["deposit_class"].to_numpy(dtype=object), ob, oc,
+                                           mb, mc, changed, mu)
     if has_c:
         # what changed for the customer: money (any category), or only the outcome's name
         # (e.g. not_eligible_credit_rating -> not_eligible_months_held, the same money)
@@ -189,6 +183,25 @@ def build_impact(table: pd.DataFrame, months: list[dict[str, MonthTotals]], *,
                 entry["cumulative_delta"] = _money(total, mu)
             impact["monthly"].append(entry)
     return impact
+
+
+def _by_group(groups: np.ndarray, ob, oc, mb, mc, changed, mu: int) -> dict[str, dict]:
+    """Accounts, changed accounts, outcomes and money of each value of ``groups`` (a class
+    column), the values sorted."""
+    out = {}
+    codes, names = pd.factorize(groups)
+    for k in sorted(range(len(names)), key=lambda k: names[k]):
+        mine = codes == k
+        out[names[k]] = {
+            "accounts": int(mine.sum()),
+            "changed_accounts": int((changed & mine).sum()),
+            "outcomes": _side_by_side(_counts(ob[mine]),
+                                      _counts(oc[mine]) if oc is not None else None),
+            "money": _money_side_by_side(column_sums(mb[mine]),
+                                         column_sums(mc[mine]) if mc is not None else None,
+                                         mu),
+        }
+    return out
 
 
 def _bins(edges: list[int]) -> list[tuple[int | None, int | None]]:
@@ -268,10 +281,33 @@ def first_of_each(codes: np.ndarray, k: int) -> np.ndarray:
     return np.sort(order[(np.arange(len(sc)) - begin) < k])
 
 
+def group_codes(*columns) -> np.ndarray:
+    """One code per row for the combination of its values in ``columns``."""
+    n = len(columns[0])
+    key = np.zeros(n, np.int64)
+    for col in columns:
+        codes, names = pd.factorize(np.asarray(col))
+        key, _ = pd.factorize(key * max(len(names), 1) + codes)
+        key = key.astype(np.int64)
+    return key
+
+
+def example_positions(ob, oc, customer_class, deposit_class, changed) -> np.ndarray:
+    """Row positions (in row order) of the accounts impact.json shows: among the changed
+    accounts, the first ``EXAMPLES_PER_TRANSITION`` of each transition, customer class and
+    deposit class (outcomes as names or as codes, either)."""
+    idx = np.flatnonzero(changed)
+    if not len(idx):
+        return idx
+    key = group_codes(ob[idx], oc[idx], customer_class[idx], deposit_class[idx])
+    return idx[first_of_each(key, EXAMPLES_PER_TRANSITION)]
+
+
 def _examples(table, ob, oc, mb, mc, changed, mu, moved) -> list[dict]:
-    """The first few changed accounts of each transition (rows are sorted by account id),
-    the transitions with the most accounts first, each with how many of its accounts saw
-    their money change and how many only the name of their outcome."""
+    """Every transition of changed accounts, the most accounts first, each with how many of
+    its accounts saw their money change and how many only the name of their outcome, its
+    changed accounts per customer class and per deposit class, and its example accounts
+    (``example_positions``, by account id)."""
     idx = np.flatnonzero(changed)
     codes, pairs = _pairs(ob[idx], oc[idx])
     counts = np.bincount(codes, minlength=len(pairs)).tolist()
@@ -279,14 +315,21 @@ def _examples(table, ob, oc, mb, mc, changed, mu, moved) -> list[dict]:
     examples: dict[int, list[dict]] = {k: [] for k in range(len(pairs))}
     ids = table["account_id"].to_numpy(dtype=object)
     cls = table["customer_class"].to_numpy(dtype=object)
+    dcls = table["deposit_class"].to_numpy(dtype=object)
     rb = table["rule_baseline"].to_numpy(dtype=object)
     rc = table["rule_candidate"].to_numpy(dtype=object)
     reason = table["reason"].to_numpy(dtype=object)
-    for j in first_of_each(codes, EXAMPLES_PER_TRANSITION).tolist():
-        i = idx[j]
+    by_class = [_counts_by(codes, cls[idx], len(pairs)),
+                _counts_by(codes, dcls[idx], len(pairs))]
+    # both classes at once ("\x1f" is in neither: class codes are printable; not NUL,
+    # which pandas' string hashing cuts at)
+    both = [_nested(m) for m in _counts_by(codes, cls[idx] + "\x1f" + dcls[idx], len(pairs))]
+    code_at = np.full(len(ob), -1, np.int64)
+    code_at[idx] = codes
+    for i in example_positions(ob, oc, cls, dcls, changed).tolist():
         a_money, b_money = mb[i].tolist(), mc[i].tolist()
-        examples[codes[j]].append({
-            "account_id": ids[i], "customer_class": cls[i],
+        examples[int(code_at[i])].append({
+            "account_id": ids[i], "customer_class": cls[i], "deposit_class": dcls[i],
             "rule_baseline": rb[i], "rule_candidate": rc[i],
             "money_delta": {c: format_money(b - a, mu) for c, a, b in
                             zip(CATEGORIES, a_money, b_money) if a != b},
@@ -297,7 +340,31 @@ def _examples(table, ob, oc, mb, mc, changed, mu, moved) -> list[dict]:
     return [{"from": pairs[k][0], "to": pairs[k][1], "accounts": counts[k],
              "money_changed_accounts": money_counts[k],
              "label_only_accounts": counts[k] - money_counts[k],
+             "by_customer_class": by_class[0][k], "by_deposit_class": by_class[1][k],
+             "by_class": both[k],
              "examples": examples[k]} for k in order]
+
+
+def _nested(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for key, n in counts.items():
+        a, b = key.split("\x1f")
+        out.setdefault(a, {})[b] = n
+    return out
+
+
+def _counts_by(codes: np.ndarray, groups: np.ndarray, n: int) -> list[dict[str, int]]:
+    """Per code 0..n-1: how many rows of each value of ``groups``, the values sorted."""
+    out: list[dict[str, int]] = [{} for _ in range(n)]
+    if not len(codes):
+        return out
+    g, names = pd.factorize(groups)
+    width = len(names)
+    both = np.bincount(codes.astype(np.int64) * width + g, minlength=n * width).reshape(n, width)
+    order = sorted(range(width), key=lambda k: names[k])
+    for k in range(n):
+        out[k] = {names[j]: int(both[k, j]) for j in order if both[k, j]}
+    return out
 
 
 def impact_json(impact: dict) -> str:

@@ -28,6 +28,15 @@ _RANK = {"refunded_by_check": 0, "written_down": 1, "todo_": 2, "applied_to_debt
          "closed_at_zero": 4, "pending": 5, "not_eligible_": 6, "untouched": 7, "no_deposit": 8}
 
 
+NO_DEPOSIT_CLASS = "none"  # an account without a cash deposit SA (class codes are upper case)
+
+
+def deposit_class_of(classes) -> str:
+    """An account's deposit class: the classes of its cash deposit SAs (any status), sorted
+    and joined with ``+`` (``COM+RES``), or ``none`` without a cash deposit SA."""
+    return "+".join(sorted(set(classes))) or NO_DEPOSIT_CLASS
+
+
 def outcome_rank(outcome: str) -> tuple[int, str]:
     """Sort key: most significant outcome first, then by name."""
     for prefix, rank in _RANK.items():

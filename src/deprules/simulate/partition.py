@@ -24,7 +24,7 @@ from ..errors import DeprulesError, InputError
 from ..extract import Extract
 from ..workspace import Setup
 from .explain import explain_difference
-from .outcomes import CATEGORIES, AccountSimulator, Money
+from .outcomes import CATEGORIES, AccountSimulator, Money, deposit_class_of
 
 Progress = Callable[[int], None]  # called with a number of accounts just finished
 
@@ -58,6 +58,7 @@ class AccountRow:
     rule_candidate: str | None
     changed: bool
     reason: str
+    deposit_class: str = "none"  # outcomes.deposit_class_of its cash deposit SAs
 
 
 @dataclass
@@ -135,18 +136,21 @@ def run_partition(job: Job, index: int, extract: Extract,
     states_b = states_from_extract(extract, job.baseline.config)
     states_c = states_from_extract(extract, job.candidate.config) if job.candidate else {}
     mu = job.baseline.config.installation.minor_units
+    types = job.baseline.config.sa_types
     months = [{"baseline": MonthTotals(), "candidate": MonthTotals()} for _ in job.dates]
     rows: list[AccountRow] = []
     done = 0
     for aid in sorted(states_b):
         st = states_b.pop(aid)  # each state is dropped as soon as it is reduced
         cls = st.account.customer_class
+        dc = deposit_class_of(types[s.sa_type].deposit_class for s in st.sas.values()
+                              if types[s.sa_type].is_cash_deposit)
         ob, mb = base_sim.run(st)
         for k, m in enumerate(mb):
             months[k]["baseline"].add(m.outcome, m.money)
         if cand_sim is None:
             rows.append(AccountRow(aid, cls, ob.outcome, None, ob.money, None, ob.rule, None,
-                                   False, ""))
+                                   False, "", dc))
         else:
             sc = states_c.pop(aid)
             classes = {sid: job.candidate.config.sa_types[s.sa_type].deposit_class
@@ -158,7 +162,7 @@ def run_partition(job: Job, index: int, extract: Extract,
             reason = explain_difference(ob, oc, job.baseline.book, job.candidate.book, cls,
                                         classes, mu) if changed else ""
             rows.append(AccountRow(aid, cls, ob.outcome, oc.outcome, ob.money, oc.money,
-                                   ob.rule, oc.rule, changed, reason))
+                                   ob.rule, oc.rule, changed, reason, dc))
         done += 1
         if tick is not None and done % 100 == 0:
             tick(100)

@@ -78,6 +78,7 @@ th.sort{cursor:pointer}th.sort:after{content:" \\2195";color:#98a2b0}
 table.matrix th.col{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;
 text-align:left;vertical-align:bottom;padding:8px 4px;font-weight:600}
 table.matrix td.diag{background:#f2f4f7;color:#5b6675}
+table.matrix td .small{white-space:normal;line-height:1.2}
 table.matrix td.hot{background:#fdebd9;font-weight:600;cursor:pointer}
 table.matrix td.hot:hover,table.matrix td.diag.click:hover{outline:2px solid #1f4e79}
 table.matrix td.diag.click{cursor:pointer}
@@ -98,19 +99,23 @@ white-space:nowrap}
 background:#fff;border:1px solid #e1e5ea;border-radius:6px;padding:8px 10px}
 .filters label{font-size:13px}
 code{background:#eef1f5;padding:1px 4px;border-radius:3px;overflow-wrap:anywhere}
-td code{white-space:nowrap;overflow-wrap:normal}
+td code{white-space:nowrap;overflow-wrap:normal}td.id{white-space:nowrap}
 svg text{font:12px system-ui,-apple-system,Segoe UI,Roboto,sans-serif;fill:#1d2733}
 svg text.v{font-size:11px}svg text.ax{fill:#5b6675;font-size:11px}
 details summary{cursor:pointer;color:#1f4e79;margin:6px 0}
-tr.hidden{display:none}
+tr.hidden{display:none}.printonly{display:none}
+button{font:inherit;padding:3px 10px;border:1px solid #1f4e79;border-radius:4px;
+background:#fff;color:#1f4e79;cursor:pointer}
 @media print{
 body{background:#fff;font-size:10.5px}main{max-width:none;padding:0}
 @page{size:A4 landscape;margin:12mm}
 .box{overflow:visible;border:0}
 table{font-size:9.5px;max-width:100%}th,td{padding:2px 4px}
+th,th.n{white-space:normal}th.sort:after{content:none}
+td code,td .chip{white-space:normal;overflow-wrap:anywhere}td{overflow-wrap:break-word}
 h2{break-after:avoid;page-break-after:avoid}
 section,.panel,svg,tr{break-inside:avoid;page-break-inside:avoid}
-.filters,.noprint{display:none}
+.filters,.noprint{display:none}.printonly{display:block}
 details>*{display:block}
 tr.hidden{display:table-row}
 }
@@ -120,6 +125,7 @@ SCRIPT = r"""
 (function(){
 var data=JSON.parse(document.getElementById('deprules-data').textContent);
 function num(t){var s=String(t).replace(/,/g,'');var v=parseFloat(s);return isNaN(v)?null:v;}
+function fmt(n){return n.toLocaleString('en-US');}
 document.querySelectorAll('table.sortable').forEach(function(tb){
   tb.querySelectorAll('th.sort').forEach(function(th){
     th.addEventListener('click',function(){
@@ -134,27 +140,68 @@ document.querySelectorAll('table.sortable').forEach(function(tb){
         return asc?r:-r;});
       rows.forEach(function(r){body.appendChild(r);});
     });});});
-var fc=document.getElementById('f-class'),ft=document.getElementById('f-transition'),
-    fm=document.getElementById('f-moved');
-function apply(){
-  var c=fc?fc.value:'',t=ft?ft.value:'',m=fm?fm.value:'';
-  var shown=0,accts=0;
-  document.querySelectorAll('#drill tbody tr').forEach(function(r){
-    var ok=(!c||r.getAttribute('data-class')===c)&&(!t||r.getAttribute('data-t')===t)&&
-      (!m||(m==='outcome')===(r.getAttribute('data-from')!==r.getAttribute('data-to')));
-    r.classList.toggle('hidden',!ok);if(ok)shown++;});
+var fc=document.getElementById('f-class'),fd=document.getElementById('f-dclass'),
+    ft=document.getElementById('f-transition'),fm=document.getElementById('f-moved'),
+    more=document.getElementById('drill-more'),drill=document.getElementById('drill');
+// the drill-down: every example account of impact.json is in data.rows; the page holds
+// the ones the filters select, data.page at a time ("show more")
+var rows=data.rows||[],limit=data.page||50,order=null;
+function cmpText(a,b){return a<b?-1:a>b?1:0;}
+function cmpMinor(a,b){var x=BigInt(a),y=BigInt(b);return x<y?-1:x>y?1:0;}
+var KEYS={a:[3,cmpText],c:[1,cmpText],d:[2,cmpText],rb:[4,cmpMinor],rc:[5,cmpMinor],
+  t:[0,function(a,b){return a-b;}]};
+function tkey(k){var t=data.transitions[k];return t[0]+'\u2192'+t[1];}
+function kindOk(k,m){var t=data.transitions[k];return !m||(m==='outcome')===(t[0]!==t[1]);}
+function inClasses(k,c,d){  // changed accounts of transition k in the chosen classes
+  var t=data.transitions[k],by=t[3],n=0,cc,dc;
+  if(!c&&!d)return t[2];
+  for(cc in by){if(c&&cc!==c)continue;
+    for(dc in by[cc]){if(!d||dc===d)n+=by[cc][dc];}}
+  return n;}
+function apply(keep){
+  var c=fc?fc.value:'',d=fd?fd.value:'',t=ft?ft.value:'',m=fm?fm.value:'';
+  if(!keep)limit=data.page||50;
+  var accts=0;
   document.querySelectorAll('#transitions-list tbody tr').forEach(function(r){
-    var ok=(!t||r.getAttribute('data-t')===t)&&
-      (!m||(m==='outcome')===(r.getAttribute('data-from')!==r.getAttribute('data-to')));
-    r.classList.toggle('hidden',!ok);if(ok)accts+=parseInt(r.getAttribute('data-n'),10);});
+    var k=parseInt(r.getAttribute('data-k'),10),n=inClasses(k,c,d),
+        ok=(!t||r.getAttribute('data-t')===t)&&kindOk(k,m)&&n>0;
+    var cell=r.cells[2];cell.textContent=fmt(n);cell.setAttribute('data-v',n);
+    r.classList.toggle('hidden',!ok);if(ok)accts+=n;});
   document.querySelectorAll('#classes tbody tr').forEach(function(r){
     r.classList.toggle('hidden',!!c&&r.getAttribute('data-class')!==c);});
-  var s=document.getElementById('drill-status');
-  if(s){s.textContent=shown+(shown===1?' example account':' example accounts')+' shown, of '+
-    accts.toLocaleString('en-US')+(accts===1?' changed account':' changed accounts')+
-    ' in the selected transitions (every account: accounts.csv).';}
+  document.querySelectorAll('#deposit-classes tbody tr').forEach(function(r){
+    r.classList.toggle('hidden',!!d&&r.getAttribute('data-dclass')!==d);});
+  var sel=rows.filter(function(x){return (!c||x[1]===c)&&(!d||x[2]===d)&&
+    (!t||tkey(x[0])===t)&&kindOk(x[0],m);});
+  if(order){var f=KEYS[order[0]];sel.sort(function(x,y){
+    var r=f[1](x[f[0]],y[f[0]])||cmpText(x[3],y[3]);return order[1]?r:-r;});}
+  var shown=sel.slice(0,limit);
+  if(drill)drill.tBodies[0].innerHTML=shown.map(function(x){return x[6];}).join('');
+  if(more){more.hidden=shown.length>=sel.length;
+    more.textContent='show '+Math.min(data.page||50,sel.length-shown.length)+' more (of '+
+      fmt(sel.length-shown.length)+' not shown)';}
+  var s=document.getElementById('drill-status'),text=fmt(shown.length)+' of '+
+    fmt(sel.length)+(sel.length===1?' example account':' example accounts')+' shown; '+
+    fmt(accts)+(accts===1?' changed account':' changed accounts')+
+    ' in the selected transitions and classes (every account: accounts.csv).';
+  if(s)s.textContent=text;
+  var cap=document.getElementById('drill-caption');  // the printed page has no filters
+  if(cap){var f=[];[[fc,'customer class'],[fd,'deposit class'],[ft,'transition'],
+    [fm,'kind']].forEach(function(p){if(p[0]&&p[0].value)f.push(p[1]+' '+
+      p[0].options[p[0].selectedIndex].text);});
+    cap.textContent=(f.length?'Filters: '+f.join(', ')+'. ':'No filter. ')+text;}
 }
-[fc,ft,fm].forEach(function(e){if(e)e.addEventListener('change',apply);});
+// printed, the drill-down holds every selected account (impact.json's examples: bounded)
+var before=null;
+window.addEventListener('beforeprint',function(){before=limit;limit=rows.length;apply(true);});
+window.addEventListener('afterprint',function(){if(before!==null){limit=before;before=null;
+  apply(true);}});
+[fc,fd,ft,fm].forEach(function(e){if(e)e.addEventListener('change',function(){apply();});});
+if(more)more.addEventListener('click',function(){limit+=data.page||50;apply(true);});
+if(drill)drill.querySelectorAll('th.sort').forEach(function(th){
+  th.addEventListener('click',function(){
+    var k=th.getAttribute('data-key'),asc=!(order&&order[0]===k&&order[1]);
+    order=[k,asc];th.setAttribute('data-dir',asc?'asc':'desc');apply(true);});});
 document.querySelectorAll('[data-pick]').forEach(function(td){
   td.addEventListener('click',function(){
     if(ft){ft.value=td.getAttribute('data-pick');apply();
@@ -550,9 +597,11 @@ def _outcomes(impact: dict, has_c: bool) -> str:
             "</tbody></table></div></section>")
 
 
-def _classes(impact: dict, has_c: bool) -> str:
+def _classes(impact: dict, has_c: bool, key: str = "by_customer_class",
+             what: str = "customer class", section: str = "classes", attr: str = "data-class",
+             intro: str = "") -> str:
     mu = impact["minor_units"]
-    head = ("<thead><tr><th class='sort'>customer class</th><th class='n sort'>accounts</th>"
+    head = (f"<thead><tr><th class='sort'>{_e(what)}</th><th class='n sort'>accounts</th>"
             + ("<th class='n sort'>changed</th>" if has_c else ""))
     for c in CATEGORIES:
         head += f"<th class='n sort'>{_e(CATEGORY_LABELS[c])}</th>"
@@ -560,7 +609,7 @@ def _classes(impact: dict, has_c: bool) -> str:
             head += f"<th class='n sort'>{_e(CATEGORY_LABELS[c])} change</th>"
     head += "</tr></thead>"
     rows = []
-    for cls, d in impact["by_customer_class"].items():
+    for cls, d in (impact.get(key) or {}).items():
         cells = (f'<td>{_e(cls)}</td><td class="n" data-v="{d["accounts"]}">'
                  f'{_num(d["accounts"])}</td>')
         if has_c:
@@ -574,13 +623,22 @@ def _classes(impact: dict, has_c: bool) -> str:
                 v = parse_total(e["delta"], mu)
                 cells += (f'<td class="n" data-v="{_e(e["delta"])}">'
                           f"{_chip(_delta_kind(c, v), _sfmt(v, mu))}</td>")
-        rows.append(f'<tr data-class="{_e(cls)}">{cells}</tr>')
+        rows.append(f'<tr {attr}="{_e(cls)}">{cells}</tr>')
     note = (" Money columns: the candidate, and its change from the baseline." if has_c
             else "")
-    return ('<section id="classes"><h2>By customer class</h2><p class="muted">Click a '
+    return (f'<section id="{section}"><h2>By {_e(what)}</h2><p class="muted">{intro}Click a '
             f"heading to sort.{note}</p>"
             f'<div class="box"><table class="sortable">{head}<tbody>{"".join(rows)}'
             "</tbody></table></div></section>")
+
+
+def _deposit_classes(impact: dict, has_c: bool) -> str:
+    if "by_deposit_class" not in impact:
+        return ""
+    return _classes(impact, has_c, "by_deposit_class", "deposit class", "deposit-classes",
+                    "data-dclass", "An account's deposit class is the class of its cash "
+                    "deposits (two classes: both, as <code>COM+RES</code>; "
+                    "<code>none</code>: no cash deposit). ")
 
 
 def _changed_counts(impact: dict) -> dict[tuple[str, str], int]:
@@ -734,6 +792,56 @@ def _distributions(impact: dict, has_c: bool) -> str:
             f'</p>{legend}<div class="multi">{"".join(charts)}</div></section>')
 
 
+DRILL_PAGE = 50  # example accounts the drill-down puts in the page at a time
+
+
+def _drill_row(impact: dict, t: dict, a: dict) -> tuple[str, int, int]:
+    """One example account as a table row, and its refund before and after (minor units)."""
+    mu = impact["minor_units"]
+    key = f'{t["from"]}→{t["to"]}'
+    mb, mc = a.get("money_baseline"), a.get("money_candidate")
+    money = []
+    for c in CATEGORIES:
+        if mb and mc:
+            b, cv = parse_total(mb[c], mu), parse_total(mc[c], mu)
+            if b == cv and not b:
+                continue
+            txt = (f"{CATEGORY_LABELS[c]} {_fmt(b, mu)}" if b == cv else
+                   f"{CATEGORY_LABELS[c]} {_fmt(b, mu)} → {_fmt(cv, mu)}")
+            kind = _delta_kind(c, cv - b)
+            money.append(_chip(kind, txt) if kind != "none" else _e(txt))
+        elif c in a["money_delta"]:
+            money.append(_e(f"{CATEGORY_LABELS[c]} {_signed(a['money_delta'][c])}"))
+    refund_b = parse_total(mb["refund_checks"], mu) if mb else 0
+    refund_c = parse_total(mc["refund_checks"], mu) if mc else 0
+    dc = a.get("deposit_class", "")
+    html = (f'<tr data-t="{_e(key)}" data-class="{_e(a["customer_class"])}" '
+            f'data-dclass="{_e(dc)}" data-from="{_e(t["from"])}" data-to="{_e(t["to"])}">'
+            f'<td class="id">{_e(a["account_id"])}</td><td>{_e(a["customer_class"])}</td>'
+            f"<td>{_e(dc)}</td>"
+            f'<td><code>{_e(t["from"])}</code> → <code>{_e(t["to"])}</code></td>'
+            f'<td class="n" data-v="{refund_b}">{_e(_fmt(refund_b, mu))}</td>'
+            f'<td class="n" data-v="{refund_c}">{_e(_fmt(refund_c, mu))}</td>'
+            f'<td class="small">{"<br>".join(money) or "-"}</td>'
+            f'<td class="small">{_e(a.get("reason") or "")}<div class="muted"><code>'
+            f'{_e(_rule_text(a["rule_baseline"], t["from"]))} → '
+            f'{_e(_rule_text(a["rule_candidate"], t["to"]))}</code></div></td></tr>')
+    return html, refund_b, refund_c
+
+
+def _drill_rows(impact: dict) -> list[list]:
+    """Every example account of impact.json, for the script: [transition index, customer
+    class, deposit class, account id, refund before, refund after (minor units, as text:
+    exact beyond 2**53), row html], transitions in impact.json's order, accounts by id."""
+    out = []
+    for k, t in enumerate(impact.get("examples") or []):
+        for a in t["examples"]:
+            html, rb, rc = _drill_row(impact, t, a)
+            out.append([k, a["customer_class"], a.get("deposit_class", ""), a["account_id"],
+                        str(rb), str(rc), html])
+    return out
+
+
 def _drilldown(impact: dict) -> str:
     ex = impact.get("examples") or []
     if not ex:
@@ -741,76 +849,58 @@ def _drilldown(impact: dict) -> str:
                 "changes outcome or money.</p></section>")
     classes = list(impact["by_customer_class"])
     opts_c = "".join(f'<option value="{_e(c)}">{_e(c)}</option>' for c in classes)
+    dclasses = list(impact.get("by_deposit_class") or {})
+    opts_d = "".join(f'<option value="{_e(c)}">{_e(c)}</option>' for c in dclasses)
     opts_t = "".join(f'<option value="{_e(t["from"])}→{_e(t["to"])}">{_e(t["from"])} → '
                      f'{_e(t["to"])} ({_e(plural(t["accounts"], "account"))})</option>'
                      for t in ex)
     filters = ('<div class="filters noprint"><label>customer class <select id="f-class">'
                f'<option value="">all</option>{opts_c}</select></label>'
-               '<label>transition <select id="f-transition"><option value="">all</option>'
+               + ('<label>deposit class <select id="f-dclass"><option value="">all</option>'
+                  f"{opts_d}</select></label>" if dclasses else "")
+               + '<label>transition <select id="f-transition"><option value="">all</option>'
                f"{opts_t}</select></label>"
                '<label>kind <select id="f-moved"><option value="">all</option>'
                '<option value="outcome">outcome changes</option>'
                '<option value="timing">same outcome, money or timing changed</option>'
                '</select></label><span class="muted small" id="drill-status"></span></div>')
+    from .impact import EXAMPLES_PER_TRANSITION as per
+
     trows = []
-    for t in ex:
-        n, k = t["accounts"], len(t["examples"])
+    for k, t in enumerate(ex):
+        n, m = t["accounts"], len(t["examples"])
         key = f'{t["from"]}→{t["to"]}'
-        more = (f"{plural(k, 'example')} below; the other {_num(n - k)} in accounts.csv "
-                f"(outcome_baseline={t['from']}, outcome_candidate={t['to']}, changed=true)"
-                if n > k else "all below")
-        trows.append(f'<tr data-t="{_e(key)}" data-from="{_e(t["from"])}" '
+        more = (f"{_num(m)} below, {_num(n - m)} more in accounts.csv" if n > m else
+                "the only one, below" if m == 1 else f"all {_num(m)}, below")
+        trows.append(f'<tr data-t="{_e(key)}" data-k="{k}" data-from="{_e(t["from"])}" '
                      f'data-to="{_e(t["to"])}" data-n="{n}"><td><code>{_e(t["from"])}'
                      f'</code></td><td><code>{_e(t["to"])}</code></td>'
                      f'<td class="n" data-v="{n}">{_num(n)}</td>'
                      f'<td class="small">{_e(more)}</td></tr>')
-    mu = impact["minor_units"]
-    drows = []
-    for t in ex:
-        key = f'{t["from"]}→{t["to"]}'
-        for a in t["examples"]:
-            mb, mc = a.get("money_baseline"), a.get("money_candidate")
-            money = []
-            for c in CATEGORIES:
-                if mb and mc:
-                    b, cv = parse_total(mb[c], mu), parse_total(mc[c], mu)
-                    if b == cv and not b:
-                        continue
-                    txt = (f"{CATEGORY_LABELS[c]} {_fmt(b, mu)}" if b == cv else
-                           f"{CATEGORY_LABELS[c]} {_fmt(b, mu)} → {_fmt(cv, mu)}")
-                    kind = _delta_kind(c, cv - b)
-                    money.append(_chip(kind, txt) if kind != "none" else _e(txt))
-                elif c in a["money_delta"]:
-                    money.append(_e(f"{CATEGORY_LABELS[c]} {_signed(a['money_delta'][c])}"))
-            refund_b = parse_total(mb["refund_checks"], mu) if mb else 0
-            refund_c = parse_total(mc["refund_checks"], mu) if mc else 0
-            drows.append(
-                f'<tr data-t="{_e(key)}" data-class="{_e(a["customer_class"])}" '
-                f'data-from="{_e(t["from"])}" data-to="{_e(t["to"])}">'
-                f'<td>{_e(a["account_id"])}</td><td>{_e(a["customer_class"])}</td>'
-                f'<td><code>{_e(t["from"])}</code> → <code>{_e(t["to"])}</code></td>'
-                f'<td class="n" data-v="{refund_b}">{_e(_fmt(refund_b, mu))}</td>'
-                f'<td class="n" data-v="{refund_c}">{_e(_fmt(refund_c, mu))}</td>'
-                f'<td class="small">{"<br>".join(money) or "-"}</td>'
-                f'<td class="small">{_e(a.get("reason") or "")}<div class="muted"><code>'
-                f'{_e(_rule_text(a["rule_baseline"], t["from"]))} → '
-                f'{_e(_rule_text(a["rule_candidate"], t["to"]))}</code></div></td></tr>')
+    # without the script: the first examples of each transition (the script shows them all,
+    # filtered, DRILL_PAGE at a time)
+    drows = [_drill_row(impact, t, a)[0] for t in ex for a in t["examples"][:per]]
+    heads = [("account", "a"), ("customer class", "c"), ("deposit class", "d"),
+             ("transition", "t"), ("refund before", "rb"), ("refund after", "rc")]
+    head = "".join(f"<th class='sort{' n' if k in ('rb', 'rc') else ''}' data-key='{k}'>"
+                   f"{_e(h)}</th>" for h, k in heads)
     return ('<section id="drilldown"><h2>Accounts by transition</h2>'
-            '<p class="muted">Every transition with changed accounts, most accounts first, '
-            "with its first example accounts (by id). The page holds at most "
-            f"{_e(max(len(t['examples']) for t in ex))} example accounts per transition; "
-            "accounts.csv and accounts.parquet hold every account. Filter below, click a "
-            "heading to sort, or click a cell of the transition matrix.</p>"
+            '<p class="muted">Every transition with changed accounts, most accounts first. '
+            f"impact.json holds the first {per} accounts (by id) of each transition, "
+            "customer class and deposit class; accounts.csv and accounts.parquet hold every "
+            "account (a transition's: changed=true with its outcome_baseline and "
+            "outcome_candidate). Filter below (the counts follow the classes chosen), click "
+            "a heading to sort, or click a cell of the transition matrix.</p>"
             f"{filters}"
             '<div class="box"><table class="sortable" id="transitions-list"><thead><tr>'
             "<th class='sort'>baseline</th><th class='sort'>candidate</th>"
-            "<th class='n sort'>changed accounts</th><th>in this page</th></tr></thead>"
+            "<th class='n sort'>changed accounts</th><th>example accounts</th></tr></thead>"
             f'<tbody>{"".join(trows)}</tbody></table></div>'
-            '<h3>Example accounts</h3><div class="box"><table class="sortable" id="drill">'
-            "<thead><tr><th class='sort'>account</th><th class='sort'>class</th>"
-            "<th class='sort'>transition</th><th class='n sort'>refund before</th>"
-            "<th class='n sort'>refund after</th><th>money before → after</th>"
+            '<h3>Example accounts</h3><div class="box"><table class="paged" id="drill">'
+            f"<thead><tr>{head}<th>money before → after</th>"
             f'<th>why</th></tr></thead><tbody>{"".join(drows)}</tbody></table></div>'
+            '<p class="noprint"><button type="button" id="drill-more" hidden>show more'
+            '</button></p><p class="printonly small muted" id="drill-caption"></p>'
             "</section>")
 
 
@@ -840,9 +930,10 @@ def _glossary(impact: dict) -> str:
 
 def _data_json(impact: dict) -> str:
     """What the script needs, as JSON safe inside a script element."""
-    data = {"as_of": impact["as_of"], "accounts": impact["accounts"],
-            "transitions": [[t["from"], t["to"], t["accounts"]]
-                            for t in impact.get("examples") or []]}
+    data = {"as_of": impact["as_of"], "accounts": impact["accounts"], "page": DRILL_PAGE,
+            "transitions": [[t["from"], t["to"], t["accounts"], t.get("by_class") or {}]
+                            for t in impact.get("examples") or []],
+            "rows": _drill_rows(impact)}
     text = json.dumps(data, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -858,6 +949,7 @@ def render_html(impact: dict, source: str = "") -> str:
         body.append(_monthly(impact, has_c))
     body.append(_distributions(impact, has_c))
     body.append(_classes(impact, has_c))
+    body.append(_deposit_classes(impact, has_c))
     if has_c:
         body.append(_drilldown(impact))
     body.append(_glossary(impact))

@@ -18,14 +18,15 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .outcomes import CATEGORIES
+from .outcomes import CATEGORIES, NO_DEPOSIT_CLASS
 from .partition import AccountRow
 
 MONEY_BASELINE = [f"{c}_baseline" for c in CATEGORIES]
 MONEY_CANDIDATE = [f"{c}_candidate" for c in CATEGORIES]
 COLUMNS = (["account_id", "customer_class", "outcome_baseline", "outcome_candidate"]
            + MONEY_BASELINE + MONEY_CANDIDATE
-           + ["changed", "rule_baseline", "rule_candidate", "reason"])
+           + ["changed", "rule_baseline", "rule_candidate", "reason", "deposit_class"])
+# deposit_class is last so that the columns before it keep their places (readers by position)
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -42,7 +43,7 @@ def money_column(values: Sequence[int] | np.ndarray) -> np.ndarray:
 
 
 def build(ids, classes, outcome_b, money_b, rule_b, outcome_c=None, money_c=None,
-          rule_c=None, changed=None, reason=None) -> pd.DataFrame:
+          rule_c=None, changed=None, reason=None, deposit_class=None) -> pd.DataFrame:
     """The table from per-account columns (``money_*``: (n, 4) arrays or 4 columns)."""
     n = len(ids)
     has_c = outcome_c is not None
@@ -60,6 +61,8 @@ def build(ids, classes, outcome_b, money_b, rule_b, outcome_c=None, money_c=None
     data["rule_baseline"] = _objects(rule_b)
     data["rule_candidate"] = _objects(rule_c) if has_c else nothing
     data["reason"] = np.full(n, "", object) if reason is None else _objects(reason)
+    data["deposit_class"] = (np.full(n, NO_DEPOSIT_CLASS, object) if deposit_class is None
+                             else _objects(deposit_class))
     # object columns stay object (pandas would convert text to its Arrow-backed str dtype,
     # a copy of every string there and another on the way back out)
     return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in data.items()},
@@ -80,7 +83,7 @@ def from_rows(rows: list[AccountRow], has_candidate: bool) -> pd.DataFrame:
                  col("outcome_candidate") if has_candidate else None,
                  money("money_candidate") if has_candidate else None,
                  col("rule_candidate") if has_candidate else None,
-                 col("changed"), col("reason"))
+                 col("changed"), col("reason"), col("deposit_class"))
 
 
 def to_rows(table: pd.DataFrame) -> list[AccountRow]:
@@ -90,12 +93,13 @@ def to_rows(table: pd.DataFrame) -> list[AccountRow]:
     mc: Iterable = (zip(*(table[c].tolist() for c in MONEY_CANDIDATE)) if has_c
                     else repeat(None))
     return [AccountRow(a, cls, ob, oc, tuple(b), tuple(c) if c is not None else None, rb, rc,
-                       bool(ch), reason)
-            for a, cls, ob, oc, b, c, rb, rc, ch, reason in zip(
+                       bool(ch), reason, dc)
+            for a, cls, ob, oc, b, c, rb, rc, ch, reason, dc in zip(
                 table["account_id"].tolist(), table["customer_class"].tolist(),
                 table["outcome_baseline"].tolist(), table["outcome_candidate"].tolist(), mb,
                 mc, table["rule_baseline"].tolist(), table["rule_candidate"].tolist(),
-                table["changed"].tolist(), table["reason"].tolist())]
+                table["changed"].tolist(), table["reason"].tolist(),
+                table["deposit_class"].tolist())]
 
 
 def money_matrix(table: pd.DataFrame, side: str) -> np.ndarray:
@@ -108,6 +112,33 @@ def money_matrix(table: pd.DataFrame, side: str) -> np.ndarray:
     for i, c in enumerate(cols):
         out[:, i] = c
     return out
+
+
+def account_deposit_classes(extract, config, ids) -> np.ndarray:
+    """``outcomes.deposit_class_of`` for each account of ``ids``, from the extract's SAs and
+    the configuration's SA types: each account's classes as bits of one integer (a class per
+    bit, in sorted order), then one name per distinct set of bits."""
+    sas = extract.service_agreements
+    types = {code: t.deposit_class for code, t in config.sa_types.items()
+             if t.is_cash_deposit}
+    out = np.full(len(ids), NO_DEPOSIT_CLASS, object)
+    if not len(sas) or not types or not len(ids):
+        return out
+    names = sorted(set(types.values()))
+    bit = {c: k for k, c in enumerate(names)}
+    codes, uniq = pd.factorize(sas["sa_type"].to_numpy(dtype=object))
+    lut = np.array([1 << bit[types[u]] if u in types else 0 for u in uniq.tolist()] + [0],
+                   dtype=object if len(names) > 62 else np.int64)
+    bits = lut[codes]
+    where = pd.Index(np.asarray(ids, object)).get_indexer(
+        sas["account_id"].to_numpy(dtype=object))
+    keep = (where >= 0) & (bits != 0)
+    mask = np.zeros(len(ids), lut.dtype)
+    np.bitwise_or.at(mask, where[keep], bits[keep])
+    m_codes, m_uniq = pd.factorize(mask)
+    label = np.array(["+".join(c for c in names if (int(m) >> bit[c]) & 1) or NO_DEPOSIT_CLASS
+                      for m in m_uniq.tolist()], dtype=object)
+    return label[m_codes]
 
 
 def _objects(values) -> np.ndarray:

@@ -24,7 +24,7 @@ import pandas as pd
 from ..rules.vocabulary import STATUSES
 from ..runner import WhyNot
 from . import table as tbl
-from .impact import EXAMPLES_PER_TRANSITION, column_sums, first_of_each
+from .impact import column_sums, example_positions
 from .outcomes import CATEGORIES, AccountSimulator, outcome_rank
 from .partition import Job, MonthTotals, SimulationError, run_partition
 
@@ -87,6 +87,7 @@ def run_vector(job: Job, extract, progress: Progress | None = None,
     ids = s.account_id  # sorted (the vector's account order)
     classes = np.array(s.cust_codes, dtype=object)[s.cust] if len(s.cust_codes) else \
         np.full(len(ids), "", object)
+    deposit_classes = tbl.account_deposit_classes(extract, job.baseline.config, ids)
     n = len(ids)
     outcome_names, rule_names = _Vocab("no_deposit"), _Vocab("")
     base = _run_side(extract, job.baseline.book, job, prepared, outcome_names, rule_names)
@@ -104,28 +105,26 @@ def run_vector(job: Job, extract, progress: Progress | None = None,
         if progress is not None:
             progress(n)
         return tbl.build(ids, classes, o_names[base.outcomes], base.money,
-                         r_names[base.rules]), months
+                         r_names[base.rules], deposit_class=deposit_classes), months
     changed = (base.outcomes != cand.outcomes) | (base.money != cand.money).any(axis=1)
-    explain = _to_explain(base.outcomes, cand.outcomes, changed, reasons)
+    explain = _to_explain(base.outcomes, cand.outcomes, classes, deposit_classes, changed,
+                          reasons)
     reason = np.full(n, "", object)
     reason[explain] = _reasons(job, extract, explain, ids, base, cand, o_names, r_names)
     if progress is not None:
         progress(n - n // 2)
     return tbl.build(ids, classes, o_names[base.outcomes], base.money, r_names[base.rules],
                      o_names[cand.outcomes], cand.money, r_names[cand.rules], changed,
-                     reason), months
+                     reason, deposit_classes), months
 
 
-def _to_explain(ob: np.ndarray, oc: np.ndarray, changed: np.ndarray, reasons: str
-                ) -> np.ndarray:
+def _to_explain(ob: np.ndarray, oc: np.ndarray, classes: np.ndarray,
+                deposit_classes: np.ndarray, changed: np.ndarray, reasons: str) -> np.ndarray:
     """Positions of the changed accounts whose reason is worked out: all of them, or the
-    first few of each transition (the examples impact.json shows)."""
-    idx = np.flatnonzero(changed)
-    if reasons == "all" or not len(idx):
-        return idx
-    width = int(max(ob.max(initial=0), oc.max(initial=0))) + 1
-    key = ob[idx].astype(np.int64) * width + oc[idx]
-    return idx[first_of_each(key, EXAMPLES_PER_TRANSITION)]
+    examples impact.json shows (``impact.example_positions``)."""
+    if reasons == "all":
+        return np.flatnonzero(changed)
+    return example_positions(ob, oc, classes, deposit_classes, changed)
 
 
 def _reasons(job: Job, extract, wanted: np.ndarray, ids: np.ndarray, base: _Side,
