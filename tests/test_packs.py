@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import os
 import subprocess
 import sys
@@ -537,3 +538,64 @@ def test_a_rule_expected_to_fire_says_why_it_did_not(tmp_path):
     assert ("why not, DEPRFND on DEP1: account.credit_rating >= "
             "installation.credit_rating_threshold (account.credit_rating is 100, needs >= 300)"
             in r.output)
+
+
+# ---- a candidate rules folder in a pack ----------------------------------------------------
+CANDIDATE_PACK = """\
+pack: candidate-rules
+given:
+  account: {customer_class: RES, credit_rating: 700}
+  service_agreements:
+    - {sa_id: DEP1, sa_type: DEP-RES, start_date: 2026-01-15, payoff_balance: "-200.00", last_interest_date: 2026-11-21}
+scenarios:
+  - name: shipped-rules-keep-a-deposit-held-10-months
+    when: {date: 2026-11-21}
+    expect:
+      service_agreements: {DEP1: {status: active}}
+      rules_not_fired: [deprfnd/refund-good-credit-rating]
+  - name: candidate-rules-refund-after-9-months
+    given: {rules: candidate-rules}
+    when: {date: 2026-11-21}
+    expect:
+      service_agreements: {DEP1: {status: closed}}
+      rules_fired: [deprfnd/refund-good-credit-rating]
+"""
+
+
+def _candidate_rules(root, folder):
+    """The shipped rules with the good-credit refund after 9 months whatever the class's
+    hold period (12 for RES): an edited rule, as a rule author would try it."""
+    shutil.copytree(root / "rules", folder)
+    f = folder / "10-deprfnd.yaml"
+    old = "      - sa.months_held >= deposit_class.refund_criteria.hold_months\n"
+    text = f.read_text()
+    assert text.count(old) >= 1
+    f.write_text(text.replace(old, "      - sa.months_held >= 9\n", 1))
+
+
+def test_a_scenario_can_run_a_candidate_rules_folder(root, tmp_path, run):
+    _candidate_rules(root, tmp_path / "candidate-rules")
+    pack = tmp_path / "candidate.yaml"
+    pack.write_text(CANDIDATE_PACK)
+    r = run("test", pack, "--coverage", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [s["status"] for s in doc["scenarios"]] == ["passed", "passed"]
+    # coverage is of --rules: the candidate scenario does not count
+    cov = doc["coverage"]
+    assert cov["scenarios"] == 1  # the one run with --rules
+    rule = next(i for i in cov["rules"]["items"] if i["rule"] == "deprfnd/refund-good-credit-rating")
+    assert rule["fired"] is False and rule["scenarios"] == []
+
+
+def test_a_candidate_rules_folder_is_checked_where_it_is_named(root, tmp_path, run):
+    pack = tmp_path / "candidate.yaml"
+    pack.write_text(CANDIDATE_PACK.replace("rules: candidate-rules", "rules: nowhere"))
+    r = run("test", pack)
+    assert r.exit_code == 1 and "no rules folder" in r.output and "candidate.yaml:" in r.output
+    _candidate_rules(root, tmp_path / "candidate-rules")
+    pack.write_text(CANDIDATE_PACK.replace("rules_fired: [deprfnd/refund-good-credit-rating]",
+                                           "rules_fired: [deprfnd/no-such-rule]"))
+    r = run("test", pack)
+    assert r.exit_code == 1, r.output
+    assert "unknown rule 'deprfnd/no-such-rule' in the scenario's rules folder" in r.output

@@ -64,13 +64,17 @@ class Coverage:
             (r.id, i): set() for r in self.rules for i in range(len(r.when))}
         self.thresholds: dict[tuple[str, int, str], Threshold] = {}
         self.scenarios: list[str] = []
+        self.candidate_scenarios: list[str] = []  # run with their own rules: not counted
         self.manual_steps: dict[str, list[str]] = {}
         self.declared: dict[str, list[str]] = {}
         self._books: dict[str, list] = {}
 
     # ---- collecting ----------------------------------------------------------------------------
     def observe(self, sc, setup):
-        """The runner observer for one scenario (registers the book's thresholds first)."""
+        """The runner observer for one scenario (registers the book's thresholds first);
+        None for a scenario run with its own rules folder (coverage is of --rules)."""
+        if sc.given.rules is not None:
+            return None
         book = setup.book
         if book.hash not in self._books:
             self._books[book.hash] = self._register(book)
@@ -125,6 +129,9 @@ class Coverage:
 
     def add_result(self, result) -> None:
         sc = result.scenario
+        if sc.given.rules is not None:  # candidate rules: not coverage of --rules
+            self.candidate_scenarios.append(sc.name)
+            return
         self.scenarios.append(sc.name)
         for step in sc.seed_steps:
             self.declared.setdefault(step, []).append(sc.name)

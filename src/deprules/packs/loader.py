@@ -181,8 +181,9 @@ def _scenario(pack: Pack, i: int, raw: dict, problems: list[Problem],
         steps.append(Step("run", when.get("run", "cycle"), None, "batch", "", None,
                           base + ("when", "run") if "run" in when else base + ("when",)))
     expect = raw.get("expect")
-    if expect is not None:
-        _check_expect(doc, base + ("expect",), expect, problems, rule_ids)
+    if expect is not None:  # a candidate rules folder's ids are checked when it is loaded
+        _check_expect(doc, base + ("expect",), expect, problems,
+                      None if given.rules else rule_ids)
     if len(problems) > before:
         return None
     seed = raw.get("seed_step", ())
@@ -270,6 +271,13 @@ def _given(doc: LoadedYaml, base_dir: Path, sg: dict, spath: YPath,
     for src, p in ((pg, ppath), (sg, spath)):
         if "config" in src:
             g.overlays.append(p + ("config",))
+        if "rules" in src:  # the scenario's own replaces the pack's
+            folder = base_dir / src["rules"]
+            g.rules = (folder, p + ("rules",))
+            if not folder.is_dir():
+                problems.append(doc.problem(p + ("rules",), f"no rules folder {folder} (rules: "
+                                            "is a folder of rule files, relative to the pack "
+                                            "file)", "bad-given"))
         for j, s in enumerate(src.get("set") or []):
             g.sets.append((s, p + ("set", j)))
         if "account" in src and "accounts" in src:

@@ -62,6 +62,8 @@ class Given:
     non_cash_deposits: list[Row] = field(default_factory=list)
     financial_transactions: list[Row] = field(default_factory=list)
     from_extract: tuple[Path, list[str] | None, YPath] | None = None
+    # a candidate rules folder (relative to the pack file) used instead of --rules
+    rules: tuple[Path, YPath] | None = None
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The configuration and rules a scenario runs with: --config + the scenario's overlays.
+"""The configuration and rules a scenario runs with: --config + the scenario's overlays, and
+--rules or the scenario's own rules folder (``given.rules``: a candidate rule set).
 
 A scenario's ``given.config`` is a configuration overlay written inside the pack
 file; it is applied exactly as ``--whatif FILE`` would be, but from the pack's
@@ -42,14 +43,14 @@ class SetupCache:
         self.rules_dir = Path(rules_dir)
         self._base: Setup | None = None
         self._setups: dict[str, Setup] = {}
-        self._books: dict[str, RuleBook] = {}
+        self._books: dict[str, RuleBook] = {}  # configuration hash (and rules folder) -> book
 
     @property
     def base(self) -> Setup:
         """--config and --rules as they are (raises ConfigError when they are invalid)."""
         if self._base is None:
             self._base = load_setup(self.config_dir, self.rules_dir)
-            self._books[self._base.config.hash] = self._base.book
+            self._books[f"{self._base.config.hash}:{self.rules_dir}"] = self._base.book
         return self._base
 
     def rule_ids(self) -> set[str]:
@@ -57,22 +58,36 @@ class SetupCache:
 
     def for_scenario(self, sc: Scenario) -> Setup:
         g = sc.given
-        if not g.overlays and not g.sets:
+        if not g.overlays and not g.sets and g.rules is None:
             return self.base
         overlays = [subdoc(sc.doc, p) for p in g.overlays]
+        rules_dir = g.rules[0].resolve() if g.rules else self.rules_dir
         key = json.dumps({"o": [jsonable(o.data) for o in overlays],
-                          "s": [s for s, _ in g.sets]}, sort_keys=True)
-        if key in self._setups:
-            return self._setups[key]
-        config = self._config(sc, overlays)
-        book = self._books.get(config.hash)
-        if book is None:
-            self.base  # noqa: B018 - validate the rules once against the baseline first
-            book = load_rules(self.rules_dir, config)
-            self._books[config.hash] = book
-        setup = Setup(config, book)
-        self._setups[key] = setup
+                          "s": [s for s, _ in g.sets], "r": str(rules_dir)}, sort_keys=True)
+        if key not in self._setups:
+            config = self._config(sc, overlays) if overlays or g.sets else self.base.config
+            book_key = f"{config.hash}:{rules_dir}"
+            book = self._books.get(book_key)
+            if book is None:
+                self.base  # noqa: B018 - validate the rules once against the baseline first
+                book = load_rules(rules_dir, config)
+                self._books[book_key] = book
+            self._setups[key] = Setup(config, book)
+        setup = self._setups[key]
+        if g.rules is not None:
+            self._check_rule_ids(sc, setup.book)
         return setup
+
+    @staticmethod
+    def _check_rule_ids(sc: Scenario, book: RuleBook) -> None:
+        """The rules a scenario with its own rules folder expects must be in that folder."""
+        known = {r.id for r in book.rules}
+        problems = [sc.problem(sc.base + ("expect", k, j), f"unknown rule {rid!r} in the "
+                               f"scenario's rules folder {sc.given.rules[0]}", "unknown-rule")
+                    for k in ("rules_fired", "rules_not_fired")
+                    for j, rid in enumerate((sc.expect or {}).get(k) or []) if rid not in known]
+        if problems:
+            raise ScenarioError(problems, what=f"scenario {sc.name}")
 
     def _config(self, sc: Scenario, overlays: list[LoadedYaml]):
         """load_config with in-pack overlays (config/loader.py's pipeline, step by step)."""
