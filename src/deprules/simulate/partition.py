@@ -215,44 +215,65 @@ def run_local(job: Job, parts: Iterator[Extract], workers: int,
     return sorted(results, key=lambda r: r.index)
 
 
+class dask_client:
+    """A ``distributed.Client`` of the cluster at ``scheduler``, or of a new
+    ``LocalCluster`` of ``workers`` single-threaded worker processes (closed on exit)."""
+
+    def __init__(self, workers: int, scheduler: str | None):
+        self.workers, self.scheduler = workers, scheduler
+        self.cluster = self.client = None
+
+    def __enter__(self):
+        try:
+            import distributed
+        except ImportError:
+            raise InputError("--engine dask needs dask[distributed]: pip install "
+                             "'deprules[dask]' (or use --engine local)") from None
+        try:
+            if self.scheduler:
+                self.client = distributed.Client(self.scheduler, timeout="10s")
+            else:
+                self.cluster = distributed.LocalCluster(
+                    n_workers=max(1, self.workers), threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR)
+                self.client = distributed.Client(self.cluster)
+        except (OSError, TimeoutError) as exc:
+            if self.cluster is not None:
+                self.cluster.close()
+            raise InputError(f"cannot reach the Dask scheduler {self.scheduler or '(local)'}: "
+                             f"{exc}") from None
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def submit_partitions(client, fn, job: Job, parts: Iterator[Extract], progress, *args) -> list:
+    """``fn(job, index, partition, *args)`` for every partition on the cluster: the job is
+    scattered to every worker once, each partition to one worker with its task; the
+    results in partition order (a task's error is raised)."""
+    import distributed
+
+    job_f = client.scatter(job, broadcast=True, hash=False)
+    futures, sizes = [], {}
+    for i, p in enumerate(parts):
+        data = client.scatter(p, hash=False)
+        f = client.submit(fn, job_f, i, data, *args, pure=False)
+        futures.append(f)
+        sizes[f.key] = len(p.accounts)
+    for f in distributed.as_completed(futures):
+        if f.status == "error":
+            f.result()  # raise the worker's error
+        if progress is not None:
+            progress(sizes[f.key])
+    return client.gather(futures)
+
+
 def run_dask(job: Job, parts: Iterator[Extract], workers: int, scheduler: str | None,
              progress: Progress | None = None) -> list[PartitionResult]:
     """The same partition function on a Dask cluster: ``scheduler`` or a local cluster."""
-    try:
-        import distributed
-    except ImportError:
-        raise InputError("--engine dask needs dask[distributed]: pip install 'deprules[dask]' "
-                         "(or use --engine local)") from None
-    cluster = None
-    try:
-        if scheduler:
-            client = distributed.Client(scheduler, timeout="10s")
-        else:
-            cluster = distributed.LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                                               processes=True, dashboard_address=None,
-                                               silence_logs=logging.ERROR)
-            client = distributed.Client(cluster)
-    except (OSError, TimeoutError) as exc:
-        if cluster is not None:
-            cluster.close()
-        raise InputError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") \
-            from None
-    try:
-        job_f = client.scatter(job, broadcast=True, hash=False)
-        futures, sizes = [], {}
-        for i, p in enumerate(parts):
-            data = client.scatter(p, hash=False)
-            f = client.submit(run_partition, job_f, i, data, pure=False)
-            futures.append(f)
-            sizes[f.key] = len(p.accounts)
-        for f in distributed.as_completed(futures):
-            if f.status == "error":
-                f.result()  # raise the worker's error
-            if progress is not None:
-                progress(sizes[f.key])
-        results = client.gather(futures)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with dask_client(workers, scheduler) as client:
+        results = submit_partitions(client, run_partition, job, parts, progress)
     return sorted(results, key=lambda r: r.index)
