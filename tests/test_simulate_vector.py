@@ -145,3 +145,32 @@ def test_progress_counts_every_account(root):
     _sim(root, root / "examples" / "extract", overlays=[root / "examples" / "whatif"],
          progress=seen.append, on_start=started.append)
     assert started == [202] and sum(seen) == 202
+
+
+def test_cycle_frames_of_dask_partitions_equal_one_process(root, generated):
+    """run_cycle_frames on account partitions of a 2-worker LocalCluster, merged: every
+    frame equal to one process's (values, dtypes, categories, order), ids included."""
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    import numpy as np
+    import pandas as pd
+
+    from deprules.extract import load_extract
+    from deprules.simulate.partition import dask_client
+    from deprules.vector import run_cycle_frames, with_ids
+    from deprules.vector.partitioned import FRAMES, run_cycle_frames_dask
+    from deprules.workspace import extract_context, load_setup
+
+    setup = load_setup(root / "config", root / "rules")
+    extract = load_extract(generated, extract_context(setup.config))
+    one = run_cycle_frames(extract, setup.book, AS_OF, explain=True)
+    with dask_client(2, None) as client:
+        many = run_cycle_frames_dask(client, extract, setup.book, AS_OF, partition_size=311,
+                                     explain=True)
+    for name in FRAMES:
+        a, b = getattr(one, name), getattr(many, name)
+        assert len(a) > 0, name
+        pd.testing.assert_frame_equal(b, a, check_exact=True, obj=name)
+        if name != "sas":
+            pd.testing.assert_frame_equal(with_ids(b), with_ids(a), check_exact=True)
+            assert np.array_equal(many.sa_rows[name], one.sa_rows[name]), name
+    assert many.fallback_accounts == one.fallback_accounts
