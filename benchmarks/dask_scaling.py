@@ -110,7 +110,11 @@ def main() -> None:
                 reference = r["stdout"]
             assert r.pop("stdout") == reference, f"{name}: a different impact"
             figures.setdefault(name, []).append(r)
-            print(f"  {name}: {r['wall']:.1f} s", file=sys.stderr)
+            print(f"  {name}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU, "
+                  f"{r['tree_rss_mib']:,.0f} MiB (load {os.getloadavg()[0]:.1f})",
+                  file=sys.stderr, flush=True)
+            if args.json:  # so far, in case the run is stopped
+                args.json.write_text(json.dumps({"runs": figures}, indent=2))
     load.append(os.getloadavg()[0])
     data = {"accounts": args.accounts, "load_average": [round(x, 2) for x in load],
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),

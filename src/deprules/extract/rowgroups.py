@@ -179,12 +179,15 @@ class ParquetTable:
         out = []
         for g in range(meta.num_row_groups):
             if leaf is not None:
-                stats = meta.row_group(g).column(leaf).statistics
-                if stats is not None and stats.has_min_max:
-                    low, high = stats.min, stats.max
-                    if isinstance(low, str) and isinstance(high, str) \
-                            and not may_hold(low, high, ids):
-                        continue
+                try:
+                    stats = meta.row_group(g).column(leaf).statistics
+                    low, high = (stats.min, stats.max) if stats is not None \
+                        and stats.has_min_max else (None, None)
+                except (ValueError, pa.ArrowException):  # e.g. bounds that are not UTF-8
+                    low = high = None
+                if isinstance(low, str) and isinstance(high, str) \
+                        and not may_hold(low, high, ids):
+                    continue
             out.append(g)
         return out
 

@@ -25,7 +25,6 @@ with the same problem (``tests/test_extract_single.py`` checks this on the hosti
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,11 +37,6 @@ from .scan import CsvProblem, CsvScan, split_line
 
 # above this many ids to look for, every line is split instead of searched for each id
 MAX_NEEDLES = 64
-
-
-def csv_only(folder: Path) -> bool:
-    """True when no table of the folder is Parquet."""
-    return not any(os.path.lexists(folder / f"{t}.parquet") for t in TABLES)
 
 
 @dataclass
