@@ -38,12 +38,12 @@ def run_cycle_frames_dask(client, extract, book, on: date, partition_size: int |
     """The cycle on ``on`` for every account of ``extract``, partitions on ``client``'s
     cluster (default: two per worker thread, of at least 20,000 accounts)."""
     from ..simulate.partition import partitions, submit_partitions
-    from ..simulate.vector_dask import vector_partition_size
+    from ..simulate.vector_dask import arrow_strings, vector_partition_size
 
     size = partition_size or vector_partition_size(len(extract.accounts),
                                                    sum(client.nthreads().values()))
-    results = submit_partitions(client, _run, book, partitions(extract, size), None, on,
-                                explain)
+    parts = (arrow_strings(p) for p in partitions(extract, size))
+    results = submit_partitions(client, _run, book, parts, None, on, explain)
     return merge_results([r for _, r in sorted(results, key=lambda r: r[0])])
 
 
