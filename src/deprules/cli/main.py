@@ -247,7 +247,10 @@ def evaluate(account_id, extract_dir, as_of, explain, backend, config_dir, rules
     """Run the automated cycle (DEPRFND, SAACT, stop processing, BILLING, WPM) for one
     account on a process date, in memory, and show what happened and why.
 
-    The extract is never modified.
+    Only the account's rows are read and checked (as `extract check` checks them): CSV
+    tables are streamed, Parquet tables read by row group, so a Parquet extract sorted by
+    account (`deprules extract convert`) answers quickly whatever its size. The extract is
+    never modified.
     """
     from ..errors import InputError
     from ..extract.single import load_account
