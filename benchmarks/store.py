@@ -40,14 +40,15 @@ sys.path.insert(0, str(ROOT / "src"))
 from run import extract_dir  # noqa: E402
 
 
-def cold(args: list[str], env: dict | None = None) -> dict:
-    """One ``deprules`` process: wall seconds and peak RSS (MiB); output discarded.
+def cold(args: list[str], env: dict | None = None, stdout: Path | None = None) -> dict:
+    """One ``deprules`` process: wall seconds and peak RSS (MiB); output discarded (or
+    written to ``stdout``).
 
     Started with ``posix_spawn`` (no copy of this process's memory), so the child's peak RSS
     from ``os.wait4`` is its own, not this benchmark's at the time of a fork."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
     err = tempfile.TemporaryFile()
-    null = os.open(os.devnull, os.O_WRONLY)
+    null = os.open(stdout or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     t = time.perf_counter()
     pid = os.posix_spawn(sys.executable, [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
                          full_env, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),

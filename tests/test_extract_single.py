@@ -43,7 +43,6 @@ import test_hostile as hostile  # noqa: E402  (the corpus and its set-up, not it
 
 from deprules.extract import check_extract  # noqa: E402
 from deprules.extract.scan import split_line  # noqa: E402
-from deprules.extract.single import csv_only  # noqa: E402
 
 
 def _split(line: str) -> list[str]:
@@ -61,21 +60,49 @@ def _lines(path) -> list[str]:
     return re.split(r"\r\n|\r|\n", text)
 
 
+def _cell(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _table_rows(folder, table) -> tuple[list[str], dict[int, list[str]]]:
+    """The header of a table file and its rows by line (CSV line, or Parquet row + 1)."""
+    for path in (folder / f"{table}.csv", folder / f"{table}.parquet"):
+        if not path.is_file():
+            continue
+        if path.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            data = pq.read_table(path)
+            columns = []
+            for i in range(data.num_columns):
+                try:
+                    columns.append(data.column(i).cast(pa.string()).to_pylist())
+                except (pa.ArrowException, OverflowError):
+                    columns.append([None] * data.num_rows)
+            return data.column_names, {i + 1: [_cell(c[i]) for c in columns]
+                                       for i in range(data.num_rows)}
+        lines = _lines(path)
+        return ([h.strip() for h in _split(lines[0])],
+                {n: [c.strip() for c in _split(line)] for n, line in enumerate(lines[1:], 2)})
+    return [], {}
+
+
 def _accounts_of(folder, problem) -> set[str] | None:
     """The accounts a located data-row problem belongs to (None: the file or its header,
     so every account; an empty set: no account, like an FT of an unknown SA)."""
-    if problem.line <= 1:
+    table = problem.file.rsplit(".", 1)[0]
+    first_row = 1 if problem.file.endswith(".parquet") else 2
+    if problem.line < first_row:
         return None
-    lines = _lines(folder / problem.file)
-    header = [h.strip() for h in _split(lines[0])]
-    fields = [c.strip() for c in _split(lines[problem.line - 1])]
+    header, rows = _table_rows(folder, table)
+    fields = rows[problem.line]
     row = dict(zip(header, fields)) if len(fields) == len(header) else {}
-    if problem.file.startswith("financial_transactions"):
-        sas = _lines(folder / "service_agreements.csv")
-        sa_header = [h.strip() for h in _split(sas[0])]
+    if table == "financial_transactions":
+        sa_header, sa_rows = _table_rows(folder, "service_agreements")
         owners = {}
-        for line in sas[1:]:
-            cells = dict(zip(sa_header, (c.strip() for c in _split(line))))
+        for cells in sa_rows.values():
+            cells = dict(zip(sa_header, cells))
             owners.setdefault(cells.get("sa_id"), set()).add(cells.get("account_id"))
         wanted = {row["sa_id"]} if row else set(fields)
         return set().union(*(owners.get(s, set()) for s in wanted))
@@ -83,12 +110,11 @@ def _accounts_of(folder, problem) -> set[str] | None:
         return {row["account_id"]}
     # a row of the wrong width: the accounts whose id it holds
     ids = set()
-    for name in ("accounts.csv", "service_agreements.csv", "non_cash_deposits.csv"):
-        if (folder / name).is_file():
-            head = [h.strip() for h in _split(_lines(folder / name)[0])]
-            if "account_id" in head:
-                i = head.index("account_id")
-                ids |= {f[i].strip() for f in map(_split, _lines(folder / name)[1:]) if len(f) > i}
+    for name in ("accounts", "service_agreements", "non_cash_deposits"):
+        head, table_rows = _table_rows(folder, name)
+        if "account_id" in head:
+            i = head.index("account_id")
+            ids |= {f[i] for f in table_rows.values() if len(f) > i}
     return (ids & set(fields)) - {""}
 
 
@@ -98,15 +124,15 @@ BELONG_TO_NO_ACCOUNT = {"extract/dangling-sa-reference-in-fts"}
 
 @pytest.mark.parametrize("case", _CHECK_CASES, ids=[c["id"] for c in _CHECK_CASES])
 def test_what_the_full_reader_refuses_evaluate_refuses_alike(case, tmp_path, setup):
-    """Every problem extract check finds in a row of an account is found by the one-account
+    """CSV and Parquet tables: every problem extract check finds in a row of an account is found by the one-account
     reader for that account, word for word, and the problems of a file or its header for
     every account; an extract check accepts, every account loads alike both ways."""
     hostile._base(tmp_path)
     for rel, spec in (case.get("files") or {}).items():
         hostile._apply(tmp_path, hostile._fill(rel, tmp_path), spec)
     folder = tmp_path / "extract"
-    if not folder.is_dir() or not csv_only(folder):
-        pytest.skip("not a folder of CSV tables: evaluate uses the full reader itself")
+    if not folder.is_dir():
+        pytest.skip("not a folder")
     ctx = extract_context(setup.config)
     try:
         problems = check_extract(folder, ctx)

@@ -218,10 +218,11 @@ def test_durable_python_and_vector_give_the_same_impact(root, tmp_path):
 def test_dask_local_cluster_equals_local(root, tmp_path):
     pytest.importorskip("distributed", reason="dask[distributed] is not installed")
     local = _cli(root, *_demo_args(root), "--format", "json", "--workers", "1")
-    dask = _cli(root, *_demo_args(root), "--format", "json", "--engine", "dask",
-                "--workers", "2", "--partition-size", "50")
-    assert local.exit_code == 0 and dask.exit_code == 0, local.stderr + dask.stderr
-    assert dask.stdout == local.stdout
+    for engine in ("vector", "python"):  # vector: the default
+        dask = _cli(root, *_demo_args(root), "--format", "json", "--engine", "dask",
+                    "--workers", "2", "--partition-size", "50", "--rules-engine", engine)
+        assert local.exit_code == 0 and dask.exit_code == 0, local.stderr + dask.stderr
+        assert dask.stdout == local.stdout, engine
 
 
 def test_bad_overlay_exits_1_pointing_at_the_overlay(root, small, tmp_path):

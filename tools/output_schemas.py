@@ -360,6 +360,13 @@ def documents() -> dict[str, dict]:
         "file_format": s("csv or parquet.", enum=["csv", "parquet"]),
         "seed": i("The seed."), "as_of": ref("date", "The date the extract is taken."),
         "rows": ref("rows")})
+    d["extract-convert"] = doc("extract-convert", "deprules extract convert", "The extract "
+                               "written as Parquet sorted by account.", {
+        "ok": OK_TRUE, "extract": s("The extract folder read."),
+        "out_dir": s("The folder written."),
+        "file_format": s("Always parquet.", enum=["parquet"]),
+        "row_group_rows": i("Rows per Parquet row group."),
+        "rows": ref("rows")})
     d["impact"] = doc("impact", "deprules simulate / impact.json", "The impact of a what-if: "
                       "baseline and candidate over an extract. simulate --format json prints "
                       "it; --out writes the same as impact.json.", {

@@ -23,6 +23,7 @@ OUTPUT_SCHEMAS: dict[str, str] = {
     "evaluate": "evaluate",
     "extract-check": "extract check",
     "extract-generate": "extract generate",
+    "extract-convert": "extract convert",
     "impact": "simulate (stdout) and its impact.json",
     "test": "test",
     "pack-list": "pack list",

@@ -30,21 +30,23 @@ from .main import cli
                    "forward, and project month by month.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True,
               metavar="N",
-              help="Worker processes (local) or Dask workers of a local cluster, for the "
-                   "per-account rules engines (python, durable); --rules-engine vector runs "
-                   "in one process and does not use them.")
+              help="Dask workers of a local cluster (--engine dask, every rules engine), or "
+                   "worker processes of the per-account rules engines (python, durable) with "
+                   "--engine local, where --rules-engine vector runs in one process.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where partitions run.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask scheduler address (tcp://host:8786); default: a local cluster.")
-@click.option("--partition-size", "partition_size", type=click.IntRange(1), default=5000,
+@click.option("--partition-size", "partition_size", type=click.IntRange(1), default=None,
               metavar="N",
-              show_default=True, help="Accounts per partition (at most).")
+              help="Accounts per partition (at most). Default: 5000 for the per-account "
+                   "engines; with --engine dask and the vector engine, two partitions per "
+                   "worker of at least 20000 accounts.")
 @click.option("--rules-engine", "rules_engine",
               type=click.Choice(["vector", "python", "durable"]), default=None,
-              help="vector (default): the whole extract set-at-a-time in one process, the "
-                   "same results as python, far faster; python: per account, in partitions "
-                   "(the default with --engine dask, where vector is refused); durable: per "
+              help="vector (default): set-at-a-time, the same results as python, far "
+                   "faster: the whole extract in one process, or partitions of accounts on "
+                   "Dask (--engine dask); python: per account, in partitions; durable: per "
                    "account, the reference matcher.")
 @click.option("--reasons", type=click.Choice(["examples", "all"]), default="examples",
               show_default=True,

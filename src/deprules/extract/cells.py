@@ -80,6 +80,11 @@ class Report:
 # --------------------------------------------------------------------------- messages
 
 
+def too_many_rows_message(limit: int) -> str:
+    return (f"the table has more than {limit:,} rows, the limit ({MAX_ROWS_ENV}); split the "
+            "extract or raise the limit")
+
+
 def money_message(text: str, mu: int) -> str:
     try:
         parse_money(text, mu)

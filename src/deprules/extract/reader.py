@@ -41,6 +41,7 @@ from .context import (
     ExtractContext, dtype_of,
 )
 from .files import NotReadable, TableFile, locate_tables, max_bytes, open_table, present_tables
+from .parquet_text import parquet_text as _parquet_text
 from .scan import MAX_LINE_BYTES, CsvProblem, CsvScan
 
 __all__ = ["CAP", "DEFAULT_MAX_ROWS", "MAX_ROWS_ENV", "Extract", "check_extract",
@@ -158,8 +159,7 @@ def _load(folder: Path, ctx: ExtractContext) -> tuple[list[Problem], Extract | N
 
 
 def _too_many_rows(report: _Report, file: str, line: int, limit: int) -> None:
-    report.add(file, line, 0, "", f"the table has more than {limit:,} rows, the limit "
-               f"({MAX_ROWS_ENV}); split the extract or raise the limit", "too-many-rows")
+    report.add(file, line, 0, "", cells.too_many_rows_message(limit), "too-many-rows")
 
 
 # Arrow splits the file into blocks and a row must fit in one: larger than any line
@@ -295,51 +295,6 @@ def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
         texts.append(pc.utf8_trim_whitespace(pc.fill_null(text, "")))
     lines = np.arange(1, data.num_rows + 1, dtype=np.int64)
     return _raw(table, file, "parquet", header, texts, lines, 0, report, unusable)
-
-
-_KIND_CODE = {MONEY: "bad-money", DATE: "bad-date", INT: "bad-integer", COUNT: "bad-integer",
-              BOOL: "bad-boolean", STATUS: "unknown-status"}
-
-
-def _parquet_text(col: pa.ChunkedArray, kind: str, mu: int):
-    """Parquet column -> text the CSV parsers accept, or ``(None, (code, message))``."""
-    t = col.type
-    if pa.types.is_dictionary(t):
-        col, t = pc.cast(col, t.value_type), t.value_type
-    is_text = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-    if is_text:
-        return pc.cast(col, pa.string()), None
-    code = _KIND_CODE.get(kind, "bad-file")
-    if kind == MONEY:
-        if pa.types.is_decimal(t):
-            text = pc.cast(col, pa.string())
-            if t.scale > mu:  # decimal(p, 4) holding 12.3400 is exact; 12.3456 is reported
-                pattern = rf"^([+-]?\d+)\.0+$" if mu == 0 else rf"^([+-]?\d+\.\d{{{mu}}})0+$"
-                text = pc.replace_substring_regex(text, pattern, r"\1")
-            return text, None
-        if pa.types.is_floating(t):
-            return None, (code, f"money column of type {t} (binary floating point) cannot hold "
-                                "exact amounts; store it as decimal or as decimal text")
-        if pa.types.is_integer(t):
-            return None, (code, f"money column of type {t}: whole units or minor units would be "
-                                "a guess; store it as decimal or as decimal text like -200.00")
-    elif kind == DATE:
-        if pa.types.is_timestamp(t):
-            return pc.cast(pc.cast(col, pa.date32(), safe=False), pa.string()), None
-        if pa.types.is_date(t):
-            return pc.cast(col, pa.string()), None
-    elif kind in (INT, COUNT):
-        if pa.types.is_integer(t) or pa.types.is_floating(t):  # 3.0 -> "3", 3.5 reported per row
-            return pc.cast(col, pa.string()), None
-    elif kind in (BOOL, STATUS):
-        if pa.types.is_boolean(t) or pa.types.is_integer(t):
-            return pc.cast(col, pa.string()), None
-    else:  # ids, references and codes
-        try:
-            return pc.cast(col, pa.string()), None
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-            pass
-    return None, (code, f"column of type {t} cannot hold {kind} values; store it as text")
 
 
 # --------------------------------------------------------------------------- parsing columns

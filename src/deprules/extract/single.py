@@ -1,24 +1,30 @@
-"""One account from a CSV extract, streamed: no pyarrow, no pandas, no full load.
+"""One account from an extract, without a full load: no pandas, nothing else kept.
 
 ``deprules evaluate`` needs one account; reading every table of a large extract into
-pandas costs seconds. This reader streams each file once through the same byte checks as
-the full reader (``scan.py``: UTF-8, line ends, quotes, line lengths, sizes, the row
-limit) and the same file checks (``files.py``: regular files only), keeps the rows of the
-account -- found by searching the bytes for its ids, so only those lines are split into
-cells -- and checks them with the same rules and words as the full reader (``cells.py``).
+pandas costs seconds. This reader looks for the account's rows in each table file and
+checks them with the same rules and words as the full reader (``cells.py``):
+
+- a CSV file is streamed once through the same byte checks as the full reader
+  (``scan.py``: UTF-8, line ends, quotes, line lengths, sizes, the row limit) and the
+  same file checks (``files.py``: regular files only); the rows of the account are found
+  by searching the bytes for its ids, so only those lines are split into cells;
+- a Parquet file is read by row group (``rowgroups.py``): its footer (row count, columns
+  and their types) is checked as the full reader checks it, and only the row groups whose
+  statistics may hold one of the ids are read. A Parquet extract sorted by account
+  (``deprules extract convert``) costs a few row groups per table whatever its size.
 
 Which rows are checked: every row of the account (its ``accounts`` row, its SAs and
 non-cash deposits, the FTs of its SAs), every row that shares an id with one of those (a
 duplicate ``sa_id`` in another account is found by a second search for the account's SA
-ids), and every line that names one of those ids but does not have the header's number
-of fields. Rows of other accounts are not checked: ``deprules extract check`` does that.
+ids), and every CSV line that names one of those ids but does not have the header's
+number of fields. Rows of other accounts are not checked (nor, in Parquet, the pages of
+row groups that were not read): ``deprules extract check`` does that.
 An extract the full reader refuses because of one of the account's rows is refused here
 with the same problem (``tests/test_extract_single.py`` checks this on the hostile corpus).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +37,6 @@ from .scan import CsvProblem, CsvScan, split_line
 
 # above this many ids to look for, every line is split instead of searched for each id
 MAX_NEEDLES = 64
-
-
-def csv_only(folder: Path) -> bool:
-    """True when no table of the folder is Parquet (the streaming reader applies)."""
-    return not any(os.path.lexists(folder / f"{t}.parquet") for t in TABLES)
 
 
 @dataclass
@@ -64,6 +65,9 @@ class _Table:
         """Every required column present and usable (the full reader's notion)."""
         return self.readable and all(c.name in self.positions and c.name not in self.unusable
                                      for c in TABLES[self.table] if c.required)
+
+    def close(self) -> None:
+        pass  # every search opens and closes the file
 
     def search(self, column: str, wanted: set[str], first: bool) -> list[_Row]:
         """Rows whose ``column`` is one of ``wanted``. The first search of a file checks
@@ -149,7 +153,7 @@ def _parse_rows(t: _Table, rows: list[_Row], ctx, report: Report) -> None:
     mu = ctx.minor_units
     for spec in TABLES[t.table]:
         pos = t.positions.get(spec.name)
-        if pos is None or not rows:
+        if pos is None or not rows or spec.name in t.unusable:  # refused as a whole
             continue
         long = [r for r in rows if len(r.cells[pos - 1]) > cells.MAX_CELL_CHARS]
         for r in long:
@@ -291,7 +295,22 @@ def load_account(folder: Path | str, account_id: str, ctx, config):
     if not account_id:
         return None
     limits = (cells.max_rows(), max_bytes())
-    tables = {t: _Table(tf, report, limits) for t, tf in files.items()}
+    tables = {}
+    for t, tf in files.items():
+        if tf.fmt == "csv":
+            tables[t] = _Table(tf, report, limits)
+        else:
+            from .rowgroups import ParquetTable  # pyarrow, only for a Parquet extract
+
+            tables[t] = ParquetTable(tf, report, limits, ctx)
+    try:
+        return _load(folder, account_id, ctx, tables, report)
+    finally:
+        for t in tables.values():
+            t.close()
+
+
+def _load(folder: Path, account_id: str, ctx, tables: dict, report: Report):
     me = {account_id}
 
     def search(table: str, column: str, wanted: set[str], first: bool = True) -> list[_Row]:

@@ -3,7 +3,9 @@
 CSV: money as decimal text with the currency's minor units, dates ``YYYY-MM-DD``, booleans
 ``true``/``false``, blanks for missing dates.  Parquet: money as string columns of decimal
 text (exact, and read back by the same parser as CSV), dates as ``date32``, integers as
-``int64``, booleans as ``bool``.  Statuses are written as names in both.
+``int64``, booleans as ``bool``, in row groups of :data:`ROW_GROUP_ROWS` rows with
+statistics (the one-account reader skips the row groups that cannot hold an account).
+Statuses are written as names in both.
 """
 
 from __future__ import annotations
@@ -24,10 +26,15 @@ from .context import BOOL, COUNT, DATE, INT, MONEY, TABLES, Column
 from .reader import Extract
 
 FORMATS = ("csv", "parquet")
+#: rows per Parquet row group: small enough that one account costs a few milliseconds per
+#: table (``deprules evaluate`` reads only the row groups that may hold it: about 15 ms for
+#: a whole row group of service agreements, 4 times that at 65,536 rows), large enough that
+#: the footer stays small (2.4 million SAs: 149 row groups) and the files 5 % larger at most
+ROW_GROUP_ROWS = 16_384
 
 
 def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
-                  minor_units: int = 2) -> Path:
+                  minor_units: int = 2, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
     """Write the four tables to ``out_dir`` (created if needed) and return its path.
 
     A table file of the other format with the same name is removed, so the folder never
@@ -51,7 +58,7 @@ def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
             if fmt == "csv":
                 _write_csv(data, tmp)
             else:
-                pq.write_table(data, tmp)
+                pq.write_table(data, tmp, row_group_size=row_group_rows)
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

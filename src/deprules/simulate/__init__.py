@@ -8,9 +8,10 @@ impact compared account by account.
     result.write("out/demo")   # accounts.csv/.parquet, impact.json, report.html
 
 The extract is never modified. The default rules engine, ``vector``, runs the whole
-extract set-at-a-time in this process (``vector_path``). The per-account engines
-(``python``, ``durable``) run accounts in partitions on worker processes (``workers``) or on
-a Dask cluster (``engine="dask"``). The impact is byte-identical whatever the rules engine,
+extract set-at-a-time in this process (``vector_path``), or partitions of accounts
+set-at-a-time on a Dask cluster (``engine="dask"``, ``vector_dask``). The per-account
+engines (``python``, ``durable``) run accounts in partitions on worker processes
+(``workers``) or on a Dask cluster. The impact is byte-identical whatever the rules engine,
 workers, engine or partition size.
 """
 
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 DEFAULT_PARTITION_SIZE = 5000
 ENGINES = ("local", "dask")
 RULES_ENGINES = ("vector", "python", "durable")
-DEFAULT_RULES_ENGINE = "vector"  # with engine="dask": "python" (vector runs in one process)
+DEFAULT_RULES_ENGINE = "vector"
 
 
 @dataclass
@@ -83,7 +84,7 @@ def simulate(extract_dir: Path | str, as_of: date, *,
              overlays: Iterable[Path | str] = (), sets: Iterable[str] = (),
              candidate_rules: Path | str | None = None,
              horizon: int | None = None, workers: int = 1, engine: str = "local",
-             scheduler: str | None = None, partition_size: int = DEFAULT_PARTITION_SIZE,
+             scheduler: str | None = None, partition_size: int | None = None,
              rules_engine: str | None = None,
              progress: Callable[[int], None] | None = None,
              on_start: Callable[[int], None] | None = None,
@@ -96,10 +97,11 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     with the number of accounts, before the runs begin. Raises ConfigError (a candidate
     problem points at the overlay file), ExtractError, InputError or SimulationError.
 
-    ``rules_engine``: ``vector`` (the default; the whole extract in this process, so
-    ``workers`` and ``partition_size`` are not used), ``python`` or ``durable`` (per account,
-    in partitions). With ``engine="dask"`` the default is ``python``, and ``vector`` is an
-    error: Dask runs partitions of the per-account engines. ``reasons`` (vector only):
+    ``rules_engine``: ``vector`` (the default; with ``engine="local"`` the whole extract in
+    this process, so ``workers`` and ``partition_size`` are not used; with ``engine="dask"``
+    partitions of accounts on the cluster, two per worker thread of at least 20,000
+    accounts unless ``partition_size`` is given), ``python`` or ``durable`` (per account, in
+    partitions of ``partition_size``, default 5,000). ``reasons`` (vector only):
     ``examples`` works out the ``reason`` of the accounts impact.json shows (the first
     ``EXAMPLES_PER_TRANSITION`` of each transition and class), ``all`` of every changed account; the
     impact is the same either way, only accounts.csv/.parquet's reason column differs.
@@ -111,16 +113,13 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     if reasons not in ("examples", "all"):
         raise InputError(f"unknown reasons {reasons!r}; expected examples or all")
     if rules_engine is None:
-        rules_engine = "python" if engine == "dask" else DEFAULT_RULES_ENGINE
-    if rules_engine == "vector" and engine == "dask":
-        raise InputError("--rules-engine vector runs the whole extract in one process; "
-                         "for --engine dask use --rules-engine python (or durable)")
+        rules_engine = DEFAULT_RULES_ENGINE
     if rules_engine not in RULES_ENGINES:
         raise InputError(f"unknown rules engine {rules_engine!r}; expected one of "
                          f"{', '.join(RULES_ENGINES)}")
     if horizon is not None and horizon < 1:
         raise InputError("--horizon is a number of months, 1 or more")
-    if workers < 1 or partition_size < 1:
+    if workers < 1 or (partition_size is not None and partition_size < 1):
         raise InputError("--workers and --partition-size must be 1 or more")
     overlays, sets = list(overlays), list(sets)
     baseline = load_setup(config_dir, rules_dir)
@@ -137,12 +136,17 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     n = len(extract.accounts)
     if on_start is not None:
         on_start(n)
-    if rules_engine == "vector":
+    if rules_engine == "vector" and engine == "dask":
+        from .vector_dask import run_vector_dask
+
+        table, months = run_vector_dask(job, extract, workers, scheduler, partition_size,
+                                        progress, reasons=reasons)
+    elif rules_engine == "vector":
         from .vector_path import run_vector
 
         table, months = run_vector(job, extract, progress, reasons=reasons)
     else:
-        size = _effective_size(n, partition_size, workers)
+        size = _effective_size(n, partition_size or DEFAULT_PARTITION_SIZE, workers)
         parts = partitions(extract, size)
         if engine == "dask":
             results = run_dask(job, parts, workers, scheduler, progress)
