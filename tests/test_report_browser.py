@@ -64,12 +64,21 @@ function counts(){return Array.prototype.filter.call(
   document.querySelectorAll('#transitions-list tbody tr'),function(r){
     return r.offsetParent!==null;}).map(function(r){return r.cells[2].textContent;});}
 res.counts_all=counts();
+function cells(){return Array.prototype.map.call(
+  document.querySelectorAll('#matrix-box td[data-k]'),function(td){return td.textContent;});}
+function total(){return Array.prototype.map.call(
+  document.querySelectorAll('#matrix-box td.total'),function(td){return td.textContent;});}
+res.matrix_all=cells();res.totals_all=total();
 fd.value='COM';fd.dispatchEvent(new Event('change'));
+res.matrix_com=cells();res.totals_com=total();
+res.note=document.getElementById('matrix-note').hidden?'':
+  document.getElementById('matrix-note').textContent;
 res.dcom=visible('#drill tbody tr');res.dcom_counts=counts();
 res.dcom_rows=Array.prototype.every.call(document.querySelectorAll('#drill tbody tr'),
   function(r){return r.getAttribute('data-dclass')==='COM'&&r.offsetParent!==null;});
 res.dcom_classes=visible('#deposit-classes tbody tr');
 fd.value='';fd.dispatchEvent(new Event('change'));
+res.matrix_back=cells();res.totals_back=total();
 ft.value='';ft.dispatchEvent(new Event('change'));
 var pick=document.querySelector('#matrix-box td[data-pick]');
 pick.dispatchEvent(new MouseEvent('click',{bubbles:true}));
@@ -95,6 +104,13 @@ def test_report_in_a_browser(report, width):
     # the deposit class filter: only COM accounts, COM's row, COM's counts per transition
     assert 0 < r["dcom"] < r["all"] and r["dcom_rows"] and r["dcom_classes"] == 1, r
     assert r["dcom_counts"] != r["counts_all"] and len(r["dcom_counts"]) >= 1, r
+    # the matrix follows the class filter: changed cells count COM's accounts, the totals
+    # (not broken down by class) are blanked, and clearing the filter restores it all
+    assert r["matrix_com"] != r["matrix_all"] and "deposit class COM" in r["note"], r
+    assert set(r["totals_com"]) == {"\u2014"} and r["totals_all"] == r["totals_back"], r
+    assert r["matrix_back"] == r["matrix_all"], r
+    com = [int(x.split()[0].replace(",", "")) if x else 0 for x in r["matrix_com"]]
+    assert sum(com) == sum(int(x.replace(",", "")) for x in r["dcom_counts"]), r
 
 
 def test_matrix_fits_at_1400_px_with_a_million_accounts_counts(report, tmp_path):

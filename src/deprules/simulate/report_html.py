@@ -82,6 +82,7 @@ table.matrix td .small{white-space:normal;line-height:1.2}
 table.matrix td.hot{background:#fdebd9;font-weight:600;cursor:pointer}
 table.matrix td.hot:hover,table.matrix td.diag.click:hover{outline:2px solid #1f4e79}
 table.matrix td.diag.click{cursor:pointer}
+table.matrix td.dim{color:#9aa3ad}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0}
 .meta dt{color:#5b6675}.meta dd{margin:0;overflow-wrap:anywhere}
 .legend{display:flex;flex-wrap:wrap;gap:4px 16px;margin:6px 0 10px;font-size:13px}
@@ -158,6 +159,27 @@ function inClasses(k,c,d){  // changed accounts of transition k in the chosen cl
   for(cc in by){if(c&&cc!==c)continue;
     for(dc in by[cc]){if(!d||dc===d)n+=by[cc][dc];}}
   return n;}
+// the transition matrix under the class filters: a changed transition's cell counts the
+// chosen classes' accounts (data.transitions[k][3]); unchanged accounts have no breakdown
+// by class in impact.json, so the diagonal then shows only the money/timing changes
+function matrix(c,d){
+  var box=document.getElementById('matrix-box'),note=document.getElementById('matrix-note');
+  if(!box)return;
+  var on=!!(c||d);
+  box.querySelectorAll('td').forEach(function(td){
+    if(td.getAttribute('data-orig')===null)td.setAttribute('data-orig',td.innerHTML);
+    if(!on){td.innerHTML=td.getAttribute('data-orig');td.classList.remove('dim');return;}
+    var k=td.getAttribute('data-k'),diag=td.classList.contains('diag');
+    if(td.classList.contains('total')){td.textContent='\u2014';td.classList.add('dim');return;}
+    if(k===null){td.textContent='';td.classList.add('dim');return;}
+    var n=inClasses(parseInt(k,10),c,d);td.classList.toggle('dim',n===0);
+    td.innerHTML=n?(diag?'<div class="small">'+fmt(n)+' money/timing changed</div>':fmt(n)):'';
+  });
+  if(note){note.hidden=!on;var f=[];if(c)f.push('customer class '+c);
+    if(d)f.push('deposit class '+d);
+    note.textContent=on?'Showing '+f.join(' and ')+': accounts that changed only; '+
+      'the totals column is not broken down by class.':'';}
+}
 function apply(keep){
   var c=fc?fc.value:'',d=fd?fd.value:'',t=ft?ft.value:'',m=fm?fm.value:'';
   if(!keep)limit=data.page||50;
@@ -167,6 +189,7 @@ function apply(keep){
         ok=(!t||r.getAttribute('data-t')===t)&&kindOk(k,m)&&n>0;
     var cell=r.cells[2];cell.textContent=fmt(n);cell.setAttribute('data-v',n);
     r.classList.toggle('hidden',!ok);if(ok)accts+=n;});
+  matrix(c,d);
   document.querySelectorAll('#classes tbody tr').forEach(function(r){
     r.classList.toggle('hidden',!!c&&r.getAttribute('data-class')!==c);});
   document.querySelectorAll('#deposit-classes tbody tr').forEach(function(r){
@@ -645,11 +668,17 @@ def _changed_counts(impact: dict) -> dict[tuple[str, str], int]:
     return {(t["from"], t["to"]): t["accounts"] for t in impact.get("examples") or []}
 
 
+def _changed_index(impact: dict) -> dict[tuple[str, str], int]:
+    """(from, to) -> its index in the script's data.transitions (impact.json's examples)."""
+    return {(t["from"], t["to"]): k for k, t in enumerate(impact.get("examples") or [])}
+
+
 def _transitions(impact: dict) -> str:
     matrix = impact["transitions"]
     froms = list(matrix)
     tos = [o for o in impact["outcomes"] if any(o in row for row in matrix.values())]
     changed = _changed_counts(impact)
+    index = _changed_index(impact)
     head = ('<tr><th>baseline ↓ / candidate →</th>' + "".join(
         f'<th class="col">{_e(t)}</th>' for t in tos) + '<th class="col">total</th></tr>')
     rows = []
@@ -658,7 +687,8 @@ def _transitions(impact: dict) -> str:
         for t in tos:
             n = matrix[f].get(t, 0)
             k = changed.get((f, t), 0)
-            pick = f' data-pick="{_e(f)}→{_e(t)}"' if k else ""
+            pick = (f' data-pick="{_e(f)}→{_e(t)}" data-k="{index[(f, t)]}"'
+                    if k else "")
             if f == t:
                 text = _num(n) if n else ""
                 if k:
@@ -669,7 +699,7 @@ def _transitions(impact: dict) -> str:
                 cells += (f'<td class="n{" hot" if n else ""}"{pick} title="{_e(f)} → '
                           f'{_e(t)}: {_e(plural(n, "account"))}">'
                           f'{_num(n) if n else ""}</td>')
-        cells += f'<td class="n">{_num(sum(matrix[f].values()))}</td>'
+        cells += f'<td class="n total">{_num(sum(matrix[f].values()))}</td>'
         rows.append(f"<tr>{cells}</tr>")
     return ('<section id="transitions"><h2>Transitions: baseline → candidate</h2>'
             '<p class="muted">Each account counted once: its outcome under the baseline (row) '
@@ -677,7 +707,11 @@ def _transitions(impact: dict) -> str:
             "moves to another outcome; grey diagonal cells keep their outcome, and the "
             "accounts among them whose money or timing changed (the same outcome with "
             "another amount or in another month) are counted under the number. Click a cell "
-            'to see its accounts below.</p><div class="box" id="matrix-box">'
+            'to see its accounts below. With a customer or deposit class chosen above the '
+            'drill-down, the cells count that class\'s accounts that changed (impact.json '
+            'breaks changes down by class; accounts that keep outcome and money are counted '
+            'per class in the class tables only).</p>'
+            '<p class="muted" id="matrix-note" hidden></p><div class="box" id="matrix-box">'
             '<table class="transitions matrix">'
             f'{head}{"".join(rows)}</table></div></section>')
 
