@@ -240,3 +240,34 @@ def test_store_columns_of_a_fresh_store_are_the_extracts(tmp_path, setup):
     for name in ("status", "stop", "last_int", "payoff", "current", "bill_n", "own_ft_n",
                  "n_adj", "n_ft", "n_chk", "n_todo", "n_bill"):
         assert np.array_equal(getattr(mut, name), getattr(m2, name)), name
+
+
+def test_a_batch_reads_only_the_accounts_a_rule_can_fire_on(tmp_path, root, setup):
+    """After a cycle most deposits are closed: their accounts are out of the batch's scope
+    (no rule accepts a closed SA), so a later run reads only the rest; with a rule that
+    limits neither status nor final bill every account is read. Either way the rows are the
+    per-account runner's (the horizon tests above)."""
+    import shutil
+
+    from deprules.processes import scope_sql
+    from deprules.rules.vocabulary import PROCESSES
+    from deprules.vector.fromstore import scope_accounts
+    from deprules.workspace import load_setup
+
+    extract = generated(tmp_path, 300, 17)
+    store = init(extract, tmp_path / "s.db")
+    sql = scope_sql(setup.book, setup.config, PROCESSES)
+    assert sql is not None
+    with Store.open(store).writer() as w:
+        before = scope_accounts(w.conn, sql)
+    run(store, ON, "vector")
+    with Store.open(store).writer() as w:
+        after = scope_accounts(w.conn, sql)
+    assert 0 < after < before <= 300
+    rules = tmp_path / "rules"
+    shutil.copytree(root / "rules", rules)
+    f = rules / "50-wpm.yaml"
+    f.write_text(f.read_text().replace('      - sa.status in ["stopped", "reactivated"]\n'
+                                       '      - sa.final_bill == "complete"\n', "", 1))
+    wide = load_setup(root / "config", rules)
+    assert scope_sql(wide.book, wide.config, PROCESSES) is None

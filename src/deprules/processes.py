@@ -97,6 +97,69 @@ def run_batch(ledger: Ledger, setup: Setup, process: str, on: date, backend: str
 BATCH_CHUNK = 20_000
 
 
+def _guards(expr, name: str, values: tuple[str, ...]) -> set[str] | None:
+    """The values of fact ``name`` a folded condition can hold with (None: not limited):
+    from its top-level ``==``, ``!=``, ``in`` and ``not in`` comparisons of ``name``."""
+    from .rules.conditions import And, Cmp, Const, In
+    if isinstance(expr, Const) and not expr.value:
+        return set()
+    ok = set(values)
+    limited = False
+    for item in (expr.items if isinstance(expr, And) else (expr,)):
+        if isinstance(item, Cmp) and item.left.name == name and item.op in ("==", "!="):
+            hit = {v for v in values if v == item.right.value}
+            ok &= hit if item.op == "==" else set(values) - hit
+            limited = True
+        elif isinstance(item, In) and item.left.name == name:
+            opts = {o.value for o in item.options}
+            ok &= (set(values) - opts) if item.negate else opts
+            limited = True
+    return ok if limited else None
+
+
+def scope_sql(book, config, processes) -> str | None:
+    """SQL selecting the accounts a batch of ``processes`` can change, or None when any
+    account can (a rule variant that limits neither the SA's status nor its final bill).
+
+    An account can change only through an SA some rule variant may fire on: one in a status
+    the variant accepts and whose last bill is in a state it accepts (cash deposit SAs only,
+    for processes that look at nothing else). Accounts with no such SA are not read at all,
+    so a batch costs what the store's open deposits cost, not what its history does."""
+    from .rules.vocabulary import STATUSES
+    from .vector.state import BILL_STATES
+
+    cash = sorted(c for c, t in config.sa_types.items() if t.is_cash_deposit)
+    q = lambda xs: ", ".join("'" + x.replace("'", "''") + "'" for x in sorted(xs))  # noqa
+    last_bill = ("COALESCE((SELECT b.status FROM bills b WHERE b.account_id = s.account_id "
+                 "AND b.sa_id = s.sa_id ORDER BY b.rowid DESC LIMIT 1), 'none')")
+    parts: set[str] = set()
+    for p in processes:
+        cash_only = book.cash_deposit_only(p)
+        for v in book.variants(p):
+            if not v.possible:
+                continue
+            statuses = _guards(v.expr, "sa.status", STATUSES)
+            bills = _guards(v.expr, "sa.final_bill", BILL_STATES)
+            if statuses is not None and bills is not None and not (statuses and bills):
+                continue  # can never match
+            if statuses is None and (bills is None or "none" in bills):
+                return None
+            is_cash = _guards(v.expr, "sa.is_cash_deposit", (True, False))
+            if is_cash == set():
+                continue
+            types = f" AND s.sa_type IN ({q(cash)})" if cash_only or is_cash == {True} else ""
+            if statuses is None:  # by the last bill alone: start from the bills in that state
+                parts.add("SELECT b.account_id FROM bills b JOIN service_agreements s ON "
+                          "s.account_id = b.account_id AND s.sa_id = b.sa_id WHERE b.status "
+                          f"IN ({q(bills)}){types} AND b.rowid = (SELECT MAX(b2.rowid) FROM "
+                          "bills b2 WHERE b2.account_id = b.account_id AND b2.sa_id = b.sa_id)")
+            else:
+                bill = f" AND {last_bill} IN ({q(bills)})" if bills is not None else ""
+                parts.add(f"SELECT s.account_id FROM service_agreements s WHERE s.status IN "
+                          f"({q(statuses)}){types}{bill}")
+    return " UNION ".join(sorted(parts)) if parts else "SELECT NULL WHERE 0"
+
+
 def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str = "run",
                     progress=None, chunk: int | None = None) -> BatchSummary:
     """Run ``process`` (or ``cycle``) over a whole store on the vector back end.
@@ -114,16 +177,22 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     import numpy as np
 
     from .vector.engine import Engine
-    from .vector.fromstore import store_state
+    from .vector.fromstore import scope_accounts, store_state
 
     processes = PROCESSES if process == "cycle" else (process,)
     chunk = chunk or BATCH_CHUNK
-    static, mut = store_state(session.writer.conn, setup.config)
+    conn = session.writer.conn
+    # accounts no rule can fire on are not read at all
+    scope = scope_sql(setup.book, setup.config, processes)
+    scoped = scope is not None
+    if scoped:
+        scope_accounts(conn, scope)
+    static, mut = store_state(conn, setup.config, scoped=scoped)
     engine = Engine(setup.book, static, mut)
     log = engine.run(on, processes)
     summary = BatchSummary(process, on, run_id,
                            minor_units=setup.config.installation.minor_units)
-    summary.accounts = static.n_acct
+    summary.accounts = conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
     fallback = engine.flagged | engine.fb
     firings: dict[int, list] = {}
     if log.trace:

@@ -54,6 +54,26 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
+def _where(scope: str, *more: str) -> str:
+    """`` WHERE`` with the scope clause and any others ('' when there are none)."""
+    parts = [c for c in (scope, *more) if c]
+    return " WHERE " + " AND ".join(parts) if parts else ""
+
+
+SCOPE = "account_id IN (SELECT account_id FROM temp.batch_scope)"
+
+
+def scope_accounts(conn, select_sql: str) -> int:
+    """Fill ``temp.batch_scope`` with the account ids ``select_sql`` selects (the accounts a
+    batch can change: ``processes.scope_sql``); returns how many."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_scope (account_id TEXT PRIMARY KEY) "
+                 "WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.batch_scope")
+    conn.execute(f"INSERT OR IGNORE INTO temp.batch_scope SELECT account_id FROM "
+                 f"({select_sql}) WHERE account_id IS NOT NULL")
+    return conn.execute("SELECT COUNT(*) FROM temp.batch_scope").fetchone()[0]
+
+
 def _day(col: str) -> str:
     """SQL for a stored ISO date as its day number since 1970-01-01 (NULL stays NULL):
     integers cost far less to fetch than date texts."""
@@ -73,9 +93,9 @@ class StoreExtract:
     """The store's current accounts, SAs, NCDs and FT history as typed extract tables (only
     the columns the vector engine reads)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, scope: str = ""):
         acc = _frame(conn, "SELECT account_id, customer_class, credit_rating, late_payments_12m, "
-                     f"do_not_refund, {_day('cc_postpone_date')} FROM accounts",
+                     f"do_not_refund, {_day('cc_postpone_date')} FROM accounts{_where(scope)}",
                      ["account_id", "customer_class", "credit_rating", "late_payments_12m",
                       "do_not_refund", "cc_postpone_date"])
         # read in table order (a scan; ORDER BY would sort through the index), sorted here
@@ -87,7 +107,7 @@ class StoreExtract:
         self.accounts = acc
         sas = _frame(conn, f"SELECT sa_id, account_id, sa_type, status, {_day('start_date')}, "
                      f"{_day('stop_date')}, current_balance, payoff_balance, "
-                     f"{_day('last_interest_date')} FROM service_agreements",
+                     f"{_day('last_interest_date')} FROM service_agreements{_where(scope)}",
                      ["sa_id", "account_id", "sa_type", "status", "start_date", "stop_date",
                       "current_balance", "payoff_balance", "last_interest_date"])
         sas = _sorted(sas, ["account_id", "sa_id"])
@@ -97,27 +117,28 @@ class StoreExtract:
             sas[c] = _datetimes(sas[c])
         self.service_agreements = sas
         ncd = _frame(conn, f"SELECT account_id, deposit_class, {_day('start_date')}, "
-                     f"{_day('end_date')} FROM non_cash_deposits ORDER BY rowid",
+                     f"{_day('end_date')} FROM non_cash_deposits{_where(scope)} ORDER BY rowid",
                      ["account_id", "deposit_class", "start_date", "end_date"])
         ncd["start_date"], ncd["end_date"] = (_datetimes(ncd["start_date"]),
                                               _datetimes(ncd["end_date"]))
         self.non_cash_deposits = ncd
-        fts = _frame(conn, f"SELECT sa_id, {_day('date')}, payoff_amount FROM ft_history "
-                     "ORDER BY rowid", ["sa_id", "date", "payoff_amount"])
+        fts = _frame(conn, f"SELECT sa_id, {_day('date')}, payoff_amount FROM ft_history"
+                     f"{_where(scope)} ORDER BY rowid", ["sa_id", "date", "payoff_amount"])
         fts["date"] = _datetimes(fts["date"])
         fts["payoff_amount"] = _ints(fts["payoff_amount"])
         self.financial_transactions = fts
         self.source = "store"
 
 
-def store_state(conn, config: Config, for_frames: bool = False
+def store_state(conn, config: Config, for_frames: bool = False, scoped: bool = False
                 ) -> tuple[st.Static, st.Mutable]:
     """Static and mutable columns of the whole store as of ``conn``'s snapshot: what the
     engine decides on. ``for_frames`` reads also what only the result frames use (each
     account's entity counts, which number new ids; last bills' amounts and dates), and the
     FTs of closed and canceled SAs (which earn no interest: nothing in a batch reopens
-    them)."""
-    ex = StoreExtract(conn)
+    them). ``scoped``: only the accounts of ``temp.batch_scope`` (:func:`scope_accounts`)."""
+    scope = SCOPE if scoped else ""
+    ex = StoreExtract(conn, scope)
     static, mut = st.build(ex, config)
     n_sa = static.n_sa
 
@@ -131,9 +152,9 @@ def store_state(conn, config: Config, for_frames: bool = False
         return rows
 
     # the FTs deprules posted: the interest of an SA is computed over them
-    where = "" if for_frames else (
-        " WHERE sa_id IN (SELECT sa_id FROM service_agreements WHERE status NOT IN "
-        "('closed', 'canceled'))")
+    where = _where(scope, "" if for_frames else (
+        "sa_id IN (SELECT sa_id FROM service_agreements WHERE status NOT IN "
+        "('closed', 'canceled'))"))
     own = conn.execute(f"SELECT sa_id, {_day('date')}, payoff_amount FROM fts{where} "
                        "ORDER BY rowid").fetchall()
     if own:
@@ -146,7 +167,7 @@ def store_state(conn, config: Config, for_frames: bool = False
     # each SA's last bill and how many it has
     extra = f", amount, {_day('created_on')}, {_day('completed_on')}" if for_frames else ""
     bills = _frame(conn, f"SELECT sa_id, status, {_day('due_date')}, refund_method_applied"
-                   f"{extra} FROM bills ORDER BY rowid",
+                   f"{extra} FROM bills{_where(scope)} ORDER BY rowid",
                    ["sa_id", "status", "due_date", "rma"] +
                    (["amount", "created_on", "completed_on"] if for_frames else []))
     if len(bills):
@@ -170,8 +191,8 @@ def store_state(conn, config: Config, for_frames: bool = False
             mut.bill_completed[r] = _daynums(b["completed_on"])
         mut.rma[r] = b["rma"].fillna(0).to_numpy(dtype=np.int64).astype(bool)
     # open To Do types per SA
-    todos = conn.execute("SELECT sa_id, todo_type FROM todos WHERE status != 'complete'"
-                         ).fetchall()
+    todos = conn.execute("SELECT sa_id, todo_type FROM todos"
+                         f"{_where(scope, 'status != ' + repr('complete'))}").fetchall()
     if todos:
         ids, types = zip(*todos)
         rows = sa_rows(ids)
@@ -182,8 +203,8 @@ def store_state(conn, config: Config, for_frames: bool = False
         return static, mut
     # ids continue from what each account already has
     for table, name in (("adjustments", "n_adj"), ("checks", "n_chk"), ("todos", "n_todo")):
-        counts = conn.execute(f"SELECT account_id, COUNT(*) FROM {table} GROUP BY account_id"
-                              ).fetchall()
+        counts = conn.execute(f"SELECT account_id, COUNT(*) FROM {table}{_where(scope)} "
+                              "GROUP BY account_id").fetchall()
         if counts:
             ids, n = zip(*counts)
             pos = st._index_in(st._arrow_str(list(ids)), static.account_ids, set_sorted=True)
@@ -193,4 +214,4 @@ def store_state(conn, config: Config, for_frames: bool = False
     return static, mut
 
 
-__all__ = ["StoreExtract", "store_state"]
+__all__ = ["StoreExtract", "scope_accounts", "store_state"]
