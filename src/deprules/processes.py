@@ -97,26 +97,6 @@ def run_batch(ledger: Ledger, setup: Setup, process: str, on: date, backend: str
 BATCH_CHUNK = 20_000
 
 
-def _guards(expr, name: str, values: tuple[str, ...]) -> set[str] | None:
-    """The values of fact ``name`` a folded condition can hold with (None: not limited):
-    from its top-level ``==``, ``!=``, ``in`` and ``not in`` comparisons of ``name``."""
-    from .rules.conditions import And, Cmp, Const, In
-    if isinstance(expr, Const) and not expr.value:
-        return set()
-    ok = set(values)
-    limited = False
-    for item in (expr.items if isinstance(expr, And) else (expr,)):
-        if isinstance(item, Cmp) and item.left.name == name and item.op in ("==", "!="):
-            hit = {v for v in values if v == item.right.value}
-            ok &= hit if item.op == "==" else set(values) - hit
-            limited = True
-        elif isinstance(item, In) and item.left.name == name:
-            opts = {o.value for o in item.options}
-            ok &= (set(values) - opts) if item.negate else opts
-            limited = True
-    return ok if limited else None
-
-
 def scope_sql(book, config, processes) -> str | None:
     """SQL selecting the accounts a batch of ``processes`` can change, or None when any
     account can (a rule variant that limits neither the SA's status nor its final bill).
@@ -125,6 +105,7 @@ def scope_sql(book, config, processes) -> str | None:
     the variant accepts and whose last bill is in a state it accepts (cash deposit SAs only,
     for processes that look at nothing else). Accounts with no such SA are not read at all,
     so a batch costs what the store's open deposits cost, not what its history does."""
+    from .rules.conditions import guarded_values
     from .rules.vocabulary import STATUSES
     from .vector.state import BILL_STATES
 
@@ -138,13 +119,13 @@ def scope_sql(book, config, processes) -> str | None:
         for v in book.variants(p):
             if not v.possible:
                 continue
-            statuses = _guards(v.expr, "sa.status", STATUSES)
-            bills = _guards(v.expr, "sa.final_bill", BILL_STATES)
+            statuses = guarded_values(v.expr, "sa.status", STATUSES)
+            bills = guarded_values(v.expr, "sa.final_bill", BILL_STATES)
             if statuses is not None and bills is not None and not (statuses and bills):
                 continue  # can never match
             if statuses is None and (bills is None or "none" in bills):
                 return None
-            is_cash = _guards(v.expr, "sa.is_cash_deposit", (True, False))
+            is_cash = guarded_values(v.expr, "sa.is_cash_deposit", (True, False))
             if is_cash == set():
                 continue
             types = f" AND s.sa_type IN ({q(cash)})" if cash_only or is_cash == {True} else ""

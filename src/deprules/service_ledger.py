@@ -63,32 +63,20 @@ def read_account(store, setup, account_id: str) -> dict:
 
 def read_todos(store, setup, query: dict) -> dict:
     from .desk import list_todos
-    from .storeops import by_account, open_ledger
+    from .storeops import open_ledger, todo_scope
 
-    todo_type, status, account = (query.get("type"), query.get("status"),
-                                  query.get("account_id"))
-    if account:
-        scope = by_account(account)
-    else:
-        where, params = ["1"], []
-        for col, value in (("todo_type", todo_type), ("status", status)):
-            if value:
-                where.append(f"{col} = ?")
-                params.append(value)
-        scope = lambda r: r.accounts_where("todos", " AND ".join(where), tuple(params))  # noqa
-    ledger, _ = open_ledger(store, setup, scope)
-    return {"todos": list_todos(ledger, todo_type or None, status or None, account or None,
-                                setup)}
+    todo_type, status, account = (query.get("type") or None, query.get("status") or None,
+                                  query.get("account_id") or None)
+    ledger, _ = open_ledger(store, setup, todo_scope(todo_type, status, account))
+    return {"todos": list_todos(ledger, todo_type, status, account, setup)}
 
 
 def read_checks(store, setup, query: dict) -> dict:
     from .desk import list_checks
-    from .storeops import open_ledger
+    from .storeops import checks_scope, open_ledger
 
     status = query.get("status") or None
-    scope = (lambda r: r.accounts_where("checks", "status = ?", (status,))) if status else \
-        (lambda r: r.accounts_where("checks", "1"))
-    ledger, _ = open_ledger(store, setup, scope)
+    ledger, _ = open_ledger(store, setup, checks_scope(status))
     return {"check_requests": list_checks(ledger, setup, status)}
 
 

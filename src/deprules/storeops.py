@@ -118,6 +118,26 @@ def by_account(account_id: str) -> Callable[[Reader], list[str]]:
     return lambda r: [account_id] if r.has_account(account_id) else []
 
 
+def todo_scope(todo_type: str | None = None, status: str | None = None,
+               account_id: str | None = None) -> Callable[[Reader], list[str]]:
+    """The accounts a To Do listing reads: one account, or those with a matching To Do."""
+    if account_id is not None:
+        return by_account(account_id)
+    where, params = ["1"], []
+    for col, value in (("todo_type", todo_type), ("status", status)):
+        if value is not None:
+            where.append(f"{col} = ?")
+            params.append(value)
+    return lambda r: r.accounts_where("todos", " AND ".join(where), tuple(params))
+
+
+def checks_scope(status: str | None = None) -> Callable[[Reader], list[str]]:
+    """The accounts a check request listing reads: those with a check (of ``status``)."""
+    if status is None:
+        return lambda r: r.accounts_where("checks", "1")
+    return lambda r: r.accounts_where("checks", "status = ?", (status,))
+
+
 @dataclass
 class Session:
     ledger: Ledger

@@ -86,26 +86,6 @@ def _id(kind, *ids):
     return by_id(kind, *ids)
 
 
-def _todo_scope(todo_type, status, account_id):
-    """The accounts a To Do listing reads: one account, or those with a matching To Do."""
-    if account_id is not None:
-        from ..storeops import by_account
-
-        return by_account(account_id)
-    where, params = ["1"], []
-    for col, value in (("todo_type", todo_type), ("status", status)):
-        if value is not None:
-            where.append(f"{col} = ?")
-            params.append(value)
-    return lambda r: r.accounts_where("todos", " AND ".join(where), tuple(params))
-
-
-def _checks_scope(status):
-    if status is None:
-        return lambda r: r.accounts_where("checks", "1")
-    return lambda r: r.accounts_where("checks", "status = ?", (status,))
-
-
 def _emit(result, fmt):
     if fmt == "json":
         emit_json(result.as_dict())
@@ -294,10 +274,10 @@ def todo_list(todo_type, status, account_id, store_dir, config_dir, rules_dir, f
     """To Do entries of the store, most urgent first: by the priority of their To Do type
     (todo_types.yaml, 1 first), then oldest first."""
     from ..desk import list_todos
-    from ..storeops import open_ledger
+    from ..storeops import open_ledger, todo_scope
 
     setup = load(config_dir, rules_dir)
-    ledger, _ = open_ledger(store_dir, setup, _todo_scope(todo_type, status, account_id))
+    ledger, _ = open_ledger(store_dir, setup, todo_scope(todo_type, status, account_id))
     rows = list_todos(ledger, todo_type, status, account_id, setup)
     if fmt == "json":
         emit_json({"todos": rows})
@@ -526,10 +506,10 @@ def ap_group():
 def ap_list(status, store_dir, config_dir, rules_dir, fmt):
     """Check requests of the store."""
     from ..desk import list_checks
-    from ..storeops import open_ledger
+    from ..storeops import checks_scope, open_ledger
 
     setup = load(config_dir, rules_dir)
-    ledger, _ = open_ledger(store_dir, setup, _checks_scope(status))
+    ledger, _ = open_ledger(store_dir, setup, checks_scope(status))
     rows = list_checks(ledger, setup, status)
     if fmt == "json":
         emit_json({"check_requests": rows})

@@ -190,6 +190,25 @@ def referenced(expr: Expr) -> tuple[set[str], set[str]]:
     return fields, params
 
 
+def guarded_values(expr: Expr, name: str, values) -> set | None:
+    """The values of fact ``name`` a folded condition can hold with, from its top-level
+    ``==``, ``!=``, ``in`` and ``not in`` comparisons of ``name`` (None: it does not limit
+    them; an empty set: a condition folded to false holds with none)."""
+    if isinstance(expr, Const) and not expr.value:
+        return set()
+    ok, limited = set(values), False
+    for item in (expr.items if isinstance(expr, And) else (expr,)):
+        if isinstance(item, Cmp) and item.left.name == name and item.op in ("==", "!="):
+            hit = {v for v in values if v == item.right.value}
+            ok &= hit if item.op == "==" else set(values) - hit
+            limited = True
+        elif isinstance(item, In) and item.left.name == name:
+            opts = {o.value for o in item.options}
+            ok &= (set(values) - opts) if item.negate else opts
+            limited = True
+    return ok if limited else None
+
+
 # ---- folding ---------------------------------------------------------------------------
 MISSING = object()
 

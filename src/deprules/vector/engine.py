@@ -50,19 +50,10 @@ _LEGAL_FROM = {STATUS_CODE[to]: st.status_lut(*(a for a, b in LEGAL_MOVES if b =
 
 def _status_lut(e) -> np.ndarray:
     """Statuses an SA may have for the folded expression to hold (True where unsure)."""
-    from ..rules.conditions import And, Cmp, Const, In
+    from ..rules.conditions import guarded_values
 
-    lut = np.ones(len(STATUSES), bool)
-    if isinstance(e, Const) and not e.value:
-        return np.zeros(len(STATUSES), bool)
-    for item in (e.items if isinstance(e, And) else (e,)):
-        if isinstance(item, Cmp) and item.left.name == "sa.status" and item.op in ("==", "!="):
-            hit = np.array([x == item.right.value for x in STATUSES])
-            lut &= hit if item.op == "==" else ~hit
-        elif isinstance(item, In) and item.left.name == "sa.status":
-            hit = np.array([x in {o.value for o in item.options} for x in STATUSES])
-            lut &= ~hit if item.negate else hit
-    return lut
+    ok = guarded_values(e, "sa.status", STATUSES)
+    return np.ones(len(STATUSES), bool) if ok is None else np.array([x in ok for x in STATUSES])
 
 
 @dataclass

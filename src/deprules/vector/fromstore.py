@@ -9,8 +9,11 @@ writer's connection) without building any account object:
 - the FTs deprules posted (interest is computed over them as the executor does);
 - each SA's last bill (status, amount, dates, refund method applied) and how many it has;
 - the open To Do types of each SA (no second open To Do of a type);
-- per account, how many adjustments, FTs, checks, To Dos and bills exist, so new ids
-  continue from them exactly as the executor numbers them.
+- for result frames only (``for_frames``): per account, how many adjustments, FTs, checks,
+  To Dos and bills exist, so new ids continue from them as the executor numbers them.
+
+A batch reads only the accounts it can change (``scoped``: see
+:func:`deprules.processes.scope_sql`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ def _daynums(col: pd.Series) -> np.ndarray:
     """Day numbers with None as the vector engine's NONE."""
     v = col.to_numpy(dtype=object)
     none = pd.isna(v)
-    return np.where(none, st.NONE, np.where(none, 0, v)).astype(np.int64)
+    out = np.where(none, 0, v).astype(np.int64)
+    out[none] = st.NONE
+    return out
 
 
 def _ints(col: pd.Series, default: int = 0) -> np.ndarray:
@@ -82,11 +87,7 @@ def _day(col: str) -> str:
 
 def _datetimes(col: pd.Series) -> np.ndarray:
     """Day numbers (None: no date) as datetime64[ns] with NaT, the extract's date dtype."""
-    v = col.to_numpy(dtype=object)
-    none = pd.isna(v)
-    out = np.where(none, 0, v).astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]")
-    out[none] = np.datetime64("NaT")
-    return out
+    return st.datetimes_from_days(_daynums(col))
 
 
 class StoreExtract:
