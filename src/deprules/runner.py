@@ -164,6 +164,11 @@ class Runner:
                     "report this)", rule=variant.rule.id, account_id=state.account_id)
         return run
 
+    def cause(self, process: str, rule) -> Cause:
+        """The cause of what ``rule`` does in ``process`` in this run."""
+        return Cause(process=process, rule=rule.id, seed_step=rule.seed_step, run_id=self.run_id,
+                     config_hash=self.book.hash, user=self.user, reason=self.reason)
+
     # ---- internals ------------------------------------------------------------------------
     def _resolve(self, matches: list[tuple[Variant, str]]) -> list[tuple[Variant, str]]:
         # exclusive groups: lowest rank per (SA, group)
@@ -215,8 +220,7 @@ class Runner:
     def _fire(self, ex: Executor, run: AccountRun, variant: Variant, sa_id: str, fact: dict,
               process: str, on: date, rnd: int) -> bool:
         rule = variant.rule
-        cause = Cause(process=process, rule=rule.id, seed_step=rule.seed_step, run_id=self.run_id,
-                      config_hash=self.book.hash, user=self.user, reason=self.reason)
+        cause = self.cause(process, rule)
         state = run.state
         sa = state.sas[sa_id]
         before = len(state.journal)

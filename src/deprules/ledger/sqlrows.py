@@ -169,6 +169,11 @@ class Layout:
 _CAUSE_GET = attrgetter(*CAUSE_COLUMNS)
 
 
+def cause_key(cause) -> tuple:
+    """A cause as the tuple ``causes`` rows hold (:class:`CauseIds` interns these)."""
+    return _CAUSE_GET(cause)
+
+
 class CauseIds:
     """The ids of causes in one connection's ``causes`` table, interning new ones (valid for
     one transaction: a rolled-back insert must not be remembered)."""
