@@ -282,6 +282,39 @@ def test_store_columns_of_a_fresh_store_are_the_extracts(tmp_path, setup):
         assert np.array_equal(getattr(mut, name), getattr(m2, name)), name
 
 
+def test_columns_read_on_two_connections_equal_one_connections(tmp_path, setup):
+    """A batch reads about half of its columns on a second connection (in a thread) while
+    the writer reads the rest: the columns are the same, scoped or not, before and after a
+    cycle (FTs, bills and To Dos in the store)."""
+    import numpy as np
+
+    from deprules.processes import scope_sql
+    from deprules.rules.vocabulary import PROCESSES
+    from deprules.vector.fromstore import reading_beside, scope_accounts, store_state
+
+    store = init(generated(tmp_path, 300, 23), tmp_path / "s.db")
+    for step in range(2):
+        for scoped in (False, True):
+            with Store.open(store).writer() as w:
+                if scoped:
+                    assert scope_accounts(w.conn, scope_sql(setup.book, setup.config,
+                                                            PROCESSES)) > 0
+                one = store_state(w.conn, setup.config, scoped=scoped)
+                two = store_state(w.conn, setup.config, scoped=scoped,
+                                  beside=reading_beside(w.store, w.conn, scoped))
+            for a, b in zip(one, two):
+                for name, value in vars(a).items():
+                    other = getattr(b, name)
+                    if isinstance(value, np.ndarray):
+                        assert np.array_equal(value, other), name
+                    elif name == "own_ft":
+                        assert all(np.array_equal(x, y) for p, q in zip(value, other)
+                                   for x, y in zip(p, q)), name
+            assert one[0].sa_ids.equals(two[0].sa_ids) and len(one[1].own_ft) == \
+                len(two[1].own_ft) == step
+        run(store, ON, "vector")
+
+
 def test_a_batch_reads_only_the_accounts_a_rule_can_fire_on(tmp_path, root, setup):
     """After a cycle most deposits are closed: their accounts are out of the batch's scope
     (no rule accepts a closed SA), so a later run reads only the rest; with a rule that

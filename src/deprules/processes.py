@@ -170,17 +170,20 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
 
     from .batchpool import BatchPool, pool_chunk, possible_variants
     from .vector.engine import Engine
-    from .vector.fromstore import scope_accounts, store_state
+    from .vector.fromstore import reading_beside, scope_accounts, store_state
 
     processes = PROCESSES if process == "cycle" else (process,)
     chunk = chunk or BATCH_CHUNK
     conn = session.writer.conn
+    # nothing written yet in this transaction: a second connection sees what this one sees
+    untouched = conn.total_changes == 0
     # accounts no rule can fire on are not read at all
     scope = scope_sql(setup.book, setup.config, processes)
     scoped = scope is not None
     if scoped:
         scope_accounts(conn, scope)
-    static, mut = store_state(conn, setup.config, scoped=scoped)
+    beside = reading_beside(session.writer.store, conn, scoped) if untouched else None
+    static, mut = store_state(conn, setup.config, scoped=scoped, beside=beside)
     engine = Engine(setup.book, static, mut)
     log = engine.run(on, processes)
     summary = BatchSummary(process, on, run_id,
