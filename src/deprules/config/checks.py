@@ -9,6 +9,7 @@ from typing import Iterator
 from ..errors import Problem
 from ..money import MoneyFormatError, parse_money
 from ..users import ROLES
+from .dated import dated_dates, dated_problems, entry_on, values_of
 from .model import TODO_PLACEHOLDERS
 
 # categories the automated cycle posts, so each needs a batch adjustment type
@@ -198,7 +199,7 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
                 continue
             for name in names:
                 at = ("write_off_controls", cls, "criteria", criteria.index(crit), name)
-                for sub, value in _values(crit.get(name)):
+                for sub, value in values_of(crit.get(name)):
                     found = bad_money("write_off_controls", at + sub, value)
                     if found:
                         amounts_ok = False
@@ -208,53 +209,25 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
         yield from _band_problems(p, cls, criteria, wd, ap, minor_units)
 
 
-def _values(value) -> list[tuple[tuple, object]]:
-    """``[(sub-path, value)]`` of a plain or effective-dated value (one entry per date)."""
-    if isinstance(value, list):
-        return [((i, "value"), e.get("value")) for i, e in enumerate(value)
-                if isinstance(e, dict)]
-    return [((), value)]
-
-
-def _on(value, day: str | None) -> tuple[tuple, object]:
-    """(sub-path, value) of the entry of a plain or dated value in effect on ``day`` (ISO
-    text; None = before every effective date)."""
-    if not isinstance(value, list):
-        return (), value
-    at = 0
-    for i, e in enumerate(value):
-        eff = e.get("effective") if isinstance(e, dict) else None
-        if eff is not None and day is not None and str(eff) <= day:
-            at = i
-    return (at, "value"), value[at].get("value")
-
-
-def _dates(*values) -> list[str | None]:
-    """None (from the start) and every effective date of the given values, in order."""
-    found = {str(e["effective"]) for v in values if isinstance(v, list) for e in v
-             if isinstance(e, dict) and e.get("effective") is not None}
-    return [None] + sorted(found)
-
-
 def _band_problems(p, cls, criteria, wd, ap, minor_units) -> Iterator[tuple[str, Problem]]:
     """The write-down band and the A/P range on every date any of their amounts changes:
     lower < upper, and min_refund == -lower so the two ranges neither overlap nor leave a
     gap. A problem points at the entry in effect on the first date it holds."""
     seen: set[tuple] = set()
     frm = lambda day: f" (from {day})" if day else ""  # noqa: E731
-    for day in _dates(*(c.get(n) for c, names in ((wd, ("lower", "upper")),
-                                                   (ap, ("min_refund",))) if c
-                        for n in names)):
+    amounts = [c.get(n) for c, names in ((wd, ("lower", "upper")), (ap, ("min_refund",)))
+               if c for n in names]
+    for day in dated_dates(*amounts):
         problems = []
         if wd:
             i = criteria.index(wd)
-            (ls, lo), (us, up) = _on(wd.get("lower"), day), _on(wd.get("upper"), day)
+            (ls, lo), (_, up) = entry_on(wd.get("lower"), day), entry_on(wd.get("upper"), day)
             lower, upper = parse_money(lo, minor_units), parse_money(up, minor_units)
             if lower >= upper:
                 problems.append((("write_off_controls", cls, "criteria", i, "lower") + ls,
                                  f"lower {lo} must be below upper {up}{frm(day)}", "bad-band"))
         if wd and ap:
-            (ms, mr) = _on(ap.get("min_refund"), day)
+            (ms, mr) = entry_on(ap.get("min_refund"), day)
             min_refund = parse_money(mr, minor_units)
             where = ("write_off_controls", cls, "criteria", criteria.index(ap), "min_refund") + ms
             fix = str(Decimal(str(lo)).copy_negate())
@@ -270,99 +243,6 @@ def _band_problems(p, cls, criteria, wd, ap, minor_units) -> Iterator[tuple[str,
             if (path, code) not in seen:
                 seen.add((path, code))
                 yield p("write_off_controls", path, message, code)
-
-
-# Where effective-dated values may be written (DOMAIN.md section 9): file stem -> paths,
-# "*" standing for any key (a class code) or list index (a criterion)
-DATED_PATHS = {
-    "installation": (("credit_rating_threshold",),),
-    "deposit_classes": (("deposit_classes", "*", "refund_criteria", "hold_months"),
-                        ("deposit_classes", "*", "good_customer", "max_late_payments"),
-                        ("deposit_classes", "*", "refund_method", "algorithm"),
-                        ("deposit_classes", "*", "months_between_interest")),
-    "write_off_controls": (("write_off_controls", "*", "criteria", "*", "lower"),
-                           ("write_off_controls", "*", "criteria", "*", "upper"),
-                           ("write_off_controls", "*", "criteria", "*", "min_refund")),
-}
-
-
-def is_dated_path(stem: str, path: tuple) -> bool:
-    """Whether ``path`` (keys inside the file ``stem``) may hold an effective-dated value."""
-    return any(len(q) == len(path) and all(a == "*" or a == str(b) for a, b in zip(q, path))
-               for q in DATED_PATHS.get(stem, ()))
-
-
-def dated_text(value) -> str:
-    """A dated value in words: ``12, 18 from 2027-01-01``."""
-    parts = []
-    for e in value:
-        if not isinstance(e, dict):
-            return str(value)
-        v = e.get("value")
-        parts.append(str(v) if e.get("effective") is None else f"{v} from {e['effective']}")
-    return ", ".join(parts)
-
-
-def _dated_values(data, pattern: tuple, at: tuple = ()) -> Iterator[tuple[tuple, list]]:
-    if not pattern:
-        if isinstance(data, list):
-            yield at, data
-        return
-    head, rest = pattern[0], pattern[1:]
-    if head == "*":
-        items = data.items() if isinstance(data, dict) else enumerate(data) \
-            if isinstance(data, list) else ()
-        for k, v in items:
-            yield from _dated_values(v, rest, at + (k,))
-    elif isinstance(data, dict) and head in data:
-        yield from _dated_values(data[head], rest, at + (head,))
-
-
-def dated_problems(docs) -> Iterator[tuple[str, Problem]]:
-    """Effective-dated values: the first entry holds from the start (no date), every later
-    entry has a calendar date, and the dates strictly increase."""
-    for stem, patterns in DATED_PATHS.items():
-        if stem not in docs:
-            continue
-        doc = docs[stem]
-        for pattern in patterns:
-            for path, entries in _dated_values(doc.data, pattern):
-                last = None
-                for i, e in enumerate(entries):
-                    if not isinstance(e, dict):
-                        continue  # the schema reports the shape
-                    eff = e.get("effective")
-                    if i == 0:
-                        if eff is not None:
-                            yield stem, doc.problem(
-                                path + (0, "effective"),
-                                f"the first entry holds from the start and has no effective "
-                                f"date; put the value that applies before {eff} first, as "
-                                "`- value: ...`", "dated-first-has-date")
-                        continue
-                    if eff is None:
-                        yield stem, doc.problem(
-                            path + (i,), f"entry {i + 1} needs an effective date (only the "
-                            "first entry, which holds from the start, has none)",
-                            "dated-missing-date")
-                        continue
-                    try:
-                        date.fromisoformat(str(eff))
-                    except ValueError:
-                        yield stem, doc.problem(path + (i, "effective"),
-                                                f"{eff!r} is not a calendar date (YYYY-MM-DD)",
-                                                "bad-format")
-                        continue
-                    if last is not None and str(eff) == last:
-                        yield stem, doc.problem(path + (i, "effective"),
-                                                f"effective date {eff} appears twice; one "
-                                                "value per date", "dated-duplicate-date")
-                    elif last is not None and str(eff) < last:
-                        yield stem, doc.problem(path + (i, "effective"),
-                                                f"effective date {eff} is before the previous "
-                                                f"entry's {last}; list entries oldest first",
-                                                "dated-out-of-order")
-                    last = str(eff) if last is None or str(eff) > last else last
 
 
 def _todo_message_problems(docs, todo_types) -> Iterator[tuple[str, Problem]]:

@@ -60,7 +60,7 @@ def config_changes(raw_b: dict, raw_c: dict) -> list[dict]:
 
 
 def _flatten(raw: dict) -> dict[str, Any]:
-    from ..config.checks import dated_text, is_dated_path
+    from ..config.dated import dated_text, is_dated_path
 
     out: dict[str, Any] = {}
     stem = ""
