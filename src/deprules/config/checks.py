@@ -221,10 +221,13 @@ def _band_problems(p, cls, criteria, wd, ap, minor_units) -> Iterator[tuple[str,
         problems = []
         if wd:
             i = criteria.index(wd)
-            (ls, lo), (_, up) = entry_on(wd.get("lower"), day), entry_on(wd.get("upper"), day)
+            (ls, lo), (us, up) = entry_on(wd.get("lower"), day), entry_on(wd.get("upper"), day)
             lower, upper = parse_money(lo, minor_units), parse_money(up, minor_units)
             if lower >= upper:
-                problems.append((("write_off_controls", cls, "criteria", i, "lower") + ls,
+                # at the upper entry when it is the one that starts on this date
+                name, sub = ("upper", us) if day and us and \
+                    wd["upper"][us[0]].get("effective") == day else ("lower", ls)
+                problems.append((("write_off_controls", cls, "criteria", i, name) + sub,
                                  f"lower {lo} must be below upper {up}{frm(day)}", "bad-band"))
         if wd and ap:
             (ms, mr) = entry_on(ap.get("min_refund"), day)
