@@ -194,3 +194,6 @@ def test_horizon_across_an_effective_date(root, tmp_path):
     [change] = py.impact["candidate"]["changes"]
     assert change == {"path": "deposit_classes.RES.refund_criteria.hold_months",
                       "baseline": 12, "candidate": "12, 18 from 2027-01-01"}
+    # the reason names the value in effect on the month the outcomes part
+    reasons = {e["reason"] for t in py.impact["examples"] for e in t["examples"]}
+    assert reasons and all(r.startswith("RES hold_months 12 → 18: months_held 1") for r in reasons)

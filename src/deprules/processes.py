@@ -164,7 +164,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     chunk = chunk or BATCH_CHUNK
     conn = session.writer.conn
     # accounts no rule can fire on are not read at all
-    scope = scope_sql(setup.book, setup.config, processes)
+    scope = scope_sql(setup.book.on(on), setup.config, processes)  # the values of the date
     scoped = scope is not None
     if scoped:
         scope_accounts(conn, scope)
