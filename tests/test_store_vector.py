@@ -271,3 +271,38 @@ def test_a_batch_reads_only_the_accounts_a_rule_can_fire_on(tmp_path, root, setu
                                        '      - sa.final_bill == "complete"\n', "", 1))
     wide = load_setup(root / "config", rules)
     assert scope_sql(wide.book, wide.config, PROCESSES) is None
+
+
+def test_vector_store_runs_with_effective_dated_values(tmp_path, root):
+    """A configuration whose values change between the horizon's dates (hold months and
+    refund method from 2026-12-01, the credit threshold from 2026-12-06): each store run
+    decides with the values of its date, as the per-account runner does."""
+    import shutil
+
+    cfg = tmp_path / "config"
+    shutil.copytree(root / "config", cfg)
+    dc = (cfg / "deposit_classes.yaml").read_text()
+    dc = dc.replace("      hold_months: 12\n", "      hold_months:\n        - value: 12\n"
+                    "        - {effective: \"2026-12-01\", value: 18}\n", 1)
+    com = dc.index("  COM:")
+    dc = dc[:com] + dc[com:].replace(
+        "    refund_method:\n      algorithm: APPLYDEPOSIT\n",
+        "    refund_method:\n      algorithm:\n        - value: APPLYDEPOSIT\n"
+        "        - {effective: \"2026-12-01\", value: DEPREF-TODO}\n", 1)
+    (cfg / "deposit_classes.yaml").write_text(dc)
+    inst = (cfg / "installation.yaml").read_text().replace(
+        "credit_rating_threshold: 300\n", "credit_rating_threshold:\n  - value: 300\n"
+        "  - {effective: \"2026-12-06\", value: 450}\n")
+    (cfg / "installation.yaml").write_text(inst)
+    config = ("--config", cfg)
+    extract = generated(tmp_path, 300, 13)
+    vec, ref = init(extract, tmp_path / "vec.db", *config), init(extract, tmp_path / "ref.db",
+                                                                   *config)
+    fired = []
+    for on in HORIZON:
+        a, b = run(vec, on, "vector", *config), run(ref, on, "python", *config)
+        assert a == b
+        assert rows(vec) == rows(ref)
+        fired.append(a["rules_fired"])
+    assert fired[1].get("billing/refund-method-todo", 0) > 0  # COM from 2026-12-01
+    assert invoke("ledger", "check", "--store", vec, *config).exit_code == 0
