@@ -159,3 +159,20 @@ def test_config_show_on_refuses_a_bad_date(root):
     r = _cli("config", "show", "--config", root / "config", "--rules", root / "rules",
              "--on", "2027-02-30")
     assert r.exit_code == 2
+
+
+def test_pack_coverage_sees_the_values_of_each_date(root):
+    """Threshold coverage is judged with the values in effect on each run's date: the
+    effective-dating pack holds hold_months 12 and 18 (and thresholds 300 and 500) and sees
+    both sides of them."""
+    r = _cli("test", root / "packs" / "seed" / "effective-dating.yaml", "--coverage",
+             "--config", root / "config", "--rules", root / "rules", "--format", "json")
+    assert r.exit_code == 0, r.output
+    items = {(t["rule"], t["index"], t["class"]): t
+             for t in json.loads(r.output)["coverage"]["thresholds"]["items"]}
+    hold = items[("deprfnd/refund-good-credit-rating", 4, "RES")]
+    rating = items[("deprfnd/refund-good-credit-rating", 5, "RES")]
+    late = items[("deprfnd/refund-few-late-payments", 5, "COM")]
+    assert (hold["values"], rating["values"], late["values"]) == (["12", "18"], ["300", "500"],
+                                                                 ["1", "2"])
+    assert all(t["seen_true"] and t["seen_false"] for t in (hold, rating, late))

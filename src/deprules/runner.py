@@ -28,8 +28,9 @@ from .rules.vocabulary import FIELDS, PARAMS, PROCESSES
 
 MAX_ROUNDS = 25
 
-# an optional callback (process, round, facts, matches) called once per round, for coverage
-Observer = Callable[[str, int, list, list], None]
+# an optional callback (process, round, facts, matches, book) called once per round, for
+# coverage; book: the rule book of the process date (its effective-dated values folded in)
+Observer = Callable[[str, int, list, list, RuleBook], None]
 
 
 @dataclass
@@ -138,7 +139,7 @@ class Runner:
                 return done()
             matches = matcher.match(process, facts, state.account_id)
             if self.observer is not None:
-                self.observer(process, rnd, facts, list(matches))
+                self.observer(process, rnd, facts, list(matches), book)
             if explain and rnd == 1:
                 run.why_not.extend(self._why_not(book, process, facts, matches))
             decisions = self._resolve(matches)
