@@ -4,13 +4,15 @@
     nice .venv/bin/python benchmarks/store.py --accounts 200000 --repeat 1
 
 For each size (extract generated once and cached as Parquet under benchmarks/.cache/) it
-times, each in a fresh ``deprules`` process (wall time, and peak RSS from ``os.wait4``):
+times, each in a fresh ``deprules`` process (wall time, CPU of it and its worker processes
+and peak RSS from ``os.wait4``, and the peak of the RSS summed over it and its workers):
 
 - ``ledger init`` of the extract into a new store file;
 - ``ledger show`` of one account;
 - one CSR command: ``sa pending-stop`` of one active SA (one account read, one written);
-- ``run cycle`` on a fresh copy of the initial store, then a second ``run cycle`` on the
-  same date (a no-op: it writes its journal entry only; the rows it wrote are printed);
+- ``run cycle`` on a fresh copy of the initial store (``--workers N`` passed on when given),
+  then a second ``run cycle`` on the same date (a no-op: it writes its journal entry only;
+  the rows it wrote are printed);
 - ``ledger check`` of the whole store after the cycle (set-at-a-time SQL queries).
 
 The store file's size is printed after ``ledger init`` and after the first cycle (its WAL
@@ -53,15 +55,52 @@ def cold(args: list[str], env: dict | None = None, stdout: Path | None = None) -
     pid = os.posix_spawn(sys.executable, [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
                          full_env, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),
                                                  (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
+    tree = _TreeRss(pid)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - t
+    tree.stop()
     os.close(null)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         err.seek(0)
         raise SystemExit(f"{' '.join(map(str, args))} failed ({code}):\n{err.read().decode()}")
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_mib": usage.ru_maxrss / 1024}
+            "rss_mib": usage.ru_maxrss / 1024, "tree_rss_mib": tree.peak_kib / 1024}
+
+
+class _TreeRss:
+    """The peak of the summed RSS of a process and its descendants (``run``'s worker
+    processes), sampled from /proc every 0.2 s in a thread: ``ru_maxrss`` is one process's."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        self.pid, self.peak_kib, self.done = pid, 0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.2):
+            parents, total = {}, {}
+            for d in Path("/proc").iterdir():
+                if not d.name.isdigit():
+                    continue
+                try:
+                    stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                    rss = int(stat[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+                except (OSError, IndexError, ValueError):
+                    continue
+                parents[int(d.name)], total[int(d.name)] = int(stat[1]), rss
+            tree, grew = {self.pid}, True
+            while grew:
+                more = {p for p, pp in parents.items() if pp in tree} - tree
+                tree |= more
+                grew = bool(more)
+            self.peak_kib = max(self.peak_kib, sum(total.get(p, 0) for p in tree))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
 
 
 def _active_sas(store: Path, n: int) -> list[str]:
@@ -83,7 +122,8 @@ def _last_journal(store: Path) -> dict:
         conn.close()
 
 
-def measure(accounts: int, repeat: int, engine: str, work: Path) -> dict:
+def measure(accounts: int, repeat: int, engine: str, work: Path, workers: int | None = None
+            ) -> dict:
     extract = extract_dir(accounts, seed=7)
     work.mkdir(parents=True, exist_ok=True)
     init_store = work / f"init-{accounts}.db"
@@ -109,6 +149,7 @@ def measure(accounts: int, repeat: int, engine: str, work: Path) -> dict:
             p.unlink()
         shutil.copyfile(init_store, store)
         args = ["run", "cycle", "--store", store, "--date", "2026-11-21", "--engine", engine]
+        args += ["--workers", workers] if workers else []
         runs["run cycle"].append(cold(args))
         changed = _last_journal(store).get("accounts_written")
         cycle_mib = _checkpointed_mib(store)
@@ -121,6 +162,7 @@ def measure(accounts: int, repeat: int, engine: str, work: Path) -> dict:
            "commands": {k: {"wall": statistics.median(r["wall"] for r in v),
                             "cpu": statistics.median(r["cpu"] for r in v),
                             "rss_mib": statistics.median(r["rss_mib"] for r in v),
+                            "tree_rss_mib": statistics.median(r["tree_rss_mib"] for r in v),
                             "runs": len(v)} for k, v in runs.items()}}
     for p in work.glob("cycle-*"):
         p.unlink()
@@ -149,6 +191,7 @@ def main() -> None:
     ap.add_argument("--accounts", default="10000", help="comma-separated sizes")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--engine", default="vector", choices=["vector", "python", "durable"])
+    ap.add_argument("--workers", type=int, help="--workers of run cycle (default: its own)")
     ap.add_argument("--work", type=Path, default=HERE / ".cache" / "store-bench")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -156,17 +199,17 @@ def main() -> None:
           f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}", file=sys.stderr)
     results = []
     for n in (int(x) for x in args.accounts.split(",")):
-        r = measure(n, args.repeat, args.engine, args.work)
+        r = measure(n, args.repeat, args.engine, args.work, args.workers)
         results.append(r)
         print(f"\n{n:,} accounts (store {r['store_mib']} MiB after init, "
               f"{r['store_mib_after_cycle']} MiB after the cycle, engine {r['engine']}; cycle wrote "
               f"{r['cycle_accounts_written']} accounts, the second "
               f"{r['second_cycle_accounts_written']}):")
-        print("| command | wall (s) | CPU (s) | peak RSS (MiB) | runs |\n"
-              "|---|---:|---:|---:|---:|")
+        print("| command | wall (s) | CPU (s) | peak RSS (MiB) | with workers (MiB) | runs |\n"
+              "|---|---:|---:|---:|---:|---:|")
         for k, v in r["commands"].items():
             print(f"| `{k}` | {v['wall']:.2f} | {v['cpu']:.2f} | {v['rss_mib']:.0f} | "
-                  f"{v['runs']} |")
+                  f"{v['tree_rss_mib']:.0f} | {v['runs']} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

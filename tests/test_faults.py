@@ -19,6 +19,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,15 +145,42 @@ cli(sys.argv[1:])
 """
 
 
-def _run_paused(store: Path, point: str, engine: str = "python") -> tuple[bool, str]:
-    """Run the cycle, SIGKILL it where it paused; returns (killed, stderr)."""
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` runs (a zombie nobody has reaped yet has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _run_paused(store: Path, point: str, engine: str = "python", env: dict | None = None,
+                orphans: list | None = None) -> tuple[bool, str]:
+    """Run the cycle, SIGKILL it where it paused; returns (killed, stderr). The pids of
+    the processes it had started are added to ``orphans`` when given."""
     proc = subprocess.Popen(
         [sys.executable, "-c", PAUSING_CLI, "run", "cycle", "--store", str(store), "--date", ON,
          "--engine", engine], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PAUSE_POINT": point})
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PAUSE_POINT": point,
+             **(env or {})})
     line = proc.stderr.readline().decode()  # blocks until the pause or the end of the run
     killed = line.startswith("paused ")
     if killed:
+        if orphans is not None:
+            orphans.extend(_children(proc.pid))
         proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
     if killed:
@@ -195,6 +223,40 @@ def test_killed_cycle_leaves_previous_or_new_state(generated, setup, tmp_path):
     assert dump(tmp_path / "store-vector-1", journal=False) == reference
     r = cli_run("ledger", "check", "--store", tmp_path / "store-vector-1")
     assert r.exit_code == 0 and "ledger sound: 300 accounts, generation 2" in r.output
+
+
+def test_killed_cycle_with_worker_processes(generated, setup, tmp_path):
+    """A cycle whose changed accounts are applied by two worker processes (chunks of 20
+    accounts), killed after its first chunk is written, at steps of its SQL work and after
+    COMMIT: the store is the previous state or exactly the reference, and the workers end
+    with their parent (they find its pipe closed), leaving no process behind."""
+    reference = dump(generated["reference"], journal=False)
+    original = dump(generated["template"])
+    env = {"DEPRULES_WORKER_CHUNK": "20", "DEPRULES_WORKERS": "2"}
+    calib = tmp_path / "calibrate"
+    shutil.copyfile(generated["template"], calib)
+    killed, err = _run_paused(calib, "count", "vector", env)
+    assert not killed and dump(calib, journal=False) == reference
+    journal = Store.open(calib).journal()
+    assert journal[-1]["workers"] == 2, journal[-1]
+    total = int(err.split("steps ")[1].split()[0])
+    orphans: list[int] = []
+    for i, point in enumerate(["written"] + [f"step:{max(1, total * k // 4)}"
+                                             for k in range(1, 4)] + ["committed"]):
+        store = tmp_path / f"store-{i}"
+        shutil.copyfile(generated["template"], store)
+        killed, err = _run_paused(store, point, "vector", env, orphans)
+        assert killed, f"{point}: {err}"
+        if point == "committed":
+            assert dump(store, journal=False) == reference and generation(store) == 2
+        else:
+            assert dump(store) == original, point
+        assert assert_sound(store, setup) == generation(store)
+    assert orphans  # the workers were running when their parent was killed
+    deadline = time.monotonic() + 120  # a hang guard, not a timing expectation
+    while any(_alive(pid) for pid in orphans) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in orphans if _alive(pid)]
 
 
 def test_same_cycle_on_two_copies_gives_identical_tables(generated, tmp_path):

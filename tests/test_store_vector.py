@@ -8,6 +8,7 @@ import csv
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -103,6 +104,45 @@ def test_changed_accounts_applied_in_small_chunks_give_the_same_store(tmp_path, 
     for on in HORIZON[:2]:
         assert run(vec, on, "vector") == run(ref, on, "python")
     assert rows(vec) == rows(ref)
+
+
+def test_worker_processes_write_the_rows_of_one_process(tmp_path, monkeypatch):
+    """``--workers 2`` with chunks of 7 accounts (workers start from 14 changed accounts):
+    the workers read, replay and return each chunk's rows and the parent writes them in
+    order, so the store is the one a single process writes, row for row in rowid order,
+    over a horizon; the journal says how many workers applied the batch."""
+    monkeypatch.setenv("DEPRULES_WORKER_CHUNK", "7")
+    extract = generated(tmp_path, 200, 4)
+    pooled, one, ref = (init(extract, tmp_path / f"{n}.db") for n in ("pooled", "one", "ref"))
+    for on in HORIZON:
+        a = run(pooled, on, "vector", "--workers", "2")
+        assert a == run(one, on, "vector", "--workers", "1") == run(ref, on, "python")
+        assert rows(pooled) == rows(one) == rows(ref)
+    journal = json.loads(invoke("ledger", "journal", "--store", pooled, "--format",
+                                "json").stdout)["entries"]
+    runs = [e for e in journal if e["kind"] == "run"]
+    assert runs[0]["workers"] == 2 and runs[0]["accounts_changed"] >= 14
+    assert invoke("ledger", "check", "--store", pooled).exit_code == 0
+
+
+def test_a_worker_failure_is_raised_in_the_parent(tmp_path, root):
+    """What goes wrong in a worker (here: its store has gone) is raised in the command,
+    which then rolls back; the workers are stopped."""
+    from deprules.batchpool import BatchPool
+    from deprules.errors import StoreError
+    from deprules.processes import BatchSummary
+    from deprules.workspace import load_setup
+
+    setup = load_setup(root / "config", root / "rules")
+
+    session = SimpleNamespace(writer=SimpleNamespace(cause_ids=SimpleNamespace(known={})),
+                              command="run cycle", flushed=[])
+    with BatchPool(setup, 2) as pool:
+        with pytest.raises(StoreError, match="gone.db"):
+            pool.apply(session, tmp_path / "gone.db", ("WPM",), ON, "r1", [0], ["A1"],
+                       {0: []}, set(), BatchSummary("cycle", ON, "r1"))
+        workers = pool.pool._pool
+    assert all(not w.is_alive() for w in workers)
 
 
 def test_vector_durable_and_python_give_the_same_store(tmp_path):

@@ -38,20 +38,24 @@ def rate_on(rates: Sequence[Rate], d: date) -> Fraction | None:
     return current
 
 
+_PER_365, _PER_366, _PER_360, _NOTHING = (Fraction(1, 365), Fraction(1, 366), Fraction(1, 360),
+                                          Fraction(0))
+
+
 def _weight(day_count: str, d: date) -> Fraction:
     if day_count == "actual/365":
-        return Fraction(1, 365)
+        return _PER_365
     if day_count == "actual/actual":
-        return Fraction(1, 366 if calendar.isleap(d.year) else 365)
+        return _PER_366 if calendar.isleap(d.year) else _PER_365
     if day_count == "30/360":
         # 30E/360: each month counts 30 days; day 31 counts as nothing,
         # and February is topped up on its last day so it weighs 30 days too.
         if d.day == 31:
-            return Fraction(0)
+            return _NOTHING
         last = calendar.monthrange(d.year, d.month)[1]
         if d.month == 2 and d.day == last:
             return Fraction(30 - last + 1, 360)
-        return Fraction(1, 360)
+        return _PER_360
     raise ValueError(f"unknown day count {day_count!r}")
 
 
@@ -95,7 +99,9 @@ def compute_interest(
                     cuts.add(special + timedelta(days=1))
             y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     edges = sorted(cuts)
-    total = Fraction(0)
+    # the exact sum of balance * rate / 100 * weight * days, kept as integer numerators per
+    # denominator (rate and weight are fractions of a few kinds) and summed once at the end
+    numerators: dict[int, int] = {}
     segments = []
     for a, b in zip(edges, edges[1:]):
         # within [a, b) everything is constant except possibly the weight of a single
@@ -105,9 +111,11 @@ def compute_interest(
         if rate is None or balance == 0:
             continue
         weight = _weight(params.day_count, a)
-        n = (b - a).days
-        total += balance * rate / 100 * weight * n
+        den = rate.denominator * 100 * weight.denominator
+        numerators[den] = (numerators.get(den, 0)
+                           + balance * rate.numerator * weight.numerator * (b - a).days)
         segments.append((a, b, balance, rate))
+    total = sum((Fraction(n, d) for d, n in numerators.items()), Fraction(0))
     return InterestResult(round_fraction(total, params.rounding), total, n_days, days_held,
                           False, tuple(segments))
 

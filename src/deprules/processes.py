@@ -25,6 +25,7 @@ class BatchSummary:
     checks: int = 0
     todos: Counter = field(default_factory=Counter)
     minor_units: int = 2
+    workers: int = 1  # processes that applied the changed accounts (deprules.batchpool)
 
     def as_dict(self) -> dict:
         m = lambda x: format_money(x, self.minor_units)  # noqa: E731
@@ -53,6 +54,14 @@ class BatchSummary:
         self.checks += len(st.checks) - n_chk
         for t in st.todos[n_todo:]:
             self.todos[t.todo_type] += 1
+
+    def merge(self, other: "BatchSummary") -> None:
+        """Add what another part of the same batch did (its ``accounts`` aside)."""
+        self.accounts_changed += other.accounts_changed
+        self.rules.update(other.rules)
+        self.money.update(other.money)
+        self.checks += other.checks
+        self.todos.update(other.todos)
 
     def as_journal(self) -> dict:
         d = self.as_dict()
@@ -142,7 +151,7 @@ def scope_sql(book, config, processes) -> str | None:
 
 
 def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str = "run",
-                    progress=None, chunk: int | None = None) -> BatchSummary:
+                    progress=None, chunk: int | None = None, workers: int = 1) -> BatchSummary:
     """Run ``process`` (or ``cycle``) over a whole store on the vector back end.
 
     The decisions are made set-at-a-time over the store's columns
@@ -153,10 +162,13 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     vector engine does not reproduce run through the per-account runner instead. A run that
     changes nothing reads no account. The changed accounts are read, changed and written
     ``chunk`` at a time inside the one transaction (memory does not grow with the store).
-    ``progress(done, total)`` is called after each chunk.
+    ``progress(done, total)`` is called after each chunk. With ``workers`` above 1, a batch
+    that changes many accounts is applied by that many worker processes
+    (:mod:`deprules.batchpool`) while this one writes: the rows are the same.
     """
     import numpy as np
 
+    from .batchpool import BatchPool, pool_chunk, possible_variants
     from .vector.engine import Engine
     from .vector.fromstore import scope_accounts, store_state
 
@@ -186,24 +198,33 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
         rows, vi, pidx, rnd, acct = rows[keep], vi[keep], pidx[keep], rnd[keep], acct[keep]
         order = np.lexsort((static.rank[rows], rnd, pidx, acct))
         rows, vi, pidx, rnd, acct = rows[order], vi[order], pidx[order], rnd[order], acct[order]
-        sa_ids = static.sa_id[rows]
-        variants = engine.variants_all
-        cuts = np.flatnonzero(np.r_[True, acct[1:] != acct[:-1], True])
+        sa_ids = static.sa_id[rows].tolist()
+        cuts = np.flatnonzero(np.r_[True, acct[1:] != acct[:-1], True]).tolist()
+        pidx, rnd, vi, acct = pidx.tolist(), rnd.tolist(), vi.tolist(), acct.tolist()
         for a, b in zip(cuts[:-1], cuts[1:]):
-            firings[int(acct[a])] = [(PROCESSES[int(pidx[i])], int(rnd[i]), variants[int(vi[i])],
-                                      sa_ids[i]) for i in range(a, b)]
+            firings[acct[a]] = list(zip(pidx[a:b], rnd[a:b], vi[a:b], sa_ids[a:b]))
     fb_rows = set(np.flatnonzero(fallback).tolist())
     todo = sorted(set(firings) | fb_rows)
     ids = [static.account_id[a] for a in todo]
+    variants = engine.variants_all
     del engine, log, static, mut
     runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
+    if workers > 1 and len(todo) >= 2 * pool_chunk():
+        if possible_variants(setup.book) != variants:
+            raise AssertionError("the workers would number the rule variants differently")
+        summary.workers = workers
+        with BatchPool(setup, workers) as pool:
+            pool.apply(session, session.writer.store.path, processes, on, run_id, todo, ids,
+                       firings, fb_rows, summary, progress)
+        return summary
     for start in range(0, len(todo), chunk):  # a chunk of accounts read, changed, written
         session.add_accounts(ids[start:start + chunk])
         for a, aid in zip(todo[start:start + chunk], ids[start:start + chunk]):
             st = session.ledger.states[aid]
             before = len(st.adjustments), len(st.checks), len(st.todos)
             run = runner.run_cycle(st, on, processes) if a in fb_rows else \
-                runner.replay(st, on, firings.pop(a))
+                runner.replay(st, on, [(PROCESSES[p], r, variants[v], sa_id)
+                                       for p, r, v, sa_id in firings.pop(a)])
             summary.count(st, run, before, counted=True)
         session.flush()
         if progress is not None:

@@ -167,7 +167,8 @@ class Runner:
         decides for a whole store at once and replays here only the accounts that change.
 
         A firing that changes nothing means the two disagree: that is an error, never
-        silently skipped."""
+        silently skipped. The run's trace names the firings, not the entries they wrote
+        (a batch only counts them)."""
         run = AccountRun(state)
         executor, current = None, None
         for process, rnd, variant, sa_id in firings:
@@ -176,13 +177,19 @@ class Runner:
             if sa_id not in state.sas:
                 raise EngineError(f"account {state.account_id}: no SA {sa_id} to replay "
                                   f"{variant.rule.id} on", account_id=state.account_id)
-            if not self._fire(executor, run, variant, sa_id, None, process, on, rnd):
+            if not self._fire(executor, run, variant, sa_id, None, process, on, rnd,
+                              changes=False):
                 raise EngineError(
                     f"account {state.account_id}: rule {variant.rule.id} on SA {sa_id} "
                     f"({process} round {rnd}) changed nothing when replayed; the vector back "
                     "end and the per-account runner disagree (run with --engine python and "
                     "report this)", rule=variant.rule.id, account_id=state.account_id)
         return run
+
+    def cause(self, process: str, rule) -> Cause:
+        """The cause of what ``rule`` does in ``process`` in this run."""
+        return Cause(process=process, rule=rule.id, seed_step=rule.seed_step, run_id=self.run_id,
+                     config_hash=self.book.hash, user=self.user, reason=self.reason)
 
     # ---- internals ------------------------------------------------------------------------
     def _resolve(self, matches: list[tuple[Variant, str]]) -> list[tuple[Variant, str]]:
@@ -233,10 +240,12 @@ class Runner:
         return value
 
     def _fire(self, ex: Executor, run: AccountRun, variant: Variant, sa_id: str, fact: dict,
-              process: str, on: date, rnd: int) -> bool:
+              process: str, on: date, rnd: int, changes: bool = True) -> bool:
+        """Fire ``variant`` on ``sa_id``; True when it changed something. Its trace entry
+        lists the journal entries it wrote unless ``changes`` is False (a replay, which is
+        only counted)."""
         rule = variant.rule
-        cause = Cause(process=process, rule=rule.id, seed_step=rule.seed_step, run_id=self.run_id,
-                      config_hash=self.book.hash, user=self.user, reason=self.reason)
+        cause = self.cause(process, rule)
         state = run.state
         sa = state.sas[sa_id]
         before = len(state.journal)
@@ -250,14 +259,14 @@ class Runner:
             raise EngineError(f"rule {rule.id} failed on account {state.account_id}, SA "
                               f"{sa_id}: {type(exc).__name__}: {exc}", rule=rule.id,
                               account_id=state.account_id) from exc
-        entries = state.journal[before:]
-        if not entries:
+        if len(state.journal) == before:
             return False
-        changes = [dict(kind=e.kind, entity_id=e.entity_id, **e.details()) for e in entries]
+        wrote = [dict(kind=e.kind, entity_id=e.entity_id, **e.details())
+                 for e in state.journal[before:]] if changes else []
         run.trace.append(TraceEntry(process, rule.id, rule.seed_step, sa_id,
                                     rule.outcome or rule.description,
                                     self._inputs(variant, fact) if fact is not None else {},
-                                    rnd, changes))
+                                    rnd, wrote))
         return True
 
     def _apply(self, ex: Executor, variant: Variant, verb: str, args: dict, sa, cause: Cause,

@@ -229,12 +229,19 @@ PROCESS_CHOICES = ["DEPINTRF", "DEPRFND", "SAACT", "STOP", "BILLING", "WPM", "cy
                    "three write the same rows.")
 @click.option("--allow-backdate", is_flag=True,
               help="Accept a process date earlier than the store's last run.")
+@click.option("--workers", type=click.IntRange(min=1), envvar="DEPRULES_WORKERS",
+              show_envvar=True, default=None,
+              help="Worker processes that apply a vector batch's changed accounts while "
+                   "this one writes (the rows are the same with any number). Default: the "
+                   "cores this process may use; 1 applies them here. Workers start only for "
+                   "a batch that changes at least 8,000 accounts (two chunks of "
+                   "$DEPRULES_WORKER_CHUNK, default 4,000).")
 @who_options
 @setup_options
 @format_option
 @report_errors
-def run_process(process, store_dir, on, backend, allow_backdate, who, reason, config_dir,
-                rules_dir, fmt):
+def run_process(process, store_dir, on, backend, allow_backdate, workers, who, reason,
+                config_dir, rules_dir, fmt):
     """Run a batch process (or the whole cycle) on a store, committing atomically.
 
     PROCESS is DEPINTRF (periodic deposit interest, for deposit classes with
@@ -245,6 +252,7 @@ def run_process(process, store_dir, on, backend, allow_backdate, who, reason, co
     Running it again on the same date changes nothing (only its journal entry is written).
     A date earlier than the store's last run is refused unless --allow-backdate.
     """
+    from ..batchpool import default_workers
     from ..processes import run_approval_timeouts, run_batch, run_store_batch
     from ..storeops import store_session
 
@@ -262,12 +270,15 @@ def run_process(process, store_dir, on, backend, allow_backdate, who, reason, co
             summary = run_approval_timeouts(s.ledger, setup, on, s.run_id)
         elif vector:
             with _progress(f"{process} {on.isoformat()}") as progress:
-                summary = run_store_batch(s, setup, process, on, s.run_id, progress)
+                summary = run_store_batch(s, setup, process, on, s.run_id, progress,
+                                          workers=workers or default_workers())
         else:
             summary = run_batch(s.ledger, setup, process, on, backend, s.run_id, who)
         s.summary.update(summary.as_journal())
         if process != "ADTIMEOUT":
             s.summary["engine"] = backend
+        if summary.workers > 1:
+            s.summary["workers"] = summary.workers
     if fmt == "json":
         emit_json(summary.as_dict())
     else:

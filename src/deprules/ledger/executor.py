@@ -19,6 +19,7 @@ from .model import (
     FINISHED,
     LEGAL_MOVES,
     AccountState,
+    JournalEntry,
     Adjustment,
     Bill,
     Cause,
@@ -54,13 +55,13 @@ class Executor:
         return f"{self.state.account_id}-{kind}{n:03d}"
 
     def _journal(self, cause: Cause, kind: str, sa_id: str, entity_id: str, **detail) -> None:
-        from .model import JournalEntry
-
-        self.state.journal.append(JournalEntry(
-            seq=self.state.journal_base + len(self.state.journal) + 1, account_id=self.state.account_id, sa_id=sa_id,
-            on=self.on, kind=kind, entity_id=entity_id,
-            detail={k: (v.isoformat() if isinstance(v, date) else v) for k, v in detail.items()},
-            cause=cause))
+        for k, v in detail.items():
+            if isinstance(v, date):
+                detail[k] = v.isoformat()
+        st = self.state
+        journal = st.journal
+        journal.append(JournalEntry(st.journal_base + len(journal) + 1, st.account_id, sa_id,
+                                    self.on, kind, entity_id, detail, cause))
 
     def money(self, minor: int) -> str:
         return format_money(minor, self.config.installation.minor_units)

@@ -119,7 +119,7 @@ class Layout:
         for i in self._json:
             v = vals[i]
             if isinstance(v, dict):
-                vals[i] = json.dumps(v, sort_keys=True, ensure_ascii=False)
+                vals[i] = _JSON(v)
         k = self._cause
         if k is None:
             return tuple(vals)
@@ -167,6 +167,13 @@ class Layout:
 
 
 _CAUSE_GET = attrgetter(*CAUSE_COLUMNS)
+# json.dumps(v, sort_keys=True, ensure_ascii=False), without building an encoder per call
+_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
+def cause_key(cause) -> tuple:
+    """A cause as the tuple ``causes`` rows hold (:class:`CauseIds` interns these)."""
+    return _CAUSE_GET(cause)
 
 
 class CauseIds:

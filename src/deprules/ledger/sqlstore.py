@@ -471,6 +471,36 @@ class Reader:
         return _frame(lay.cls, [_row(lay.build(r)) for r in self.conn.execute(lay.select_sql())])
 
 
+def plan_changes(states: dict, snapshot: dict, cause_ids) -> tuple[list[str], list, dict]:
+    """What writing ``states`` over their rows in ``snapshot`` takes: the accounts that
+    changed, the ``(table, account)`` pairs whose rows must be deleted first, and the stored
+    rows to insert per entity (account by account in id order).
+
+    Per account and table: rows appended at the end are inserted; any other change deletes
+    the account's rows of that table and inserts them again. ``cause_ids.id(cause)`` gives
+    the ``causes`` id of a cause (:class:`CauseIds`, or a batch worker's map)."""
+    changed: list[str] = []
+    deletes: list[tuple[str, str]] = []
+    inserts: dict[str, list] = {}
+    for aid in sorted(states):
+        rows = state_rows(states[aid])
+        dirty = False
+        for name, new in rows.items():
+            old = snapshot.get(name, {}).get(aid, [])
+            if new == old:
+                continue
+            dirty = True
+            lay = LAYOUTS[name]
+            if len(new) >= len(old) and new[:len(old)] == old:
+                new = new[len(old):]
+            else:
+                deletes.append((lay.table, aid))
+            inserts.setdefault(name, []).extend(lay.stored(x, cause_ids) for x in new)
+        if dirty:
+            changed.append(aid)
+    return changed, deletes, inserts
+
+
 class Writer(Reader):
     """The holder of the store's write transaction; valid only inside ``with store.writer()``."""
 
@@ -487,35 +517,24 @@ class Writer(Reader):
                              "with-block has ended or it has committed)")
 
     def write_changed(self, states: dict, snapshot: dict) -> list[str]:
-        """Write the accounts whose rows differ from ``snapshot``; returns their ids.
-
-        Per account and table: rows appended at the end are inserted; any other change
-        deletes the account's rows of that table and inserts them again."""
+        """Write the accounts whose rows differ from ``snapshot``; returns their ids
+        (:func:`plan_changes`, then :meth:`apply_changes`)."""
         self._check_open()
-        changed: list[str] = []
-        inserts: dict[str, list] = {}  # table -> rows, account by account in id order
-        for aid in sorted(states):
-            rows = state_rows(states[aid])
-            dirty = False
-            for name, new in rows.items():
-                old = snapshot.get(name, {}).get(aid, [])
-                if new == old:
-                    continue
-                dirty = True
-                lay = LAYOUTS[name]
-                if len(new) >= len(old) and new[:len(old)] == old:
-                    new = new[len(old):]
-                else:
-                    self.conn.execute(f"DELETE FROM {lay.table} WHERE account_id = ?", (aid,))
-                inserts.setdefault(name, []).extend(lay.stored(x, self.cause_ids) for x in new)
-            if dirty:
-                changed.append(aid)
-        # one statement per table (an account's rows keep their order: rowids increase)
+        changed, deletes, inserts = plan_changes(states, snapshot, self.cause_ids)
+        self.apply_changes(deletes, inserts)
+        return changed
+
+    def apply_changes(self, deletes: list[tuple[str, str]], inserts: dict[str, list]) -> None:
+        """Delete the ``(table, account)`` rows of ``deletes``, then insert ``inserts`` with
+        one statement per table (an account's rows keep their order: rowids increase)."""
+        self._check_open()
+        if deletes:
+            for table, aid in deletes:
+                self.conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (aid,))
         for name, new in inserts.items():
             self.conn.executemany(LAYOUTS[name].insert_sql(), new)
             self.rows_written += len(new)
         _hook("written", self.conn)
-        return changed
 
     def set_meta(self, values: dict) -> None:
         self._check_open()
