@@ -313,10 +313,12 @@ def test_a_batch_reads_only_the_accounts_a_rule_can_fire_on(tmp_path, root, setu
     assert scope_sql(wide.book, wide.config, PROCESSES) is None
 
 
-def test_vector_store_runs_with_effective_dated_values(tmp_path, root):
+def test_vector_store_runs_with_effective_dated_values(tmp_path, root, monkeypatch):
     """A configuration whose values change between the horizon's dates (hold months and
     refund method from 2026-12-01, the credit threshold from 2026-12-06): each store run
-    decides with the values of its date, as the per-account runner does."""
+    decides with the values of its date, as the per-account runner does, in one process or
+    applied by worker processes (chunks of 7 accounts)."""
+    monkeypatch.setenv("DEPRULES_WORKER_CHUNK", "7")
     import shutil
 
     cfg = tmp_path / "config"
@@ -338,11 +340,17 @@ def test_vector_store_runs_with_effective_dated_values(tmp_path, root):
     extract = generated(tmp_path, 300, 13)
     vec, ref = init(extract, tmp_path / "vec.db", *config), init(extract, tmp_path / "ref.db",
                                                                    *config)
+    pooled = init(extract, tmp_path / "pooled.db", *config)
     fired = []
     for on in HORIZON:
         a, b = run(vec, on, "vector", *config), run(ref, on, "python", *config)
-        assert a == b
-        assert rows(vec) == rows(ref)
+        c = run(pooled, on, "vector", *config, "--workers", "2")
+        assert a == b == c
+        assert rows(vec) == rows(ref) == rows(pooled)
         fired.append(a["rules_fired"])
     assert fired[1].get("billing/refund-method-todo", 0) > 0  # COM from 2026-12-01
+    journal = json.loads(invoke("ledger", "journal", "--store", pooled, "--format",
+                                "json").stdout)["entries"]
+    pooled_runs = [e for e in journal if e["kind"] == "run" and e.get("workers") == 2]
+    assert len(pooled_runs) >= 2  # the workers applied runs after the change dates too
     assert invoke("ledger", "check", "--store", vec, *config).exit_code == 0

@@ -210,7 +210,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     del engine, log, static, mut
     runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
     if workers > 1 and len(todo) >= 2 * pool_chunk():
-        if possible_variants(setup.book) != variants:
+        if possible_variants(setup.book.on(on)) != variants:
             raise AssertionError("the workers would number the rule variants differently")
         summary.workers = workers
         with BatchPool(setup, workers) as pool:
