@@ -59,6 +59,8 @@ REQUIRED_CODES = {
     "unknown-reference", "missing-reference", "default-not-last", "band-overlap", "band-gap",
     "bad-band", "rates-out-of-order", "no-deposit-sa-type", "duplicate-criterion",
     "unknown-placeholder",
+    # effective-dated values (docs/configuration.md)
+    "dated-first-has-date", "dated-missing-date", "dated-out-of-order", "dated-duplicate-date",
 }
 
 CASE_KEYS = {"id", "file", "note", "patch", "expect"}

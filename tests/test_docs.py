@@ -16,7 +16,7 @@ from conftest import ROOT
 
 # every document with console examples; a new one is found by test_every_console_doc_is_checked
 CONSOLE_DOCS = ["README.md", "docs/csr.md", "docs/extract-format.md", "docs/outcomes.md",
-                "docs/invariants.md", "docs/exit-codes.md"]
+                "docs/invariants.md", "docs/exit-codes.md", "docs/configuration.md"]
 
 
 def _tool():

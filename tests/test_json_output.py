@@ -84,6 +84,9 @@ def _drive(j: Recorder, root: Path, tmp: Path) -> Recorder:
     j("problems", "validate", "--config", bad, code=1)
     j("config-show", "config", "show", "--whatif", "-",
       input="deposit_classes:\n  RES:\n    refund_criteria:\n      hold_months: 18\n")
+    j("config-show", "config", "show", "--on", "2027-01-01", "--set",
+      "deposit_classes.RES.refund_criteria.hold_months=[{value: 12}, "
+      "{effective: 2027-01-01, value: 18}]")
     j("problems", "config", "show", "--whatif", "-", code=1,
       input="deposit_classes:\n  RES:\n    refund_criteria:\n      hold_months: x\n")
     j("schema-export", "schema", "export", tmp / "schemas")

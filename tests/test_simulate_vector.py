@@ -174,3 +174,26 @@ def test_cycle_frames_of_dask_partitions_equal_one_process(root, generated):
             pd.testing.assert_frame_equal(with_ids(b), with_ids(a), check_exact=True)
             assert np.array_equal(many.sa_rows[name], one.sa_rows[name]), name
     assert many.fallback_accounts == one.fallback_accounts
+
+
+def test_horizon_across_an_effective_date(root, tmp_path):
+    """examples/whatif-effdate: residential deposits held 18 months from 2027-01-01. Over
+    four monthly runs from 2026-11-21 the candidate is the baseline until the change (the
+    first entry, 12 months, applies), then fewer deposits are refunded: the months from
+    2027-01-21 on differ. vector == python (rows, months, impact.json, files)."""
+    py = _same(root, tmp_path, root / "examples" / "extract",
+               overlays=[root / "examples" / "whatif-effdate"], horizon=4)
+    monthly = py.impact["monthly"]
+    assert [m["process_date"] for m in monthly] == ["2026-11-21", "2026-12-21", "2027-01-21",
+                                                    "2027-02-21"]
+    for m in monthly[:2]:
+        assert m["candidate"] == m["baseline"], m["process_date"]
+    jan = monthly[2]
+    assert jan["candidate"]["outcomes"] != jan["baseline"]["outcomes"]
+    assert jan["delta"]["refund_checks"].startswith("-")
+    [change] = py.impact["candidate"]["changes"]
+    assert change == {"path": "deposit_classes.RES.refund_criteria.hold_months",
+                      "baseline": 12, "candidate": "12, 18 from 2027-01-01"}
+    # the reason names the value in effect on the month the outcomes part
+    reasons = {e["reason"] for t in py.impact["examples"] for e in t["examples"]}
+    assert reasons and all(r.startswith("RES hold_months 12 → 18: months_held 1") for r in reasons)

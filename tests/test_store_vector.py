@@ -344,3 +344,46 @@ def test_a_batch_reads_only_the_accounts_a_rule_can_fire_on(tmp_path, root, setu
                                        '      - sa.final_bill == "complete"\n', "", 1))
     wide = load_setup(root / "config", rules)
     assert scope_sql(wide.book, wide.config, PROCESSES) is None
+
+
+def test_vector_store_runs_with_effective_dated_values(tmp_path, root, monkeypatch):
+    """A configuration whose values change between the horizon's dates (hold months and
+    refund method from 2026-12-01, the credit threshold from 2026-12-06): each store run
+    decides with the values of its date, as the per-account runner does, in one process or
+    applied by worker processes (chunks of 7 accounts)."""
+    monkeypatch.setenv("DEPRULES_WORKER_CHUNK", "7")
+    import shutil
+
+    cfg = tmp_path / "config"
+    shutil.copytree(root / "config", cfg)
+    dc = (cfg / "deposit_classes.yaml").read_text()
+    dc = dc.replace("      hold_months: 12\n", "      hold_months:\n        - value: 12\n"
+                    "        - {effective: \"2026-12-01\", value: 18}\n", 1)
+    com = dc.index("  COM:")
+    dc = dc[:com] + dc[com:].replace(
+        "    refund_method:\n      algorithm: APPLYDEPOSIT\n",
+        "    refund_method:\n      algorithm:\n        - value: APPLYDEPOSIT\n"
+        "        - {effective: \"2026-12-01\", value: DEPREF-TODO}\n", 1)
+    (cfg / "deposit_classes.yaml").write_text(dc)
+    inst = (cfg / "installation.yaml").read_text().replace(
+        "credit_rating_threshold: 300\n", "credit_rating_threshold:\n  - value: 300\n"
+        "  - {effective: \"2026-12-06\", value: 450}\n")
+    (cfg / "installation.yaml").write_text(inst)
+    config = ("--config", cfg)
+    extract = generated(tmp_path, 300, 13)
+    vec, ref = init(extract, tmp_path / "vec.db", *config), init(extract, tmp_path / "ref.db",
+                                                                   *config)
+    pooled = init(extract, tmp_path / "pooled.db", *config)
+    fired = []
+    for on in HORIZON:
+        a, b = run(vec, on, "vector", *config), run(ref, on, "python", *config)
+        c = run(pooled, on, "vector", *config, "--workers", "2")
+        assert a == b == c
+        assert rows(vec) == rows(ref) == rows(pooled)
+        fired.append(a["rules_fired"])
+    assert fired[1].get("billing/refund-method-todo", 0) > 0  # COM from 2026-12-01
+    journal = json.loads(invoke("ledger", "journal", "--store", pooled, "--format",
+                                "json").stdout)["entries"]
+    pooled_runs = [e for e in journal if e["kind"] == "run" and e.get("workers") == 2]
+    assert len(pooled_runs) >= 2  # the workers applied runs after the change dates too
+    assert invoke("ledger", "check", "--store", vec, *config).exit_code == 0

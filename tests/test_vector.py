@@ -50,7 +50,30 @@ CONFIGS = {
                      'deposit_classes.RES.interest.rates=[{effective: "2020-01-01", '
                      'annual_percent: "3.125"}, {effective: "2024-02-29", annual_percent: '
                      '"1.7"}, {effective: "2026-06-30", annual_percent: "4"}]'],
+    # effective-dated values (docs/configuration.md), changing between the horizon's dates
+    "dated": [
+        "deposit_classes.RES.refund_criteria.hold_months=[{value: 12}, "
+        "{effective: 2027-01-01, value: 18}]",
+        "installation.credit_rating_threshold=[{value: 300}, {effective: 2026-12-15, "
+        "value: 450}]",
+        "deposit_classes.COM.refund_method.algorithm=[{value: APPLYDEPOSIT}, "
+        "{effective: 2027-02-01, value: DEPREF-TODO}]",
+        "deposit_classes.COM.good_customer={algorithm: LATEPAYMENTS, max_late_payments: "
+        "[{value: 2}, {effective: 2027-01-01, value: 1}]}",
+        "deposit_classes.RES.months_between_interest=[{value: 12}, {effective: 2027-01-01, "
+        "value: 3}]",
+        "deposit_classes.COM.months_between_interest=[{value: 12}, {effective: 2027-02-28, "
+        "value: 0}]",
+        'deposit_classes.RES.interest.rates=[{effective: "2020-01-01", annual_percent: "5"}]',
+        'write_off_controls.RES.criteria.1={algorithm: WO-WRITEDOWN, lower: [{value: "-1.00"}, '
+        '{effective: 2026-12-31, value: "-5.00"}], upper: [{value: "10.00"}, '
+        '{effective: 2027-03-01, value: "25.00"}]}',
+        'write_off_controls.RES.criteria.2={algorithm: WO-AP-ADJ, min_refund: [{value: "1.00"}, '
+        '{effective: 2026-12-31, value: "5.00"}]}',
+    ],
 }
+DATED_DATES = [ON, date(2026, 12, 15), date(2026, 12, 31), date(2027, 1, 31), date(2027, 2, 28),
+               date(2027, 3, 1), date(2027, 5, 21)]
 
 _setups: dict = {}
 
@@ -157,6 +180,25 @@ def test_horizon_carries_state_across_dates():
             later |= set(res.trace["rule"].astype(str))
     # the later dates did what the first could not (refunds after due date + grace)
     assert {"wpm/refund-by-check", "saact/finalize-pending-stop"} <= later
+
+
+def test_effective_dated_values_over_a_horizon_match_the_runner():
+    """Every monthly run of the vector engine decides with the values in effect on its
+    process date, as the per-account runner does: hold months, credit threshold, late
+    payments, refund method, months between interest and the write-off amounts each change
+    between two of the dates."""
+    setup = setup_for("dated")
+    assert len(setup.config.dated) == 9 and setup.config.change_dates()[0] == date(2026, 12, 15)
+    extract = generate_extract(600, seed=31, as_of=ON)
+    cyc = VectorCycle(extract, setup.book)
+    refs = reference(extract, setup.book, DATED_DATES, explain=True)
+    views = set()
+    for on, ref in zip(DATED_DATES, refs):
+        res = cyc.run(on, explain=True)
+        assert_same(res, ref, f"dated/{on}")
+        assert res.fallback_accounts == ()
+        views.add(cyc.engine.book.view)
+    assert len(views) == 6  # each date after the first saw another set of values
 
 
 def test_second_run_on_the_same_date_changes_nothing():

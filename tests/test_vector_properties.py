@@ -225,6 +225,14 @@ def test_periodic_interest_over_a_horizon_agrees(months, extract):
     _agree(extract, setup, PERIODIC_DATES)
 
 
+@SETTINGS
+@given(extract=an_extract())
+def test_effective_dated_values_over_a_horizon_agree(extract):
+    from test_vector import DATED_DATES
+
+    _agree(extract, setup_for("dated"), DATED_DATES)
+
+
 def test_vector_periods_match_the_scalar_dates():
     """vector.periods against dates.add_months / months_held / interest.period_range on
     month ends, leap days, and last interest dates before, on and off the schedule."""

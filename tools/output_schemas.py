@@ -308,12 +308,39 @@ def documents() -> dict[str, dict]:
                          "error": s("The message, as text output prints it after 'error: '."),
                          "kind": s("The error's class: InputError, LedgerError, StoreError, "
                                    "StoreLockedError, InvariantError, EngineError, ...")})
+    entry = obj("One entry of an effective-dated value.", {
+        "effective": nullable(ref("date", "First process date it applies; null for the first "
+                                          "entry, which holds from the start.")),
+        "value": {"description": "The value, as the configuration file writes it."}})
     d["config-show"] = doc("config-show", "deprules config show", "The resolved "
-                           "configuration after --whatif overlays and --set.", {
+                           "configuration after --whatif overlays and --set; with --on, as it "
+                           "applies on that process date.", {
                                "config_hash": ref("config_hash"),
+                               "on": nullable(ref("date", "--on: the process date the "
+                                                          "configuration is shown for, or "
+                                                          "null.")),
                                "config": open_map("Each configuration file (stem) with its "
                                                   "resolved content, as YAML would give it "
-                                                  "(decimals as text).", {"type": "object"})})
+                                                  "(decimals as text); with --on every "
+                                                  "effective-dated value is the value in "
+                                                  "effect on that date.", {"type": "object"}),
+                               "dated": arr("Every effective-dated value (docs/configuration.md"
+                                            "), in file order.", obj("One effective-dated "
+                                                                     "value.", {
+                                   "path": s("Its --set path, e.g. deposit_classes.RES."
+                                             "refund_criteria.hold_months."),
+                                   "entries": arr("Its entries, oldest first.", entry),
+                                   "value": {"description": "With --on: the value in effect "
+                                                            "on that date."},
+                                   "since": nullable(ref("date", "With --on: the effective date "
+                                                                 "of the entry in effect (null: "
+                                                                 "the first entry).")),
+                                   "until": nullable(ref("date", "With --on: the next entry's "
+                                                                 "effective date, the first day "
+                                                                 "the value no longer applies "
+                                                                 "(null: none).")),
+                               }, required=["path", "entries"]))},
+                           required=["config_hash", "config", "dated"])
     d["schema-export"] = doc("schema-export", "deprules schema export", "The schema files "
                              "written.", {
                                  "ok": OK_TRUE, "out_dir": s("The folder written to."),

@@ -184,8 +184,11 @@ def _replay_chunk(job, items):
         _RUNNERS.clear()
         runner = _RUNNERS[run_id] = Runner(setup.book, backend="python", run_id=run_id,
                                            user="batch")
-        runner.variants = possible_variants(setup.book)
-    variants = runner.variants
+        runner.variants = {}
+    # the variants of the book of the batch's date (effective-dated values folded in)
+    variants = runner.variants.get(on)
+    if variants is None:
+        variants = runner.variants[on] = possible_variants(setup.book.on(on))
     snapshot: dict = {}
     with Store.open(store_path).reader() as r:
         states = r.load_selected([aid for aid, _, _ in items], snapshot)

@@ -178,7 +178,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     # nothing written yet in this transaction: a second connection sees what this one sees
     untouched = conn.total_changes == 0
     # accounts no rule can fire on are not read at all
-    scope = scope_sql(setup.book, setup.config, processes)
+    scope = scope_sql(setup.book.on(on), setup.config, processes)  # the values of the date
     scoped = scope is not None
     if scoped:
         scope_accounts(conn, scope)
@@ -213,7 +213,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     del engine, log, static, mut
     runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
     if workers > 1 and len(todo) >= 2 * pool_chunk():
-        if possible_variants(setup.book) != variants:
+        if possible_variants(setup.book.on(on)) != variants:
             raise AssertionError("the workers would number the rule variants differently")
         summary.workers = workers
         with BatchPool(setup, workers) as pool:

@@ -28,8 +28,9 @@ from .rules.vocabulary import FIELDS, PARAMS, PROCESSES
 
 MAX_ROUNDS = 25
 
-# an optional callback (process, round, facts, matches) called once per round, for coverage
-Observer = Callable[[str, int, list, list], None]
+# an optional callback (process, round, facts, matches, book) called once per round, for
+# coverage; book: the rule book of the process date (its effective-dated values folded in)
+Observer = Callable[[str, int, list, list, RuleBook], None]
 
 
 @dataclass
@@ -78,12 +79,18 @@ class Runner:
 
     def __init__(self, book: RuleBook, backend: str = "durable", run_id: str = "run",
                  matcher: Matcher | None = None, user: str = "batch",
-                 observer: Observer | None = None, reason: str = ""):
+                 observer: Observer | None = None, reason: str = "",
+                 matcher_factory: Callable[[RuleBook], Matcher] | None = None):
         self.book = book
         # sees (process, round, facts, matches) of every round; never changes what happens
         self.observer = observer
         self.config = book.config
-        self.matcher = matcher or make_matcher(book, backend)
+        # a process date picks the book of the configuration as it applies on that date
+        # (effective-dated parameters); each such book gets its own matcher
+        self._factory = matcher_factory or (
+            (lambda b: make_matcher(b, backend)) if matcher is None else None)
+        self.matcher = matcher or self._factory(book)
+        self._matchers: dict[str, Matcher] = {book.view: self.matcher}
         self.run_id = run_id
         self.user = user
         self.reason = reason
@@ -97,14 +104,27 @@ class Runner:
             self.run_process(run, process, on, explain)
         return run
 
+    def on(self, on: date) -> tuple[RuleBook, Matcher]:
+        """The rule book and matcher for process date ``on``."""
+        book = self.book.on(on)
+        matcher = self._matchers.get(book.view)
+        if matcher is None:
+            if self._factory is None:
+                raise EngineError("the configuration has effective-dated values: a Runner given "
+                                  "a matcher also needs matcher_factory")
+            matcher = self._matchers[book.view] = self._factory(book)
+        return book, matcher
+
     def run_process(self, run: AccountRun, process: str, on: date, explain: bool = False) -> bool:
         state = run.state
-        executor = Executor(state, self.config, on)
+        book, matcher = self.on(on)
+        config = book.config
+        executor = Executor(state, config, on)
         changed_any = False
         fired_last: list[str] = []
         fired: set[tuple[str, str]] = set()  # (rule, SA) that fired in any round
         why_not_from = len(run.why_not)
-        cash_only = self.book.cash_deposit_only(process)
+        cash_only = book.cash_deposit_only(process)
 
         def done() -> bool:
             # a rule that did not match in round 1 but fired in a later one is not a "why not"
@@ -114,14 +134,14 @@ class Runner:
             return changed_any
 
         for rnd in range(1, MAX_ROUNDS + 1):
-            facts = build_facts(state, self.config, on, cash_deposit_only=cash_only)
+            facts = build_facts(state, config, on, cash_deposit_only=cash_only)
             if not facts:
                 return done()
-            matches = self.matcher.match(process, facts, state.account_id)
+            matches = matcher.match(process, facts, state.account_id)
             if self.observer is not None:
-                self.observer(process, rnd, facts, list(matches))
+                self.observer(process, rnd, facts, list(matches), book)
             if explain and rnd == 1:
-                run.why_not.extend(self._why_not(process, facts, matches))
+                run.why_not.extend(self._why_not(book, process, facts, matches))
             decisions = self._resolve(matches)
             by_id = {f["id"]: f for f in facts}
             changed_round = False
@@ -153,7 +173,7 @@ class Runner:
         executor, current = None, None
         for process, rnd, variant, sa_id in firings:
             if process != current:
-                executor, current = Executor(state, self.config, on), process
+                executor, current = Executor(state, self.book.on(on).config, on), process
             if sa_id not in state.sas:
                 raise EngineError(f"account {state.account_id}: no SA {sa_id} to replay "
                                   f"{variant.rule.id} on", account_id=state.account_id)
@@ -292,10 +312,11 @@ class Runner:
         else:  # the schema prevents this
             raise LedgerError(f"unknown action {verb!r}")
 
-    def _why_not(self, process: str, facts: list[dict], matches) -> list[WhyNot]:
+    def _why_not(self, book: RuleBook, process: str, facts: list[dict], matches
+                 ) -> list[WhyNot]:
         fired = {(v.rule.id, sa) for v, sa in matches}
         out = []
-        for v in self.book.variants(process):
+        for v in book.variants(process):
             for f in facts:
                 if (v.rule.id, f["id"]) in fired:
                     continue

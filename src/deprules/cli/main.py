@@ -149,16 +149,23 @@ def config_group():
                "an overlay YAML from standard input.")
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
               help="Change one value, e.g. deposit_classes.RES.refund_criteria.hold_months=18.")
+@click.option("--on", "on", type=PROCESS_DATE, metavar="YYYY-MM-DD",
+              help="Show the configuration as it applies on this process date: each "
+                   "effective-dated value as the entry in effect then.")
 @report_errors
-def config_show(config_dir, rules_dir, fmt, overlays, sets):
-    """Show the resolved configuration (after overlays and --set)."""
-    from ..reporting.config_text import config_text
+def config_show(config_dir, rules_dir, fmt, overlays, sets, on):
+    """Show the resolved configuration (after overlays and --set).
+
+    Effective-dated values are listed with all their entries; with --on DATE every one
+    shows the value a run on that process date uses (and since when, until when).
+    """
+    from ..reporting.config_text import config_json, config_text
 
     setup = load(config_dir, rules_dir, overlays, sets)
     if fmt == "json":
-        emit_json({"config_hash": setup.hash, "config": setup.config.raw})
+        emit_json(config_json(setup, on))
     else:
-        click.echo(config_text(setup))
+        click.echo(config_text(setup, on))
 
 
 @cli.group("schema")

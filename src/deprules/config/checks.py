@@ -9,6 +9,7 @@ from typing import Iterator
 from ..errors import Problem
 from ..money import MoneyFormatError, parse_money
 from ..users import ROLES
+from .dated import dated_dates, dated_problems, entry_on, values_of
 from .model import TODO_PLACEHOLDERS
 
 # categories the automated cycle posts, so each needs a batch adjustment type
@@ -43,6 +44,7 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
         return stem, docs[stem].problem(path, message, code, key=key)
 
     yield from _todo_message_problems(docs, get("todo_types", "todo_types"))
+    yield from dated_problems(docs)
 
     def bad_money(stem, path, value):
         try:
@@ -196,36 +198,54 @@ def cross_reference_problems(docs) -> Iterator[tuple[str, Problem]]:
             if crit is None:
                 continue
             for name in names:
-                found = bad_money("write_off_controls", ("write_off_controls", cls, "criteria",
-                                                         criteria.index(crit), name),
-                                  crit.get(name))
-                if found:
-                    amounts_ok = False
-                    yield found
+                at = ("write_off_controls", cls, "criteria", criteria.index(crit), name)
+                for sub, value in values_of(crit.get(name)):
+                    found = bad_money("write_off_controls", at + sub, value)
+                    if found:
+                        amounts_ok = False
+                        yield found
         if not amounts_ok:
             continue
-        lower = parse_money(wd["lower"], minor_units) if wd else None
-        upper = parse_money(wd["upper"], minor_units) if wd else None
-        min_refund = parse_money(ap["min_refund"], minor_units) if ap else None
-        if wd and lower >= upper:
+        yield from _band_problems(p, cls, criteria, wd, ap, minor_units)
+
+
+def _band_problems(p, cls, criteria, wd, ap, minor_units) -> Iterator[tuple[str, Problem]]:
+    """The write-down band and the A/P range on every date any of their amounts changes:
+    lower < upper, and min_refund == -lower so the two ranges neither overlap nor leave a
+    gap. A problem points at the entry in effect on the first date it holds."""
+    seen: set[tuple] = set()
+    frm = lambda day: f" (from {day})" if day else ""  # noqa: E731
+    amounts = [c.get(n) for c, names in ((wd, ("lower", "upper")), (ap, ("min_refund",)))
+               if c for n in names]
+    for day in dated_dates(*amounts):
+        problems = []
+        if wd:
             i = criteria.index(wd)
-            yield p("write_off_controls", ("write_off_controls", cls, "criteria", i, "lower"),
-                    f"lower {wd['lower']} must be below upper {wd['upper']}", "bad-band")
+            (ls, lo), (us, up) = entry_on(wd.get("lower"), day), entry_on(wd.get("upper"), day)
+            lower, upper = parse_money(lo, minor_units), parse_money(up, minor_units)
+            if lower >= upper:
+                # at the upper entry when it is the one that starts on this date
+                name, sub = ("upper", us) if day and us and \
+                    wd["upper"][us[0]].get("effective") == day else ("lower", ls)
+                problems.append((("write_off_controls", cls, "criteria", i, name) + sub,
+                                 f"lower {lo} must be below upper {up}{frm(day)}", "bad-band"))
         if wd and ap:
-            i = criteria.index(ap)
-            where = ("write_off_controls", cls, "criteria", i, "min_refund")
+            (ms, mr) = entry_on(ap.get("min_refund"), day)
+            min_refund = parse_money(mr, minor_units)
+            where = ("write_off_controls", cls, "criteria", criteria.index(ap), "min_refund") + ms
+            fix = str(Decimal(str(lo)).copy_negate())
             if min_refund < -lower:
-                yield p("write_off_controls", where,
-                        f"credits from -{ap['min_refund']} down to {wd['lower']} (exclusive) would "
-                        f"be both refunded and written down; set min_refund to "
-                        f"{str(Decimal(str(wd['lower'])).copy_negate())} so the ranges meet",
-                        "band-overlap")
+                problems.append((where, f"credits from -{mr} down to {lo} (exclusive) would "
+                                 f"be both refunded and written down{frm(day)}; set min_refund "
+                                 f"to {fix} so the ranges meet", "band-overlap"))
             elif min_refund > -lower:
-                yield p("write_off_controls", where,
-                        f"credits between -{ap['min_refund']} and {wd['lower']} are neither "
-                        f"written down nor refunded; set min_refund to "
-                        f"{str(Decimal(str(wd['lower'])).copy_negate())} so the ranges meet",
-                        "band-gap")
+                problems.append((where, f"credits between -{mr} and {lo} are neither "
+                                 f"written down nor refunded{frm(day)}; set min_refund to "
+                                 f"{fix} so the ranges meet", "band-gap"))
+        for path, message, code in problems:
+            if (path, code) not in seen:
+                seen.add((path, code))
+                yield p("write_off_controls", path, message, code)
 
 
 def _todo_message_problems(docs, todo_types) -> Iterator[tuple[str, Problem]]:

@@ -31,6 +31,7 @@ from .model import (
     AdjustmentType,
     ApprovalProfile,
     Config,
+    Dated,
     DepositClass,
     Installation,
     Interest,
@@ -324,13 +325,35 @@ def _fraction(text: Any) -> Fraction:
     return Fraction(Decimal(str(text)))
 
 
+def is_dated(value: Any) -> bool:
+    """An effective-dated value is written as a list of {value} / {effective, value}."""
+    return isinstance(value, list)
+
+
+def _plain(value: Any, convert, path: str, target: tuple, dated: list[Dated]) -> Any:
+    """The first (or only) value of a parameter, converted; an effective-dated one with more
+    than one entry is also added to ``dated``."""
+    if value is None:
+        return None
+    if not is_dated(value):
+        return convert(value)
+    entries = tuple((date.fromisoformat(str(e["effective"])) if e.get("effective") is not None
+                     else None, convert(e["value"])) for e in value)
+    if len(entries) > 1:
+        dated.append(Dated(path, target, entries))
+    return entries[0][1]
+
+
 def build_config(docs: Docs, source: str) -> Config:
     inst = docs["installation"].data
     mu = int(inst.get("minor_units", 2))
+    dated: list[Dated] = []
     installation = Installation(
         currency=inst["currency"],
         minor_units=mu,
-        credit_rating_threshold=int(inst["credit_rating_threshold"]),
+        credit_rating_threshold=_plain(inst["credit_rating_threshold"], int,
+                                       "installation.credit_rating_threshold",
+                                       ("installation", "credit_rating_threshold"), dated),
         rounding=inst.get("rounding", "half_up"),
         default_day_count=inst.get("default_day_count", "actual/365"),
         bill_due_days=int(inst.get("bill_due_days", 0)),
@@ -353,16 +376,25 @@ def build_config(docs: Docs, source: str) -> Config:
                 rates=tuple(Rate(date.fromisoformat(r["effective"]), _fraction(r["annual_percent"]))
                             for r in i.get("rates", [])),
             )
+        at = f"deposit_classes.{code}."
+
+        def param(value, attr, name, convert=int):
+            return _plain(value, convert, at + name, ("deposit_class", code, attr), dated)
+
         deposit_classes[code] = DepositClass(
             code=code,
             description=d.get("description", ""),
             refund_criteria=rc["algorithm"],
-            hold_months=rc.get("hold_months"),
+            hold_months=param(rc.get("hold_months"), "hold_months",
+                              "refund_criteria.hold_months"),
             good_customer=gc["algorithm"],
-            max_late_payments=gc.get("max_late_payments"),
-            refund_method=rm["algorithm"],
+            max_late_payments=param(gc.get("max_late_payments"), "max_late_payments",
+                                    "good_customer.max_late_payments"),
+            refund_method=param(rm["algorithm"], "refund_method", "refund_method.algorithm",
+                                str),
             interest=interest,
-            months_between_interest=d.get("months_between_interest"),
+            months_between_interest=param(d.get("months_between_interest"),
+                                          "months_between_interest", "months_between_interest"),
         )
     sa_types = {
         code: SaType(code, t.get("description", ""), t["special_role"], t["deposit_class"],
@@ -380,11 +412,14 @@ def build_config(docs: Docs, source: str) -> Config:
     for cls, c in docs["write_off_controls"].data["write_off_controls"].items():
         criteria = []
         for pos, crit in enumerate(c["criteria"], start=1):
+            def amount(name, pos=pos, crit=crit, cls=cls):
+                return _plain(crit.get(name), lambda v: _money(v, mu),
+                              f"write_off_controls.{cls}.criteria.{pos - 1}.{name}",
+                              ("write_off", cls, pos, name), dated)
+
             criteria.append(WriteOffCriterion(
-                algorithm=crit["algorithm"], position=pos,
-                lower=_money(crit["lower"], mu) if "lower" in crit else None,
-                upper=_money(crit["upper"], mu) if "upper" in crit else None,
-                min_refund=_money(crit["min_refund"], mu) if "min_refund" in crit else None,
+                algorithm=crit["algorithm"], position=pos, lower=amount("lower"),
+                upper=amount("upper"), min_refund=amount("min_refund"),
                 todo_type=crit.get("todo_type"),
             ))
         controls[cls] = WriteOffControl(cls, int(c.get("grace_days", 0)), tuple(criteria))
@@ -421,6 +456,7 @@ def build_config(docs: Docs, source: str) -> Config:
         users=users,
         raw=raw,
         hash=digest.hexdigest(),
+        dated=tuple(dated),
     )
 
 

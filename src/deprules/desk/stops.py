@@ -58,7 +58,7 @@ def run_rules_for_sa(st: AccountState, setup: Setup, process: str, sa_id: str, o
     from ..runner import AccountRun, Runner
 
     runner = Runner(setup.book, run_id=cause.run_id, user=cause.user,
-                    matcher=_OneSA(make_matcher(setup.book, backend), sa_id))
+                    matcher_factory=lambda book: _OneSA(make_matcher(book, backend), sa_id))
     run = AccountRun(st)
     lists = ("adjustments", "fts", "bills", "todos", "checks", "journal")
     before = {attr: len(getattr(st, attr)) for attr in lists}

@@ -75,12 +75,16 @@ class Coverage:
         None for a scenario run with its own rules folder (coverage is of --rules)."""
         if sc.given.rules is not None:
             return None
-        book = setup.book
-        if book.hash not in self._books:
-            self._books[book.hash] = self._register(book)
-        plan = self._books[book.hash]
+        base = setup.book
+        if (base.hash, base.view) not in self._books:
+            self._books[(base.hash, base.view)] = self._register(base)
 
-        def observer(process, rnd, facts, matches):
+        def observer(process, rnd, facts, matches, book):
+            # the book of the run's date: effective-dated values are seen as they applied
+            k = (book.hash, book.view)
+            if k not in self._books:
+                self._books[k] = self._register(book)
+            plan = self._books[k]
             for v, checks in plan.get(process, ()):
                 for f in facts:
                     if not all(evaluate(g, f) for g in v.guard):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,10 @@ class RuleBook:
     rules: tuple[Rule, ...]
     source: str
     raw: list = field(default_factory=list, repr=False)
+    # "" for the book of the configuration's first values; else which entries of the
+    # effective-dated parameters this book was specialised with (names durable rulesets)
+    view: str = ""
+    _dated: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def hash(self) -> str:
@@ -158,6 +163,27 @@ class RuleBook:
         text = json.dumps({"config": self.config.hash, "rules": self.raw}, sort_keys=True,
                           separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def on(self, on: date) -> "RuleBook":
+        """The rule book specialised with the configuration as it applies on process date
+        ``on`` (:meth:`Config.on`): effective-dated parameters fold into the variants like
+        any other. Same hash (it names the whole configuration); one book per distinct
+        choice of entries, cached."""
+        if self.config is None:
+            return self
+        self._dated.setdefault(self.config.effective_key, self)
+        config = self.config.on(on)
+        if config is self.config:
+            return self
+        key = config.effective_key
+        book = self._dated.get(key)
+        if book is None:
+            book = RuleBook(config=config, rules=self.rules, source=self.source, raw=self.raw,
+                            view="-e" + ".".join(map(str, key)) if key else "",
+                            _dated=self._dated)
+            book.__dict__["hash"] = self.hash
+            self._dated[key] = book
+        return book
 
     def by_process(self, process: str) -> list[Rule]:
         return [r for r in self.rules if r.process == process]

@@ -137,7 +137,8 @@ class DurableMatcher:
         if not variants:
             self._names[process] = None
             return None
-        name = f"deprules-{process}-{self.book.hash[:20]}"
+        # the view names which effective-dated entries were folded in: same hash, other values
+        name = f"deprules-{process}-{self.book.hash[:20]}{self.book.view}"
         index = {f"r{i}": v for i, v in enumerate(variants)}
         host = _SyncHost.get()
         with _reg_lock:

@@ -24,9 +24,11 @@ Step = tuple[int, str, dict]  # (month index, rule id, inputs the rule saw)
 
 def explain_difference(base: Outcome, cand: Outcome, book_b: RuleBook, book_c: RuleBook,
                        customer_class: str, deposit_classes: dict[str, str],
-                       minor_units: int) -> str:
-    """One line for a changed account. ``deposit_classes``: SA id -> its deposit class."""
-    ctx = _Context(book_b, book_c, customer_class, minor_units)
+                       minor_units: int, dates: tuple[date, ...] = ()) -> str:
+    """One line for a changed account. ``deposit_classes``: SA id -> its deposit class;
+    ``dates``: the process dates (a step of month k is judged with the values in effect
+    on ``dates[k]``; without them, the books as given)."""
+    ctx = _Context(book_b, book_c, customer_class, minor_units, dates)
     for sid in sorted(set(base.paths) | set(cand.paths)):
         pb, pc = base.paths.get(sid, []), cand.paths.get(sid, [])
         if [s[:2] for s in pb] == [s[:2] for s in pc]:
@@ -40,6 +42,7 @@ def explain_difference(base: Outcome, cand: Outcome, book_b: RuleBook, book_c: R
         # the same rules fired (often none): the deposit now fails another condition first
         sid = cand.sa_id or base.sa_id
         rules = sorted({r for r in (base.rule, cand.rule) if r})
+        ctx.month = len(dates) - 1  # the outcome is the last date's
         changes = ctx.changed(rules, deposit_classes.get(sid), None)
         evidence = cand.detail or cand.rule or cand.outcome
         if base.detail and base.detail != cand.detail:
@@ -52,13 +55,18 @@ def explain_difference(base: Outcome, cand: Outcome, book_b: RuleBook, book_c: R
 
 
 class _Context:
-    def __init__(self, book_b: RuleBook, book_c: RuleBook, cc: str, mu: int):
+    def __init__(self, book_b: RuleBook, book_c: RuleBook, cc: str, mu: int,
+                 dates: tuple[date, ...] = ()):
         self.books = (book_b, book_c)
         self.cc = cc
         self.mu = mu
+        self.dates = dates
+        self.month = -1  # the step being judged (effective-dated values); -1: the books
 
     def variant(self, side: int, rule_id: str, dc: str | None) -> Variant | None:
         book = self.books[side]
+        if self.dates and self.month >= 0:
+            book = book.on(self.dates[self.month])
         rule = next((r for r in book.rules if r.id == rule_id), None)
         if rule is None:
             return None
@@ -129,6 +137,8 @@ class _Context:
     def diverging(self, sb: Step | None, sc: Step | None, base: Outcome, cand: Outcome,
                   sid: str, dc: str | None) -> str:
         rules = list(dict.fromkeys(s[1] for s in (sc, sb) if s is not None))  # candidate's first
+        # the month the two first differ (the same on both sides up to there)
+        self.month = min(s[0] for s in (sb, sc) if s is not None)
         params: set = set()
         fields: set = set()
         for s in (sb, sc):

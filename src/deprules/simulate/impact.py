@@ -60,10 +60,17 @@ def config_changes(raw_b: dict, raw_c: dict) -> list[dict]:
 
 
 def _flatten(raw: dict) -> dict[str, Any]:
+    from ..config.dated import dated_text, is_dated_path
+
     out: dict[str, Any] = {}
+    stem = ""
 
     def walk(prefix: tuple, value: Any) -> None:
-        if isinstance(value, dict) and value:
+        if isinstance(value, list) and is_dated_path(stem, prefix[1:] if stem ==
+                                                     "installation" else prefix):
+            # an effective-dated value is one change: "12 -> 12, 18 from 2027-01-01"
+            out[".".join(prefix)] = dated_text(value)
+        elif isinstance(value, dict) and value:
             for k, v in value.items():
                 walk(prefix + (str(k),), v)
         elif isinstance(value, list) and value:
@@ -72,7 +79,7 @@ def _flatten(raw: dict) -> dict[str, Any]:
         else:
             out[".".join(prefix)] = value
 
-    for stem, doc in sorted(raw.items()):
+    for stem, doc in sorted(raw.items()):  # walk reads stem
         # installation.yaml is the installation section itself; every other file holds
         # named sections (deposit_classes, batch_types, ...), as in overlays and --set
         walk((stem,) if stem == "installation" else (), doc)

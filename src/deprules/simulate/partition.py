@@ -181,7 +181,7 @@ def run_partition(job: Job, index: int, extract: Extract,
                 months[k]["candidate"].add(m.outcome, m.money)
             changed = ob.outcome != oc.outcome or ob.money != oc.money
             reason = explain_difference(ob, oc, job.baseline.book, job.candidate.book, cls,
-                                        classes, mu) if changed else ""
+                                        classes, mu, job.dates) if changed else ""
             rows.append(AccountRow(aid, cls, ob.outcome, oc.outcome, ob.money, oc.money,
                                    ob.rule, oc.rule, changed, reason, dc))
         done += 1

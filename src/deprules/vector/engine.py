@@ -88,10 +88,18 @@ class Engine:
     """Runs processes over the vector state; state persists between dates."""
 
     def __init__(self, book: RuleBook, static: st.Static, mut: st.Mutable):
-        self.book = book
-        self.config = book.config
+        self.base = book
         self.s, self.m = static, mut
         self.fb = np.zeros(static.n_acct, bool)  # accounts run by the per-account runner
+        self._interest: dict[int, ClassInterest | None] = {}
+        self._use(book)
+
+    def _use(self, book: RuleBook) -> None:
+        """Decide with ``book``: the base book specialised for one process date (its
+        effective-dated parameters folded in, ``RuleBook.on``)."""
+        static = self.s
+        self.book = book
+        self.config = book.config
         self.variants_all: list[Variant] = []
         self._by_process: dict[str, list[int]] = {}
         for p in PROCESSES:
@@ -101,7 +109,6 @@ class Engine:
                     ids.append(len(self.variants_all))
                     self.variants_all.append(v)
             self._by_process[p] = ids
-        self._interest: dict[int, ClassInterest | None] = {}
         # DEPINTRF per deposit class code: months_between_interest (0 = none), min_days_held
         months, min_days = [], []
         for code in static.class_codes:
@@ -118,6 +125,8 @@ class Engine:
         """Run ``processes`` on ``on``; ``explain``: processes whose first round also
         records why-not rows (``Runner(...).run_cycle(explain=True)``)."""
         self.explain = set(processes if explain is True else (explain or ()))
+        if self.base.on(on) is not self.book:  # another effective-dated value applies
+            self._use(self.base.on(on))
         self.on, self.on_day = on, st.day_of(on)
         self.log = Log()
         self.flagged = np.zeros(self.s.n_acct, bool)  # newly sent to the fallback this date
