@@ -109,13 +109,19 @@ def _load(config_dir, rules_dir, engine: str, overlays=(), sets=()) -> Loaded:
 
 class Decider:
     """Configuration + rules loaded once; ``evaluate`` and ``evaluate_batch`` take request
-    dicts. Thread-safe: the service calls it from a thread pool."""
+    dicts. Thread-safe: the service calls it from a thread pool.
+
+    ``direct=False`` always writes the rows as files for the extract reader (the answer is
+    the same; tests compare the two ways)."""
+
+    direct = True
 
     def __init__(self, config_dir: Path | str = "config", rules_dir: Path | str = "rules",
-                 engine: str = "python", candidates: int = 16):
+                 engine: str = "python", candidates: int = 16, direct: bool = True):
         if engine not in ENGINES:
             raise InputError(f"unknown engine {engine!r}; expected durable or python")
         self.config_dir, self.rules_dir, self.engine = Path(config_dir), Path(rules_dir), engine
+        self.direct = direct
         self._current = _load(self.config_dir, self.rules_dir, engine)
         self._candidates: OrderedDict[tuple, Loaded] = OrderedDict()
         self._max_candidates = candidates
@@ -183,17 +189,25 @@ class Decider:
     def evaluate(self, request: dict) -> dict:
         """The ``deprules evaluate --format json`` document of one account (DESIGN.md 1.5).
         Raises RequestError (bad fields or rows) or EngineError."""
+        from .api_rows import direct_state
         from .extract.single import load_account
         from .results import evaluate_json
 
         req = check_request(request, batch=False)
         loaded = self.candidate(req["whatif"], req["set"])
-        folder = self._folder()
-        files = write_tables(folder, req["tables"])
-        try:
-            state = load_account(folder, req["account_id"], loaded.ctx, loaded.setup.config)
-        except ExtractError as exc:
-            raise RequestError(locate(exc.problems, files)) from None
+        # the rows as the extract reader takes them, without files when nothing in them
+        # could meet a byte-level check (api_rows); otherwise, and for every refusal,
+        # written as an extract's CSV files and read by the reader itself
+        taken, state = direct_state(req["account_id"], req["tables"], loaded.ctx) \
+            if self.direct else (False, None)
+        if not taken:
+            folder = self._folder()
+            files = write_tables(folder, req["tables"])
+            try:
+                state = load_account(folder, req["account_id"], loaded.ctx,
+                                     loaded.setup.config)
+            except ExtractError as exc:
+                raise RequestError(locate(exc.problems, files)) from None
         if state is None:
             raise RequestError([field_problem(
                 "account_id", f"account {req['account_id']!r} is not in the accounts rows",
