@@ -19,6 +19,8 @@ fast path takes is the same document (``tests/test_service.py`` and
 
 from __future__ import annotations
 
+import re
+
 from .extract import cells
 from .extract.cells import Report
 from .extract.context import REQUIRED_TABLES, TABLES
@@ -57,8 +59,12 @@ class _MemTable:
         pass
 
 
-def _clean(text: str) -> bool:
-    return text.isascii() and text.isprintable() and '"' not in text and "," not in text
+# a character the fast path does not take: anything but printable ASCII (the separator
+# \x1f aside), a quote or a comma (the CSV writer would quote the cell); or a cell longer
+# than CELL_CHARS
+_REFUSED = re.compile(r'[^\x20-\x7e\x1f]|[",]|[^\x1f]{%d,}' % (CELL_CHARS + 1))
+#: at most this many columns: a line then stays far below the reader's line limit
+MAX_COLUMNS = LINE_CHARS // (CELL_CHARS + 1)
 
 
 def direct_state(account_id: str, tables: dict[str, list[dict]], ctx):
@@ -79,31 +85,20 @@ def direct_state(account_id: str, tables: dict[str, list[dict]], ctx):
         if rows:
             header: dict[str, None] = {}
             for r in rows:
-                for k in r:
-                    header.setdefault(k, None)
+                header.update(dict.fromkeys(r))
             cols = list(header)
         else:
             cols = [c.name for c in TABLES[t]]
-        if len(cols) < 2 or len(rows) > limit_rows or                 not all(c and c == c.strip() and _clean(c) for c in cols):
+        if not 2 <= len(cols) <= MAX_COLUMNS or len(rows) > limit_rows:
             return False, None
-        out = []
-        size = 0
-        for r in rows:
-            line = []
-            chars = 0
-            for c in cols:
-                v = r.get(c, "")
-                if len(v) > CELL_CHARS or not _clean(v):
-                    return False, None
-                chars += len(v) + 1
-                line.append(v.strip())
-            if chars > LINE_CHARS:
-                return False, None
-            size += chars
-            out.append(line)
-        if size > limit_bytes // 2:
+        lines = [[r.get(c, "") for c in cols] for r in rows]
+        blob = "\x1f".join(cols + [v for line in lines for v in line])
+        if not blob.isascii() or _REFUSED.search(blob) or len(blob) > limit_bytes // 2 \
+                or any(not c or c != c.strip() for c in cols):
             return False, None
-        mem[t] = _MemTable(t, cols, out, report)
+        if " " in blob:  # the reader strips every cell
+            lines = [[v.strip() for v in line] for line in lines]
+        mem[t] = _MemTable(t, cols, lines, report)
     if report.problems():
         return False, None
     account_id = account_id.strip()

@@ -74,6 +74,10 @@ class ServiceSettings:
     # event loop (no thread hand-over; --timeout does not apply to it); larger ones and
     # candidates in the thread pool, under --timeout
     inline_bytes: int = 64 * 1024
+    instance: str = ""  # this start of the service (shared by its workers); "" : a new one
+    workers: int = 1  # worker processes (--workers); >1: shared_dir holds what they share
+    worker: int = 0  # this process's index among them
+    shared_dir: Path | None = None
 
 
 # ---- metrics (Prometheus text format 0.0.4) -----------------------------------------------
@@ -116,7 +120,48 @@ class Metrics:
         with self._lock:
             getattr(self, counter)[key] += 1
 
+    # ---- several worker processes (--workers N) ------------------------------------------
+    def snapshot(self) -> dict:
+        """This process's counters as JSON (written beside the other workers')."""
+        with self._lock:
+            return {"requests": [[e, m, st, n] for (e, m, st), n in self.requests.items()],
+                    "latency": {e: list(h) for e, h in self.latency.items()},
+                    "decisions": dict(self.decisions), "evaluations": dict(self.evaluations),
+                    "reloads": dict(self.reloads), "ledger": dict(self.ledger),
+                    "in_flight": self.in_flight}
+
+    def restore(self, snap: dict) -> None:
+        """Start from an earlier snapshot of this worker (a restarted worker's counters go
+        on from where they were, never backwards)."""
+        with self._lock:
+            self._add(snap)
+
+    def _add(self, snap: dict) -> None:
+        for e, m, st, n in snap.get("requests", ()):
+            self.requests[(e, m, st)] += n
+        for e, h in snap.get("latency", {}).items():
+            mine = self.latency.setdefault(e, [0] * len(BUCKETS) + [0.0, 0])
+            for i, v in enumerate(h):
+                mine[i] += v
+        for name in ("decisions", "evaluations", "reloads", "ledger"):
+            getattr(self, name).update(snap.get(name, {}))
+
+    def merged(self, others: list[dict]) -> "Metrics":
+        """A copy of these counters plus other workers' snapshots (what /metrics shows)."""
+        out = Metrics()
+        out._add(self.snapshot())
+        out.in_flight = self.in_flight
+        for snap in others:
+            out._add(snap)
+            out.in_flight += snap.get("in_flight", 0)
+        return out
+
     def render(self, service: "Service") -> str:
+        others = service.peers.snapshots() if service.peers is not None else []
+        source = self.merged(others) if others else self
+        return source._render(service, others)
+
+    def _render(self, service: "Service", others: list[dict]) -> str:
         def esc(v) -> str:
             return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -164,12 +209,20 @@ class Metrics:
                     "refused: a 4xx or 503 answer).", "# TYPE deprules_ledger_calls_total counter"]
             for k in ("ok", "refused"):
                 out.append(f'deprules_ledger_calls_total{{result="{k}"}} {self.ledger[k]}')
+        serving = Counter([service.decider.hash])  # hash -> worker processes serving it
+        reload_ok = not service.reload_problems
+        for snap in others:
+            if snap.get("config_hash"):
+                serving[snap["config_hash"]] += 1
+            reload_ok = reload_ok and snap.get("reload_ok", True)
         out += ["# HELP deprules_config_info The configuration serving (hash of configuration "
-                "and rules).", "# TYPE deprules_config_info gauge",
-                f'deprules_config_info{{config_hash="{service.decider.hash}"}} 1',
-                "# HELP deprules_config_reload_ok 1 when the last look at the configuration "
-                "found it valid.", "# TYPE deprules_config_reload_ok gauge",
-                f"deprules_config_reload_ok {0 if service.reload_problems else 1}",
+                "and rules); the value is the number of worker processes serving it.",
+                "# TYPE deprules_config_info gauge"]
+        out += [f'deprules_config_info{{config_hash="{h}"}} {n}'
+                for h, n in sorted(serving.items())]
+        out += ["# HELP deprules_config_reload_ok 1 when the last look at the configuration "
+                "found it valid (in every worker).", "# TYPE deprules_config_reload_ok gauge",
+                f"deprules_config_reload_ok {1 if reload_ok else 0}",
                 "# HELP deprules_simulation_jobs Simulation jobs by status.",
                 "# TYPE deprules_simulation_jobs gauge"]
         for k, n in sorted(service.jobs.counts().items()):
@@ -180,36 +233,43 @@ class Metrics:
 # ---- decision log ---------------------------------------------------------------------------
 class DecisionLog:
     """JSON lines, one per decision (an evaluated account, a refused request, an error),
-    appended and flushed as they happen."""
+    appended as they happen: each line is one ``write`` on a file opened with O_APPEND,
+    so the lines of several worker processes never interleave."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
-        self._fh = None
+        self._fd: int | None = None
+        self._own = False
         if path is not None and str(path) == "-":  # standard output
-            import sys
-
-            self._fh = sys.stdout
+            self._fd = 1
         elif path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(path, "a", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                               getattr(os, "O_CLOEXEC", 0), 0o644)
+            self._own = True
+
+    @property
+    def enabled(self) -> bool:
+        return self._fd is not None
 
     def write(self, entry: dict) -> None:
-        if self._fh is None:
+        if self._fd is None:
             return
-        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        data = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("utf-8")
         with self._lock:
-            self._fh.write(line)
-            self._fh.flush()
+            if self._fd is None:
+                return
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
 
     def close(self) -> None:
         with self._lock:
-            if self._fh is not None:
-                if self.path is not None and str(self.path) == "-":
-                    self._fh.flush()
-                else:
-                    self._fh.close()
-                self._fh = None
+            if self._fd is not None and self._own:
+                os.close(self._fd)
+            self._fd = None
 
 
 def utc_now() -> str:
@@ -228,13 +288,19 @@ def summary(doc: dict) -> dict:
 
 
 # ---- simulation jobs ------------------------------------------------------------------------
+JOB_STATES = ("queued", "running", "done", "failed", "canceled", "interrupted")
+_JOB_ID = __import__("re").compile(r"^[0-9a-f]{16}$")
+INTERRUPTED = {"kind": "interrupted", "message": "the service stopped or was restarted while "
+               "this job was queued or running; it did not finish: submit it again"}
+
+
 @dataclass
 class Job:
     id: str
     user: str
     request: dict
     created: str = field(default_factory=utc_now)
-    status: str = "queued"  # queued, running, done, failed, canceled
+    status: str = "queued"  # JOB_STATES
     started: str | None = None
     finished: str | None = None
     total: int | None = None
@@ -242,6 +308,8 @@ class Job:
     impact: dict | None = None
     files: list[str] = field(default_factory=list)
     error: dict | None = None
+    instance: str = ""  # the service start that ran it (a restart is another)
+    pid: int = 0  # the process running it
 
     def as_dict(self, base_url: str = "") -> dict:
         out = {"schema_version": SCHEMA_VERSION, "id": self.id, "status": self.status,
@@ -256,8 +324,41 @@ class Job:
             out["impact"] = self.impact
         return out
 
+    def record(self) -> dict:
+        """Everything of the job, as its job.json holds it."""
+        return {"format": "deprules-job", "version": 1, **{
+            k: getattr(self, k) for k in ("id", "user", "request", "created", "status",
+                                          "started", "finished", "total", "done", "impact",
+                                          "files", "error", "instance", "pid")}}
+
+    @classmethod
+    def from_record(cls, rec: dict) -> "Job":
+        return cls(**{k: rec[k] for k in ("id", "user", "request", "created", "status",
+                                          "started", "finished", "total", "done", "impact",
+                                          "files", "error", "instance", "pid")})
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 class Jobs:
+    """Simulation jobs. Each job is also a file, ``JOBS_DIR/ID/job.json``, rewritten at
+    every change of status and, while running, at most every half second for progress:
+    every worker process answers for every job, and with ``--jobs-dir`` jobs outlive the
+    service. A job that was queued or running when its service stopped (another start of
+    the service, or a process that is gone) is reported ``interrupted``, never lost."""
+
+    PROGRESS_EVERY = 0.5  # seconds between job.json rewrites for progress
+
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
         self._own_dir = settings.jobs_dir is None
@@ -268,15 +369,75 @@ class Jobs:
         else:
             self.dir = Path(settings.jobs_dir)
             self.dir.mkdir(parents=True, exist_ok=True)
+        self.instance = settings.instance or uuid.uuid4().hex
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.max_jobs),
                                         thread_name_prefix="deprules-sim")
         self._lock = threading.Lock()
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, Job] = {}  # the jobs of this process
+        self._recover()
+
+    # ---- files -----------------------------------------------------------------------------
+    def _path(self, job_id: str) -> Path:
+        return self.dir / job_id / "job.json"
+
+    def save(self, job: Job) -> None:
+        path = self._path(job.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".job.json.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps(job.record(), default=str), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _read(self, job_id: str) -> Job | None:
+        if not _JOB_ID.match(job_id):
+            return None
+        try:
+            return Job.from_record(json.loads(self._path(job_id).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _stale(self, job: Job) -> bool:
+        """Queued or running, but not by a live process of this start of the service."""
+        return job.status in ("queued", "running") and (
+            job.instance != self.instance or not _alive(job.pid))
+
+    def _interrupt(self, job: Job) -> Job:
+        job.status, job.error = "interrupted", dict(INTERRUPTED)
+        job.finished = job.finished or utc_now()
+        try:
+            self.save(job)
+        except OSError:
+            pass
+        return job
+
+    def _recover(self) -> None:
+        for path in self.dir.glob("*/job.json"):
+            job = self._read(path.parent.name)
+            if job is not None and self._stale(job):
+                self._interrupt(job)
+
+    def all(self) -> list[Job]:
+        out = {}
+        for path in self.dir.glob("*/job.json"):
+            job = self._read(path.parent.name)
+            if job is not None:
+                out[job.id] = job
+        with self._lock:
+            out.update(self.jobs)
+        return list(out.values())
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self.jobs.get(job_id)
+        if job is not None:
+            return job
+        job = self._read(job_id)
+        if job is not None and self._stale(job):
+            job = self._interrupt(job)
+        return job
 
     def counts(self) -> Counter:
-        with self._lock:
-            c = Counter(j.status for j in self.jobs.values())
-        for k in ("queued", "running", "done", "failed"):
+        c = Counter(j.status for j in self.all())
+        for k in JOB_STATES:
             c.setdefault(k, 0)
         return c
 
@@ -287,8 +448,10 @@ class Jobs:
                 raise RequestError([field_problem("", f"{waiting} simulations are queued or "
                                                   "running; try again later", "busy")],
                                    status=429)
-            job = Job(uuid.uuid4().hex[:16], user, req)
+            job = Job(uuid.uuid4().hex[:16], user, req, instance=self.instance,
+                      pid=os.getpid())
             self.jobs[job.id] = job
+        self.save(job)
         self._pool.submit(self._run, job, overlays_doc)
         return job
 
@@ -298,8 +461,10 @@ class Jobs:
         if job.status == "canceled":
             return
         job.status, job.started = "running", utc_now()
+        self.save(job)
         out = self.dir / job.id
         req = job.request
+        last = [0.0]
         try:
             overlays = []
             out.mkdir(parents=True, exist_ok=True)
@@ -312,9 +477,14 @@ class Jobs:
 
             def on_start(n):
                 job.total = n
+                self.save(job)
 
             def progress(k):
                 job.done += k
+                now = time.monotonic()
+                if now - last[0] >= self.PROGRESS_EVERY:
+                    last[0] = now
+                    self.save(job)
 
             result = simulate(req["extract_path"], date.fromisoformat(req["as_of"]),
                               config_dir=self.settings.config_dir,
@@ -341,18 +511,27 @@ class Jobs:
             log.error("simulation job %s failed: %s\n%s", job.id, exc, traceback.format_exc())
         finally:
             job.finished = utc_now()
+            try:
+                self.save(job)
+            except OSError as exc:
+                log.error("simulation job %s: cannot write its job.json: %s", job.id, exc)
 
     def file(self, job_id: str, name: str) -> Path | None:
-        job = self.jobs.get(job_id)
+        job = self.get(job_id)
         if job is None or name not in job.files:
             return None
         return self.dir / job.id / "report" / name
 
     def close(self) -> None:
         with self._lock:
-            for j in self.jobs.values():
-                if j.status == "queued":
-                    j.status = "canceled"
+            queued = [j for j in self.jobs.values() if j.status == "queued"]
+            for j in queued:
+                j.status = "canceled"
+        for j in queued:
+            try:
+                self.save(j)
+            except OSError:
+                pass
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -375,7 +554,16 @@ class Service:
         self._fingerprint = self._files_fingerprint()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._publisher: threading.Thread | None = None
         self._reload_lock = threading.Lock()
+        self.peers = None  # the other worker processes (--workers N): service_workers.Peers
+        if settings.shared_dir is not None:
+            from .service_workers import Peers
+
+            self.peers = Peers(settings.shared_dir, settings.worker)
+            earlier = self.peers.own_snapshot()
+            if earlier:
+                self.metrics.restore(earlier)
 
     # ---- hot reload --------------------------------------------------------------------
     def _files_fingerprint(self) -> tuple:
@@ -395,9 +583,12 @@ class Service:
                 pass
         return tuple(sorted(out))
 
-    def check_reload(self, force: bool = False) -> dict:
+    def check_reload(self, force: bool = False, broadcast: bool = True) -> dict:
         """Reload when config/ or rules/ changed (or ``force``): the new configuration
-        serves only when valid; an invalid one is reported and the old keeps serving."""
+        serves only when valid; an invalid one is reported and the old keeps serving.
+        A forced reload is asked of the other worker processes too (``broadcast``)."""
+        if force and broadcast and self.peers is not None:
+            self.peers.request_reload()
         with self._reload_lock:
             fp = self._files_fingerprint()
             if fp == self._fingerprint and not force:
@@ -439,17 +630,29 @@ class Service:
             except Exception:  # never let the watcher die
                 log.error("configuration watcher: %s", traceback.format_exc())
 
+    def peer_snapshot(self) -> dict:
+        return {**self.metrics.snapshot(), "worker": self.settings.worker, "pid": os.getpid(),
+                "config_hash": self.decider.hash, "reload_ok": not self.reload_problems}
+
     def start(self) -> None:
         if self.settings.reload_interval > 0 and self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="deprules-reload",
                                              daemon=True)
             self._watcher.start()
+        if self.peers is not None and self._publisher is None:
+            from .service_workers import publisher
+
+            self._publisher = threading.Thread(target=publisher, args=(self, self._stop),
+                                               name="deprules-peers", daemon=True)
+            self._publisher.start()
 
     def stop(self) -> None:
         self.stopping = True
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+        if self._publisher is not None:
+            self._publisher.join(timeout=5)
         self.jobs.close()
         self.decisions.close()
         self.decider.close()
@@ -758,12 +961,15 @@ def create_app(service: Service):
     # ---- decisions -----------------------------------------------------------------------
     def log_one(doc: dict, base: dict) -> None:
         service.metrics.decided(doc)
-        service.decisions.write({**base, "config_hash": doc["config_hash"], "status": 200,
-                                 "result": summary(doc)})
+        if service.decisions.enabled:
+            service.decisions.write({**base, "config_hash": doc["config_hash"],
+                                     "status": 200, "result": summary(doc)})
 
     def log_batch(doc: dict, base: dict) -> None:
         for d in doc["results"]:
             service.metrics.decided(d)
+            if not service.decisions.enabled:
+                continue
             service.decisions.write({**base, "decision_id": str(uuid.uuid4()),
                                      "request_decision_id": base["decision_id"],
                                      "config_hash": d["config_hash"], "status": 200,
@@ -820,7 +1026,7 @@ def create_app(service: Service):
         ident = authorize(request, "simulations")
         if isinstance(ident, Response):
             return ident
-        job = service.jobs.jobs.get(job_id)
+        job = service.jobs.get(job_id)
         if job is None:
             return refused(404, f"no simulation {job_id}", "not-found")
         return answer(200, job.as_dict())
