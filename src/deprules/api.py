@@ -49,7 +49,8 @@ ROW_TABLES = tuple(TABLES)  # accounts, service_agreements, non_cash_deposits, f
 MAX_ROWS = 100_000
 ENGINES = ("durable", "python")
 _KNOWN_KEYS = {"account_id", "as_of", "explain", "whatif", "set", *ROW_TABLES}
-_BATCH_KEYS = {"as_of", "explain", "whatif", "set", "account_ids", *ROW_TABLES}
+_BATCH_KEYS = {"as_of", "explain", "whatif", "set", "account_ids", "engine", *ROW_TABLES}
+BATCH_ENGINES = ("vector", "python")
 
 
 class RequestError(DeprulesError):
@@ -246,16 +247,28 @@ class Decider:
             extract = _subset(extract, set(wanted))
         states = states_from_extract(extract, loaded.setup.config)
         mu = loaded.setup.config.installation.minor_units
-        results = []
-        for account_id in sorted(states):
-            run = loaded.batch_runner.run_cycle(states[account_id], req["as_of"],
-                                                explain=req["explain"])
-            results.append({"schema_version": SCHEMA_VERSION,
-                            **evaluate_json(run, req["as_of"], loaded.hash, mu,
-                                            loaded.setup.config, req["explain"])})
+        engine = req["engine"] or ("python" if req["explain"] else "vector")
+        if engine == "vector" and req["explain"]:
+            raise RequestError([field_problem(
+                "engine", "explain is answered by the per-account runner (engine python, the "
+                "default with explain): the vector back end keeps no why-not of its own "
+                "that equals the runner's", "bad-value")])
+        if engine == "vector" and states:
+            from .api_vector import vector_runs
+
+            runs = vector_runs(extract, loaded.setup.book, loaded.batch_runner, states,
+                               req["as_of"])
+        else:
+            runs = {a: loaded.batch_runner.run_cycle(states[a], req["as_of"],
+                                                     explain=req["explain"])
+                    for a in sorted(states)}
+        results = [{"schema_version": SCHEMA_VERSION,
+                    **evaluate_json(runs[a], req["as_of"], loaded.hash, mu,
+                                    loaded.setup.config, req["explain"])}
+                   for a in sorted(runs)]
         return {"schema_version": SCHEMA_VERSION, "config_hash": loaded.hash,
-                "as_of": req["as_of"].isoformat(), "accounts": len(results),
-                "results": results}
+                "as_of": req["as_of"].isoformat(), "engine": engine,
+                "accounts": len(results), "results": results}
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -339,6 +352,12 @@ def check_request(body: Any, batch: bool) -> dict:
                                           "of account ids", "bad-type"))
             ids = None
         out["account_ids"] = ids
+        engine = body.get("engine")
+        if engine is not None and engine not in BATCH_ENGINES:
+            problems.append(field_problem("engine", "engine is vector (the default) or python "
+                                          "(the per-account runner)", "bad-value"))
+            engine = None
+        out["engine"] = engine
     tables: dict[str, list[dict]] = {}
     for t in ROW_TABLES:
         rows = body.get(t)
