@@ -78,6 +78,7 @@ class ServiceSettings:
     workers: int = 1  # worker processes (--workers); >1: shared_dir holds what they share
     worker: int = 0  # this process's index among them
     shared_dir: Path | None = None
+    ap_dir: Path | None = None  # where POST /v1/ledger/ap/export writes A/P files
 
 
 # ---- metrics (Prometheus text format 0.0.4) -----------------------------------------------
@@ -227,6 +228,10 @@ class Metrics:
                 "# TYPE deprules_simulation_jobs gauge"]
         for k, n in sorted(service.jobs.counts().items()):
             out.append(f'deprules_simulation_jobs{{status="{k}"}} {n}')
+        out += ["# HELP deprules_run_jobs Batch-run jobs (POST /v1/ledger/runs) by status.",
+                "# TYPE deprules_run_jobs gauge"]
+        for k, n in sorted(service.jobs.counts("run").items()):
+            out.append(f'deprules_run_jobs{{status="{k}"}} {n}')
         return "\n".join(out) + "\n"
 
 
@@ -310,32 +315,53 @@ class Job:
     error: dict | None = None
     instance: str = ""  # the service start that ran it (a restart is another)
     pid: int = 0  # the process running it
+    kind: str = "simulation"  # or "run" (POST /v1/ledger/runs)
+    result: dict | None = None  # a run's document when done
 
     def as_dict(self, base_url: str = "") -> dict:
-        out = {"schema_version": SCHEMA_VERSION, "id": self.id, "status": self.status,
+        out = {"schema_version": SCHEMA_VERSION, "id": self.id, "kind": self.kind,
+               "status": self.status,
                "user": self.user, "created": self.created, "started": self.started,
                "finished": self.finished,
                "progress": {"accounts_done": self.done, "accounts": self.total},
                "request": {k: v for k, v in self.request.items() if k != "extract_path"},
-               "error": self.error,
-               "files": {name: f"{base_url}/v1/simulations/{self.id}/files/{name}"
-                         for name in self.files}}
-        if self.impact is not None:
-            out["impact"] = self.impact
+               "error": self.error}
+        if self.kind == "simulation":
+            out["files"] = {name: f"{base_url}/v1/simulations/{self.id}/files/{name}"
+                            for name in self.files}
+            if self.impact is not None:
+                out["impact"] = self.impact
+        else:
+            out["result"] = self.result
         return out
+
+    _FIELDS = ("id", "user", "request", "created", "status", "started", "finished", "total",
+               "done", "impact", "files", "error", "instance", "pid", "kind", "result")
 
     def record(self) -> dict:
         """Everything of the job, as its job.json holds it."""
-        return {"format": "deprules-job", "version": 1, **{
-            k: getattr(self, k) for k in ("id", "user", "request", "created", "status",
-                                          "started", "finished", "total", "done", "impact",
-                                          "files", "error", "instance", "pid")}}
+        return {"format": "deprules-job", "version": 1,
+                **{k: getattr(self, k) for k in self._FIELDS}}
 
     @classmethod
     def from_record(cls, rec: dict) -> "Job":
-        return cls(**{k: rec[k] for k in ("id", "user", "request", "created", "status",
-                                          "started", "finished", "total", "done", "impact",
-                                          "files", "error", "instance", "pid")})
+        return cls(**{k: rec[k] for k in cls._FIELDS if k in rec})
+
+
+def job_error(exc: Exception, job_id: str) -> dict:
+    """What a failed job reports of its exception (a bug: only that it was one)."""
+    from .service_ledger import LedgerCallError, status_of
+
+    if isinstance(exc, LedgerCallError):
+        out = {"kind": exc.code, "status": exc.status, "message": exc.message}
+        if exc.problems:
+            out["problems"] = exc.problems
+        return out
+    if isinstance(exc, DeprulesError):
+        return {"kind": type(exc).__name__, "status": status_of(exc)[0], "message": str(exc)}
+    log.error("job %s failed: %s\n%s", job_id, exc, traceback.format_exc())
+    return {"kind": "internal", "status": 500,
+            "message": f"internal error; see the service log for job {job_id}"}
 
 
 def _alive(pid: int) -> bool:
@@ -372,6 +398,8 @@ class Jobs:
         self.instance = settings.instance or uuid.uuid4().hex
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.max_jobs),
                                         thread_name_prefix="deprules-sim")
+        # batch runs one at a time (each holds the store's write transaction anyway)
+        self._runs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deprules-run")
         self._lock = threading.Lock()
         self.jobs: dict[str, Job] = {}  # the jobs of this process
         self._recover()
@@ -435,8 +463,8 @@ class Jobs:
             job = self._interrupt(job)
         return job
 
-    def counts(self) -> Counter:
-        c = Counter(j.status for j in self.all())
+    def counts(self, kind: str = "simulation") -> Counter:
+        c = Counter(j.status for j in self.all() if j.kind == kind)
         for k in JOB_STATES:
             c.setdefault(k, 0)
         return c
@@ -454,6 +482,50 @@ class Jobs:
         self.save(job)
         self._pool.submit(self._run, job, overlays_doc)
         return job
+
+    def submit_work(self, kind: str, user: str, req: dict, work: Callable) -> Job:
+        """A job running ``work(progress) -> dict`` (``progress(done, total)``) in the
+        batch-run thread; the dict is the job's ``result``."""
+        with self._lock:
+            waiting = sum(1 for j in self.jobs.values()
+                          if j.kind == kind and j.status in ("queued", "running"))
+            if waiting >= self.settings.max_queued_jobs + 1:
+                raise RequestError([field_problem("", f"{waiting} {kind}s are queued or "
+                                                  "running; try again later", "busy")],
+                                   status=429)
+            job = Job(uuid.uuid4().hex[:16], user, req, instance=self.instance,
+                      pid=os.getpid(), kind=kind)
+            self.jobs[job.id] = job
+        self.save(job)
+        self._runs.submit(self._work, job, work)
+        return job
+
+    def _work(self, job: Job, work: Callable) -> None:
+        if job.status == "canceled":
+            return
+        job.status, job.started = "running", utc_now()
+        self.save(job)
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            job.done, job.total = done, total
+            now = time.monotonic()
+            if now - last[0] >= self.PROGRESS_EVERY:
+                last[0] = now
+                self.save(job)
+
+        try:
+            job.result = work(progress)
+            job.status = "done"
+        except Exception as exc:
+            job.status = "failed"
+            job.error = job_error(exc, job.id)
+        finally:
+            job.finished = utc_now()
+            try:
+                self.save(job)
+            except OSError as exc:
+                log.error("job %s: cannot write its job.json: %s", job.id, exc)
 
     def _run(self, job: Job, whatif: dict | None) -> None:
         from .simulate import simulate
@@ -518,7 +590,7 @@ class Jobs:
 
     def file(self, job_id: str, name: str) -> Path | None:
         job = self.get(job_id)
-        if job is None or name not in job.files:
+        if job is None or job.kind != "simulation" or name not in job.files:
             return None
         return self.dir / job.id / "report" / name
 
@@ -533,6 +605,7 @@ class Jobs:
             except OSError:
                 pass
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._runs.shutdown(wait=True, cancel_futures=True)
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -1027,7 +1100,7 @@ def create_app(service: Service):
         if isinstance(ident, Response):
             return ident
         job = service.jobs.get(job_id)
-        if job is None:
+        if job is None or job.kind != "simulation":
             return refused(404, f"no simulation {job_id}", "not-found")
         return answer(200, job.as_dict())
 

@@ -58,6 +58,10 @@ from .main import cli
               help="Serve this ledger store under /v1/ledger: read accounts, To Dos and check "
                    "requests; with --tokens also the CSR, approval and A/P operations and "
                    "batch runs, as the users of the tokens (docs/service.md).")
+@click.option("--ap-dir", "ap_dir", type=FOLDER, metavar="DIR",
+              help="Folder POST /v1/ledger/ap/export writes A/P files to (and GET "
+                   "/v1/ledger/ap/files/NAME reads them from); A/P export over HTTP is off "
+                   "without it.")
 @click.option("--reload-interval", "reload_interval", type=click.FloatRange(0), default=2.0,
               show_default=True, metavar="SECONDS",
               help="How often config/ and rules/ are looked at for changes (0: never).")
@@ -76,8 +80,8 @@ from .main import cli
 @format_option
 @report_errors
 def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, jobs_dir,
-          max_jobs, max_body, timeout, engine, store, reload_interval, limit_concurrency,
-          graceful, access_log, workers, fmt):
+          max_jobs, max_body, timeout, engine, store, ap_dir, reload_interval,
+          limit_concurrency, graceful, access_log, workers, fmt):
     """Run the decision service: POST /v1/evaluate (the evaluate --format json document of
     the rows given), /v1/evaluate/batch, /v1/simulations, /v1/config; /health, /ready,
     /metrics. Configuration and rules are reloaded when they change (an invalid change is
@@ -111,7 +115,9 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
                                max_batch_body_bytes=max_body * 8, request_timeout=timeout,
                                batch_timeout=timeout * 10, engine=engine,
                                reload_interval=reload_interval, store=store,
-                               store_wait=store_wait(), workers=workers)
+                               store_wait=store_wait(), workers=workers, ap_dir=ap_dir)
+    if ap_dir is not None and not ap_dir.is_dir():
+        raise InputError(f"--ap-dir {ap_dir} is not a folder")
     if store is not None:
         from ..ledger.sqlstore import Store
 
