@@ -297,6 +297,18 @@ def test_batch_run_as_a_job_then_ap_export_and_paid_equal_the_cli(served_ap, tmp
     assert {k: v for k, v in r.json().items() if k not in ("config_hash", "file")} == \
         {k: v for k, v in cli_paid.items() if k != "file"}
     assert call(srv, "GET", "/v1/ledger/checks?status=paid", "ap").json()["check_requests"]
+    # the answers are the documents of the HTTP schemas (deprules.http_schemas)
+    from test_service_schemas import check
+
+    check("job", job)
+    check("run", {"schema_version": 1, **job["result"]})
+    check("ap-export", doc)
+    check("ap-paid", r.json())
+    check("ledger-show", call(srv, "GET", "/v1/ledger/accounts/A1", "csr").json())
+    check("ap-list", call(srv, "GET", "/v1/ledger/checks", "ap").json())
+    check("todo-list", call(srv, "GET", "/v1/ledger/todos", "ap").json())
+    check("csr-result", call(srv, "POST", "/v1/ledger/sa/pending-stop", "csr",
+                             {"sa_id": "E1", "stop_date": ON, "date": ON}).json())
     r = call(srv, "POST", "/v1/ledger/ap/paid", "ap", {"csv": "amount\n1.00\n"})
     assert r.status_code == 422 and "request_id" in r.json()["error"]
 

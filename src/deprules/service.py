@@ -749,8 +749,11 @@ def _endpoint_label(path: str) -> str:
         return "/v1/simulations/{id}/files/{name}" if "/files/" in rest else \
             "/v1/simulations/{id}"
     if path in ("/health", "/ready", "/metrics", "/v1/evaluate", "/v1/evaluate/batch",
-                "/v1/simulations", "/v1/config", "/v1/config/reload"):
+                "/v1/simulations", "/v1/config", "/v1/config/reload", "/v1/schemas",
+                "/openapi.json"):
         return path
+    if path.startswith("/v1/schemas/"):
+        return "/v1/schemas/{name}"
     return "other"
 
 
@@ -1007,6 +1010,30 @@ def create_app(service: Service):
     async def metrics():
         return PlainTextResponse(service.metrics.render(service),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # ---- schemas (no token: static documents, no data) ---------------------------------
+    @app.get("/v1/schemas")
+    async def schemas_list():
+        from .http_schemas import http_schemas, url
+
+        return answer(200, {"schema_version": SCHEMA_VERSION,
+                            "schemas": {k: url(k) for k in sorted(http_schemas())},
+                            "openapi": "/openapi.json"})
+
+    @app.get("/v1/schemas/{name}")
+    async def schema_one(name: str):
+        from .http_schemas import http_schemas
+
+        schema = http_schemas().get(name.removesuffix(".schema.json"))
+        if schema is None:
+            return refused(404, f"no schema {name}; GET /v1/schemas lists them", "not-found")
+        return answer(200, schema)
+
+    @app.get("/openapi.json")
+    async def openapi_doc():
+        from .http_schemas import openapi
+
+        return answer(200, openapi())
 
     @app.get("/v1/config")
     async def config_status(request: Request):
