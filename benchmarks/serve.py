@@ -2,6 +2,7 @@
 
     nice .venv/bin/python benchmarks/serve.py                  # 32 clients, 20 s, 3 runs
     nice .venv/bin/python benchmarks/serve.py --clients 32 --seconds 20 --runs 3 --engine python
+    nice .venv/bin/python benchmarks/serve.py --workers 2           # deprules serve --workers 2
 
 Starts ``deprules serve --port 0`` as its own process on the shipped configuration, then
 for each run: ``--clients`` concurrent keep-alive connections POST /v1/evaluate for the
@@ -9,7 +10,10 @@ accounts of examples/extract in turn, for ``--seconds``; then POST /v1/evaluate/
 the whole sample, ``--batch-runs`` times. The client is a minimal asyncio HTTP/1.1 client
 (pre-encoded requests, Content-Length responses) so that it takes as little of the
 machine's CPU from the server as it can; it runs in this process, on the same machine.
-Prints one JSON line per run and the median of the runs.
+Prints one JSON line per run and the median of the runs. Each run also reports the CPU
+time the server's processes used per request (``server_cpu_ms``, from /proc: user + system
+of the server and its workers) and the load average when it ended: on a shared machine the
+requests per second depend on what else runs, the CPU per request much less.
 """
 
 from __future__ import annotations
@@ -67,7 +71,27 @@ async def _one(reader, writer, req: bytes) -> int:
     return status
 
 
-async def load(port: int, reqs: list[bytes], clients: int, seconds: float) -> dict:
+def server_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) of process ``pid`` and its children (the workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            pids += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+async def load(port: int, reqs: list[bytes], clients: int, seconds: float,
+               pid: int | None = None) -> dict:
     lat: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
@@ -85,14 +109,18 @@ async def load(port: int, reqs: list[bytes], clients: int, seconds: float) -> di
             i += clients
         writer.close()
 
+    cpu0 = server_cpu(pid) if pid else 0.0
     t0 = time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(clients)))
     wall = time.perf_counter() - t0
+    cpu = server_cpu(pid) - cpu0 if pid else 0.0
     lat.sort()
     q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
     return {"requests": len(lat), "errors": errors, "seconds": round(wall, 2),
             "per_second": round(len(lat) / wall, 1), "p50_ms": round(q(0.50), 2),
-            "p99_ms": round(q(0.99), 2)}
+            "p99_ms": round(q(0.99), 2),
+            "server_cpu_ms": round(cpu / max(1, len(lat)) * 1000, 3),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 async def batch(port: int, body: bytes, accounts: int, runs: int) -> dict:
@@ -118,11 +146,13 @@ def main() -> int:
     ap.add_argument("--batch-runs", type=int, default=5)
     ap.add_argument("--engine", default="python", choices=["python", "durable"])
     ap.add_argument("--as-of", default="2026-11-21")
+    ap.add_argument("--workers", type=int, default=1, help="deprules serve --workers N")
     args = ap.parse_args()
     exe = Path(sys.executable).parent / "deprules"
     proc = subprocess.Popen([str(exe), "serve", "--port", "0", "--engine", args.engine,
                              "--config", str(ROOT / "config"), "--rules", str(ROOT / "rules"),
-                             "--reload-interval", "0"],
+                             "--reload-interval", "0"]
+                            + (["--workers", str(args.workers)] if args.workers != 1 else []),
                             stderr=subprocess.PIPE, text=True, env={**os.environ})
     try:
         line = ""
@@ -136,16 +166,17 @@ def main() -> int:
         asyncio.run(load(port, reqs, args.clients, 2.0))  # warm-up
         runs = []
         for k in range(args.runs):
-            r = asyncio.run(load(port, reqs, args.clients, args.seconds))
+            r = asyncio.run(load(port, reqs, args.clients, args.seconds, proc.pid))
             print(json.dumps({"run": k + 1, "clients": args.clients, "engine": args.engine,
-                              **r}), flush=True)
+                              "workers": args.workers, **r}), flush=True)
             runs.append(r)
         b = asyncio.run(batch(port, whole, len(one), args.batch_runs))
         print(json.dumps({"batch": b}), flush=True)
-        med = {k: statistics.median(r[k] for r in runs) for k in ("per_second", "p50_ms",
-                                                                   "p99_ms")}
+        med = {k: statistics.median(r[k] for r in runs)
+               for k in ("per_second", "p50_ms", "p99_ms", "server_cpu_ms")}
         print(json.dumps({"median": med, "errors": sum(r["errors"] for r in runs),
-                          "batch": b, "cpus": os.cpu_count()}))
+                          "batch": b, "cpus": os.cpu_count(), "workers": args.workers,
+                          "load_average": [round(x, 2) for x in os.getloadavg()]}))
     finally:
         proc.terminate()
         proc.wait(30)

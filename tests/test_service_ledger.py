@@ -144,13 +144,15 @@ def test_approval_batch_run_to_dos_and_checks(served):
              {"check_id": checks["check_requests"][0]["request_id"], "reason": "address"})
     assert r.status_code == 200, r.text
     # the nightly batch over HTTP, on the vector back end, audited as the operator
-    r = call(served, "POST", "/v1/ledger/runs", "operator", {"process": "cycle", "date": ON})
+    r = call(served, "POST", "/v1/ledger/runs", "operator",
+             {"process": "cycle", "date": ON, "wait": True})
     assert r.status_code == 200, r.text
     assert r.json()["accounts"] == 2
     last = Store.open(served.store).journal(1)[0]
     assert (last["kind"], last["user"], last["engine"]) == ("run", "operator-1", "vector")
     r = call(served, "POST", "/v1/ledger/runs", "operator", {"process": "cycle",
-                                                              "date": "2026-01-01"})
+                                                              "date": "2026-01-01",
+                                                              "wait": True})
     assert r.status_code == 422 and "allow-backdate" in r.json()["error"]
 
 
@@ -203,3 +205,125 @@ def test_an_approval_over_http_checks_the_token_roles_against_the_profile(tmp_pa
         assert r.status_code == 409, r.text
         assert "needs role operator" in r.json()["error"]
         assert Store.open(store).generation() == gen
+
+
+# ---- A/P files and batch runs as jobs -------------------------------------------------------
+def _wait_job(srv, job_id):
+    from test_service import wait_for
+
+    return wait_for(lambda: (lambda j: j if j["status"] not in ("queued", "running") else None)(
+        call(srv, "GET", f"/v1/ledger/runs/{job_id}", "operator").json()), "the batch run")
+
+
+@pytest.fixture()
+def served_ap(tmp_path):
+    tokens = tmp_path / "tokens.json"
+    keys = {role: add_token(tokens, f"{role}-1", [role])[0] for role in ROLES}
+    store = domain_store(tmp_path / "store.db", tmp_path)
+    (tmp_path / "ap").mkdir()
+    settings = ServiceSettings(config_dir=ROOT / "config", rules_dir=ROOT / "rules",
+                               tokens=tokens, reload_interval=0, store=store, store_wait=0.5,
+                               ap_dir=tmp_path / "ap", jobs_dir=tmp_path / "jobs")
+    with ThreadServer(settings) as srv:
+        srv.keys, srv.store, srv.tmp = keys, store, tmp_path
+        yield srv
+
+
+def test_batch_run_as_a_job_then_ap_export_and_paid_equal_the_cli(served_ap, tmp_path):
+    srv = served_ap
+    cli_store = domain_store(tmp_path / "cli.db", tmp_path)
+    # a refund by check: the cycle stops the deposit SA and refunds it
+    for store_args, how in ((None, "http"), (cli_store, "cli")):
+        if how == "http":
+            r = call(srv, "POST", "/v1/ledger/sa/pending-stop", "csr",
+                     {"sa_id": "DEP1", "stop_date": ON, "date": ON})
+            assert r.status_code == 200, r.text
+        else:
+            invoke("sa", "pending-stop", "DEP1", "--date", ON, "--store",
+                   cli_store, "--by", "csr-1")
+    r = call(srv, "POST", "/v1/ledger/runs", "operator", {"process": "cycle", "date": ON})
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/v1/ledger/runs/{r.json()['id']}"
+    job = _wait_job(srv, r.json()["id"])
+    assert job["status"] == "done" and job["kind"] == "run", job
+    assert job["result"]["accounts"] == 2 and job["progress"]["accounts_done"] >= 1
+    cli_run = json.loads(invoke("run", "cycle", "--date", ON, "--store", cli_store,
+                                "--format", "json").stdout)
+    assert {k: v for k, v in job["result"].items() if k not in ("config_hash", "run_id")} == \
+        {k: v for k, v in cli_run.items() if k != "run_id"}
+    checks = call(srv, "GET", "/v1/ledger/checks?status=not_selected", "ap").json()
+    assert checks["check_requests"], checks
+
+    # A/P export: role ap only; the file in --ap-dir, as the CLI writes it
+    body = {"date": ON, "file": "nov.csv", "reason": "weekly A/P"}
+    assert call(srv, "POST", "/v1/ledger/ap/export", "csr", body).status_code == 403
+    r = call(srv, "POST", "/v1/ledger/ap/export", "ap", body)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    cli_doc = json.loads(invoke("ap", "export", "--out", tmp_path / "cli-nov.csv", "--date", ON,
+                                "--store", cli_store, "--by", "ap-1", "--format",
+                                "json").stdout)
+    assert doc["requests"] == cli_doc["requests"] >= 1 and doc["amount"] == cli_doc["amount"]
+    assert doc["request_ids"] == cli_doc["request_ids"]
+    data = (srv.tmp / "ap" / "nov.csv").read_bytes()
+    assert data == (tmp_path / "cli-nov.csv").read_bytes()
+    text = data.decode("utf-8")
+    f = call(srv, "GET", doc["download"], "ap")
+    assert f.status_code == 200 and f.content == data
+    assert call(srv, "GET", "/v1/ledger/ap/files/..%2Fstore.db", "ap").status_code == 404
+    # never overwritten; a bad name refused; nothing marked twice
+    gen = Store.open(srv.store).generation()
+    assert call(srv, "POST", "/v1/ledger/ap/export", "ap", body).status_code == 409
+    r = call(srv, "POST", "/v1/ledger/ap/export", "ap", {"file": "../x.csv"})
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "file"
+    assert Store.open(srv.store).generation() == gen
+    requested = call(srv, "GET", "/v1/ledger/checks?status=requested", "ap").json()
+    assert [c["request_id"] for c in requested["check_requests"]] == doc["request_ids"]
+    last = Store.open(srv.store).journal(1)[0]
+    assert last["user"] == "ap-1" and last["command"].startswith("ap export ")
+
+    # A/P says paid: a wrong amount refuses the whole file, changing nothing
+    rid = doc["request_ids"][0]
+    wrong = "request_id,amount\n" + f"{rid},1.00\n"
+    r = call(srv, "POST", "/v1/ledger/ap/paid", "ap", {"csv": wrong, "date": ON})
+    assert r.status_code == 422 and "the file says 1.00" in r.json()["error"], r.text
+    assert Store.open(srv.store).generation() == gen
+    r = call(srv, "POST", "/v1/ledger/ap/paid", "ap", {"csv": text, "date": ON,
+                                                        "file": "nov.csv"})
+    assert r.status_code == 200, r.text
+    paid = tmp_path / "cli-nov.csv"
+    cli_paid = json.loads(invoke("ap", "paid", paid, "--date", ON, "--store", cli_store,
+                                 "--by", "ap-1", "--format", "json").stdout)
+    assert {k: v for k, v in r.json().items() if k not in ("config_hash", "file")} == \
+        {k: v for k, v in cli_paid.items() if k != "file"}
+    assert call(srv, "GET", "/v1/ledger/checks?status=paid", "ap").json()["check_requests"]
+    # the answers are the documents of the HTTP schemas (deprules.http_schemas)
+    from test_service_schemas import check
+
+    check("job", job)
+    check("run", {"schema_version": 1, **job["result"]})
+    check("ap-export", doc)
+    check("ap-paid", r.json())
+    check("ledger-show", call(srv, "GET", "/v1/ledger/accounts/A1", "csr").json())
+    check("ap-list", call(srv, "GET", "/v1/ledger/checks", "ap").json())
+    check("todo-list", call(srv, "GET", "/v1/ledger/todos", "ap").json())
+    check("csr-result", call(srv, "POST", "/v1/ledger/sa/pending-stop", "csr",
+                             {"sa_id": "E1", "stop_date": ON, "date": ON}).json())
+    r = call(srv, "POST", "/v1/ledger/ap/paid", "ap", {"csv": "amount\n1.00\n"})
+    assert r.status_code == 422 and "request_id" in r.json()["error"]
+
+
+def test_a_failed_run_job_says_why(served_ap):
+    r = call(served_ap, "POST", "/v1/ledger/runs", "operator",
+             {"process": "cycle", "date": ON, "wait": True})
+    assert r.status_code == 200, r.text
+    r = call(served_ap, "POST", "/v1/ledger/runs", "operator",
+             {"process": "cycle", "date": "2026-01-01"})
+    assert r.status_code == 202
+    job = _wait_job(served_ap, r.json()["id"])
+    assert job["status"] == "failed" and "allow-backdate" in job["error"]["message"]
+    assert job["error"]["status"] == 422
+    assert call(served_ap, "GET", "/v1/ledger/runs/nope", "operator").status_code == 404
+    assert call(served_ap, "GET", f"/v1/ledger/runs/{job['id']}", "csr").status_code == 403
+    r = call(served_ap, "POST", "/v1/ledger/runs", "operator", {"process": "nope"})
+    assert r.status_code == 422

@@ -49,7 +49,8 @@ ROW_TABLES = tuple(TABLES)  # accounts, service_agreements, non_cash_deposits, f
 MAX_ROWS = 100_000
 ENGINES = ("durable", "python")
 _KNOWN_KEYS = {"account_id", "as_of", "explain", "whatif", "set", *ROW_TABLES}
-_BATCH_KEYS = {"as_of", "explain", "whatif", "set", "account_ids", *ROW_TABLES}
+_BATCH_KEYS = {"as_of", "explain", "whatif", "set", "account_ids", "engine", *ROW_TABLES}
+BATCH_ENGINES = ("vector", "python")
 
 
 class RequestError(DeprulesError):
@@ -109,13 +110,19 @@ def _load(config_dir, rules_dir, engine: str, overlays=(), sets=()) -> Loaded:
 
 class Decider:
     """Configuration + rules loaded once; ``evaluate`` and ``evaluate_batch`` take request
-    dicts. Thread-safe: the service calls it from a thread pool."""
+    dicts. Thread-safe: the service calls it from a thread pool.
+
+    ``direct=False`` always writes the rows as files for the extract reader (the answer is
+    the same; tests compare the two ways)."""
+
+    direct = True
 
     def __init__(self, config_dir: Path | str = "config", rules_dir: Path | str = "rules",
-                 engine: str = "python", candidates: int = 16):
+                 engine: str = "python", candidates: int = 16, direct: bool = True):
         if engine not in ENGINES:
             raise InputError(f"unknown engine {engine!r}; expected durable or python")
         self.config_dir, self.rules_dir, self.engine = Path(config_dir), Path(rules_dir), engine
+        self.direct = direct
         self._current = _load(self.config_dir, self.rules_dir, engine)
         self._candidates: OrderedDict[tuple, Loaded] = OrderedDict()
         self._max_candidates = candidates
@@ -183,17 +190,25 @@ class Decider:
     def evaluate(self, request: dict) -> dict:
         """The ``deprules evaluate --format json`` document of one account (DESIGN.md 1.5).
         Raises RequestError (bad fields or rows) or EngineError."""
+        from .api_rows import direct_state
         from .extract.single import load_account
         from .results import evaluate_json
 
         req = check_request(request, batch=False)
         loaded = self.candidate(req["whatif"], req["set"])
-        folder = self._folder()
-        files = write_tables(folder, req["tables"])
-        try:
-            state = load_account(folder, req["account_id"], loaded.ctx, loaded.setup.config)
-        except ExtractError as exc:
-            raise RequestError(locate(exc.problems, files)) from None
+        # the rows as the extract reader takes them, without files when nothing in them
+        # could meet a byte-level check (api_rows); otherwise, and for every refusal,
+        # written as an extract's CSV files and read by the reader itself
+        taken, state = direct_state(req["account_id"], req["tables"], loaded.ctx) \
+            if self.direct else (False, None)
+        if not taken:
+            folder = self._folder()
+            files = write_tables(folder, req["tables"])
+            try:
+                state = load_account(folder, req["account_id"], loaded.ctx,
+                                     loaded.setup.config)
+            except ExtractError as exc:
+                raise RequestError(locate(exc.problems, files)) from None
         if state is None:
             raise RequestError([field_problem(
                 "account_id", f"account {req['account_id']!r} is not in the accounts rows",
@@ -232,16 +247,28 @@ class Decider:
             extract = _subset(extract, set(wanted))
         states = states_from_extract(extract, loaded.setup.config)
         mu = loaded.setup.config.installation.minor_units
-        results = []
-        for account_id in sorted(states):
-            run = loaded.batch_runner.run_cycle(states[account_id], req["as_of"],
-                                                explain=req["explain"])
-            results.append({"schema_version": SCHEMA_VERSION,
-                            **evaluate_json(run, req["as_of"], loaded.hash, mu,
-                                            loaded.setup.config, req["explain"])})
+        engine = req["engine"] or ("python" if req["explain"] else "vector")
+        if engine == "vector" and req["explain"]:
+            raise RequestError([field_problem(
+                "engine", "explain is answered by the per-account runner (engine python, the "
+                "default with explain): the vector back end keeps no why-not of its own "
+                "that equals the runner's", "bad-value")])
+        if engine == "vector" and states:
+            from .api_vector import vector_runs
+
+            runs = vector_runs(extract, loaded.setup.book, loaded.batch_runner, states,
+                               req["as_of"])
+        else:
+            runs = {a: loaded.batch_runner.run_cycle(states[a], req["as_of"],
+                                                     explain=req["explain"])
+                    for a in sorted(states)}
+        results = [{"schema_version": SCHEMA_VERSION,
+                    **evaluate_json(runs[a], req["as_of"], loaded.hash, mu,
+                                    loaded.setup.config, req["explain"])}
+                   for a in sorted(runs)]
         return {"schema_version": SCHEMA_VERSION, "config_hash": loaded.hash,
-                "as_of": req["as_of"].isoformat(), "accounts": len(results),
-                "results": results}
+                "as_of": req["as_of"].isoformat(), "engine": engine,
+                "accounts": len(results), "results": results}
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -325,6 +352,12 @@ def check_request(body: Any, batch: bool) -> dict:
                                           "of account ids", "bad-type"))
             ids = None
         out["account_ids"] = ids
+        engine = body.get("engine")
+        if engine is not None and engine not in BATCH_ENGINES:
+            problems.append(field_problem("engine", "engine is vector (the default) or python "
+                                          "(the per-account runner)", "bad-value"))
+            engine = None
+        out["engine"] = engine
     tables: dict[str, list[dict]] = {}
     for t in ROW_TABLES:
         rows = body.get(t)

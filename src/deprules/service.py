@@ -11,16 +11,13 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 import traceback
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +26,7 @@ from fastapi import Request  # a module-level name: FastAPI resolves the annotat
 
 from .api import SCHEMA_VERSION, Decider, RequestError, check_request, digest, field_problem
 from .errors import ConfigError, DeprulesError
+from .service_jobs import JOB_STATES, Job, Jobs, utc_now  # noqa: F401  (jobs: service_jobs)
 from .tokens import ROLES, Identity, TokenStore
 
 log = logging.getLogger("deprules.serve")
@@ -70,6 +68,15 @@ class ServiceSettings:
     reload_interval: float = 2.0  # seconds between looks at config/ and rules/; 0: never
     store: Path | None = None  # the ledger store of the /v1/ledger endpoints
     store_wait: float = 5.0  # seconds a ledger change waits for another writer
+    # a decision request up to this size with the serving configuration is decided on the
+    # event loop (no thread hand-over; --timeout does not apply to it); larger ones and
+    # candidates in the thread pool, under --timeout
+    inline_bytes: int = 64 * 1024
+    instance: str = ""  # this start of the service (shared by its workers); "" : a new one
+    workers: int = 1  # worker processes (--workers); >1: shared_dir holds what they share
+    worker: int = 0  # this process's index among them
+    shared_dir: Path | None = None
+    ap_dir: Path | None = None  # where POST /v1/ledger/ap/export writes A/P files
 
 
 # ---- metrics (Prometheus text format 0.0.4) -----------------------------------------------
@@ -112,7 +119,48 @@ class Metrics:
         with self._lock:
             getattr(self, counter)[key] += 1
 
+    # ---- several worker processes (--workers N) ------------------------------------------
+    def snapshot(self) -> dict:
+        """This process's counters as JSON (written beside the other workers')."""
+        with self._lock:
+            return {"requests": [[e, m, st, n] for (e, m, st), n in self.requests.items()],
+                    "latency": {e: list(h) for e, h in self.latency.items()},
+                    "decisions": dict(self.decisions), "evaluations": dict(self.evaluations),
+                    "reloads": dict(self.reloads), "ledger": dict(self.ledger),
+                    "in_flight": self.in_flight}
+
+    def restore(self, snap: dict) -> None:
+        """Start from an earlier snapshot of this worker (a restarted worker's counters go
+        on from where they were, never backwards)."""
+        with self._lock:
+            self._add(snap)
+
+    def _add(self, snap: dict) -> None:
+        for e, m, st, n in snap.get("requests", ()):
+            self.requests[(e, m, st)] += n
+        for e, h in snap.get("latency", {}).items():
+            mine = self.latency.setdefault(e, [0] * len(BUCKETS) + [0.0, 0])
+            for i, v in enumerate(h):
+                mine[i] += v
+        for name in ("decisions", "evaluations", "reloads", "ledger"):
+            getattr(self, name).update(snap.get(name, {}))
+
+    def merged(self, others: list[dict]) -> "Metrics":
+        """A copy of these counters plus other workers' snapshots (what /metrics shows)."""
+        out = Metrics()
+        out._add(self.snapshot())
+        out.in_flight = self.in_flight
+        for snap in others:
+            out._add(snap)
+            out.in_flight += snap.get("in_flight", 0)
+        return out
+
     def render(self, service: "Service") -> str:
+        others = service.peers.snapshots() if service.peers is not None else []
+        source = self.merged(others) if others else self
+        return source._render(service, others)
+
+    def _render(self, service: "Service", others: list[dict]) -> str:
         def esc(v) -> str:
             return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -160,56 +208,71 @@ class Metrics:
                     "refused: a 4xx or 503 answer).", "# TYPE deprules_ledger_calls_total counter"]
             for k in ("ok", "refused"):
                 out.append(f'deprules_ledger_calls_total{{result="{k}"}} {self.ledger[k]}')
+        serving = Counter([service.decider.hash])  # hash -> worker processes serving it
+        reload_ok = not service.reload_problems
+        for snap in others:
+            if snap.get("config_hash"):
+                serving[snap["config_hash"]] += 1
+            reload_ok = reload_ok and snap.get("reload_ok", True)
         out += ["# HELP deprules_config_info The configuration serving (hash of configuration "
-                "and rules).", "# TYPE deprules_config_info gauge",
-                f'deprules_config_info{{config_hash="{service.decider.hash}"}} 1',
-                "# HELP deprules_config_reload_ok 1 when the last look at the configuration "
-                "found it valid.", "# TYPE deprules_config_reload_ok gauge",
-                f"deprules_config_reload_ok {0 if service.reload_problems else 1}",
+                "and rules); the value is the number of worker processes serving it.",
+                "# TYPE deprules_config_info gauge"]
+        out += [f'deprules_config_info{{config_hash="{h}"}} {n}'
+                for h, n in sorted(serving.items())]
+        out += ["# HELP deprules_config_reload_ok 1 when the last look at the configuration "
+                "found it valid (in every worker).", "# TYPE deprules_config_reload_ok gauge",
+                f"deprules_config_reload_ok {1 if reload_ok else 0}",
                 "# HELP deprules_simulation_jobs Simulation jobs by status.",
                 "# TYPE deprules_simulation_jobs gauge"]
         for k, n in sorted(service.jobs.counts().items()):
             out.append(f'deprules_simulation_jobs{{status="{k}"}} {n}')
+        out += ["# HELP deprules_run_jobs Batch-run jobs (POST /v1/ledger/runs) by status.",
+                "# TYPE deprules_run_jobs gauge"]
+        for k, n in sorted(service.jobs.counts("run").items()):
+            out.append(f'deprules_run_jobs{{status="{k}"}} {n}')
         return "\n".join(out) + "\n"
 
 
 # ---- decision log ---------------------------------------------------------------------------
 class DecisionLog:
     """JSON lines, one per decision (an evaluated account, a refused request, an error),
-    appended and flushed as they happen."""
+    appended as they happen: each line is one ``write`` on a file opened with O_APPEND,
+    so the lines of several worker processes never interleave."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
-        self._fh = None
+        self._fd: int | None = None
+        self._own = False
         if path is not None and str(path) == "-":  # standard output
-            import sys
-
-            self._fh = sys.stdout
+            self._fd = 1
         elif path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(path, "a", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                               getattr(os, "O_CLOEXEC", 0), 0o644)
+            self._own = True
+
+    @property
+    def enabled(self) -> bool:
+        return self._fd is not None
 
     def write(self, entry: dict) -> None:
-        if self._fh is None:
+        if self._fd is None:
             return
-        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        data = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("utf-8")
         with self._lock:
-            self._fh.write(line)
-            self._fh.flush()
+            if self._fd is None:
+                return
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
 
     def close(self) -> None:
         with self._lock:
-            if self._fh is not None:
-                if self.path is not None and str(self.path) == "-":
-                    self._fh.flush()
-                else:
-                    self._fh.close()
-                self._fh = None
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if self._fd is not None and self._own:
+                os.close(self._fd)
+            self._fd = None
 
 
 def summary(doc: dict) -> dict:
@@ -221,137 +284,6 @@ def summary(doc: dict) -> dict:
             "adjustments": len(doc["adjustments"]), "checks": len(checks),
             "check_amount": str(sum((Decimal(c["amount"]) for c in checks), Decimal(0))),
             "todos": [t["todo_type"] for t in doc["todos"]]}
-
-
-# ---- simulation jobs ------------------------------------------------------------------------
-@dataclass
-class Job:
-    id: str
-    user: str
-    request: dict
-    created: str = field(default_factory=utc_now)
-    status: str = "queued"  # queued, running, done, failed, canceled
-    started: str | None = None
-    finished: str | None = None
-    total: int | None = None
-    done: int = 0
-    impact: dict | None = None
-    files: list[str] = field(default_factory=list)
-    error: dict | None = None
-
-    def as_dict(self, base_url: str = "") -> dict:
-        out = {"schema_version": SCHEMA_VERSION, "id": self.id, "status": self.status,
-               "user": self.user, "created": self.created, "started": self.started,
-               "finished": self.finished,
-               "progress": {"accounts_done": self.done, "accounts": self.total},
-               "request": {k: v for k, v in self.request.items() if k != "extract_path"},
-               "error": self.error,
-               "files": {name: f"{base_url}/v1/simulations/{self.id}/files/{name}"
-                         for name in self.files}}
-        if self.impact is not None:
-            out["impact"] = self.impact
-        return out
-
-
-class Jobs:
-    def __init__(self, settings: ServiceSettings):
-        self.settings = settings
-        self._own_dir = settings.jobs_dir is None
-        if settings.jobs_dir is None:
-            import tempfile
-
-            self.dir = Path(tempfile.mkdtemp(prefix="deprules-jobs-"))
-        else:
-            self.dir = Path(settings.jobs_dir)
-            self.dir.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.max_jobs),
-                                        thread_name_prefix="deprules-sim")
-        self._lock = threading.Lock()
-        self.jobs: dict[str, Job] = {}
-
-    def counts(self) -> Counter:
-        with self._lock:
-            c = Counter(j.status for j in self.jobs.values())
-        for k in ("queued", "running", "done", "failed"):
-            c.setdefault(k, 0)
-        return c
-
-    def submit(self, user: str, req: dict, overlays_doc: dict | None) -> Job:
-        with self._lock:
-            waiting = sum(1 for j in self.jobs.values() if j.status in ("queued", "running"))
-            if waiting >= self.settings.max_queued_jobs + self.settings.max_jobs:
-                raise RequestError([field_problem("", f"{waiting} simulations are queued or "
-                                                  "running; try again later", "busy")],
-                                   status=429)
-            job = Job(uuid.uuid4().hex[:16], user, req)
-            self.jobs[job.id] = job
-        self._pool.submit(self._run, job, overlays_doc)
-        return job
-
-    def _run(self, job: Job, whatif: dict | None) -> None:
-        from .simulate import simulate
-
-        if job.status == "canceled":
-            return
-        job.status, job.started = "running", utc_now()
-        out = self.dir / job.id
-        req = job.request
-        try:
-            overlays = []
-            out.mkdir(parents=True, exist_ok=True)
-            if whatif:
-                import yaml
-
-                path = out / "whatif.yaml"
-                path.write_text(yaml.safe_dump(whatif, sort_keys=False), encoding="utf-8")
-                overlays.append(path)
-
-            def on_start(n):
-                job.total = n
-
-            def progress(k):
-                job.done += k
-
-            result = simulate(req["extract_path"], date.fromisoformat(req["as_of"]),
-                              config_dir=self.settings.config_dir,
-                              rules_dir=self.settings.rules_dir, overlays=overlays,
-                              sets=req.get("set") or (), horizon=req.get("horizon"),
-                              progress=progress, on_start=on_start)
-            written = result.write(out / "report")
-            job.impact = result.impact
-            job.files = sorted(p.name for p in written)
-            job.status = "done"
-        except ConfigError as exc:
-            job.status = "failed"
-            job.error = {"kind": "ConfigError", "problems": [p.as_dict() for p in exc.problems]}
-        except DeprulesError as exc:
-            job.status = "failed"
-            problems = getattr(exc, "problems", None)
-            job.error = {"kind": type(exc).__name__, "message": str(exc)}
-            if problems:
-                job.error["problems"] = [p.as_dict() for p in problems]
-        except Exception as exc:  # a bug: logged with its traceback, not shown
-            job.status = "failed"
-            job.error = {"kind": "internal", "message": "internal error; see the service log "
-                         f"for job {job.id}"}
-            log.error("simulation job %s failed: %s\n%s", job.id, exc, traceback.format_exc())
-        finally:
-            job.finished = utc_now()
-
-    def file(self, job_id: str, name: str) -> Path | None:
-        job = self.jobs.get(job_id)
-        if job is None or name not in job.files:
-            return None
-        return self.dir / job.id / "report" / name
-
-    def close(self) -> None:
-        with self._lock:
-            for j in self.jobs.values():
-                if j.status == "queued":
-                    j.status = "canceled"
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---- the service ----------------------------------------------------------------------------
@@ -371,7 +303,16 @@ class Service:
         self._fingerprint = self._files_fingerprint()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._publisher: threading.Thread | None = None
         self._reload_lock = threading.Lock()
+        self.peers = None  # the other worker processes (--workers N): service_workers.Peers
+        if settings.shared_dir is not None:
+            from .service_workers import Peers
+
+            self.peers = Peers(settings.shared_dir, settings.worker)
+            earlier = self.peers.own_snapshot()
+            if earlier:
+                self.metrics.restore(earlier)
 
     # ---- hot reload --------------------------------------------------------------------
     def _files_fingerprint(self) -> tuple:
@@ -391,9 +332,12 @@ class Service:
                 pass
         return tuple(sorted(out))
 
-    def check_reload(self, force: bool = False) -> dict:
+    def check_reload(self, force: bool = False, broadcast: bool = True) -> dict:
         """Reload when config/ or rules/ changed (or ``force``): the new configuration
-        serves only when valid; an invalid one is reported and the old keeps serving."""
+        serves only when valid; an invalid one is reported and the old keeps serving.
+        A forced reload is asked of the other worker processes too (``broadcast``)."""
+        if force and broadcast and self.peers is not None:
+            self.peers.request_reload()
         with self._reload_lock:
             fp = self._files_fingerprint()
             if fp == self._fingerprint and not force:
@@ -435,17 +379,29 @@ class Service:
             except Exception:  # never let the watcher die
                 log.error("configuration watcher: %s", traceback.format_exc())
 
+    def peer_snapshot(self) -> dict:
+        return {**self.metrics.snapshot(), "worker": self.settings.worker, "pid": os.getpid(),
+                "config_hash": self.decider.hash, "reload_ok": not self.reload_problems}
+
     def start(self) -> None:
         if self.settings.reload_interval > 0 and self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="deprules-reload",
                                              daemon=True)
             self._watcher.start()
+        if self.peers is not None and self._publisher is None:
+            from .service_workers import publisher
+
+            self._publisher = threading.Thread(target=publisher, args=(self, self._stop),
+                                               name="deprules-peers", daemon=True)
+            self._publisher.start()
 
     def stop(self) -> None:
         self.stopping = True
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+        if self._publisher is not None:
+            self._publisher.join(timeout=5)
         self.jobs.close()
         self.decisions.close()
         self.decider.close()
@@ -469,8 +425,11 @@ def _endpoint_label(path: str) -> str:
         return "/v1/simulations/{id}/files/{name}" if "/files/" in rest else \
             "/v1/simulations/{id}"
     if path in ("/health", "/ready", "/metrics", "/v1/evaluate", "/v1/evaluate/batch",
-                "/v1/simulations", "/v1/config", "/v1/config/reload"):
+                "/v1/simulations", "/v1/config", "/v1/config/reload", "/v1/schemas",
+                "/openapi.json"):
         return path
+    if path.startswith("/v1/schemas/"):
+        return "/v1/schemas/{name}"
     return "other"
 
 
@@ -478,8 +437,12 @@ class _Edge:
     """Pure ASGI middleware: the body size limit (413), the configuration hash header on
     every response, and the request metrics."""
 
-    def __init__(self, app, service: Service):
+    def __init__(self, app, service: Service, fast: dict | None = None):
         self.app, self.service = app, service
+        # POST path -> handler(authorization, raw body) -> (status, body, headers): the
+        # decision endpoints, answered here without FastAPI's routing, dependency solving
+        # and Response objects (a third of a small evaluation's time went there)
+        self.fast = fast or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -527,7 +490,11 @@ class _Edge:
                 return message
 
             try:
-                await self.app(scope, receive_limited, send_wrapped)
+                handler = self.fast.get(path) if scope.get("method") == "POST" else None
+                if handler is None:
+                    await self.app(scope, receive_limited, send_wrapped)
+                else:
+                    await self._decision(scope, receive_limited, send_wrapped, handler)
             except _TooLarge:
                 await _send_json(send_wrapped, 413, {
                     "schema_version": SCHEMA_VERSION, "ok": False, "problems": [field_problem(
@@ -536,6 +503,30 @@ class _Edge:
             service.metrics.in_flight -= 1
             service.metrics.observe(_endpoint_label(path), scope.get("method", ""),
                                     status["code"], time.perf_counter() - t0)
+
+
+    @staticmethod
+    async def _decision(scope, receive, send, handler) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        auth = None
+        for k, v in scope.get("headers", []):
+            if k == b"authorization":
+                auth = v.decode("latin-1")
+        status, body, headers = await handler(auth, b"".join(chunks))
+        data = json.dumps(body, separators=(",", ":"), default=str).encode()
+        raw_headers = [(b"content-type", b"application/json"),
+                       (b"content-length", str(len(data)).encode())]
+        for k, v in (headers or {}).items():
+            raw_headers.append((k.lower().encode("latin-1"), str(v).encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": data})
 
 
 class _TooLarge(Exception):
@@ -592,88 +583,93 @@ def create_app(service: Service):
     async def body_of(request: Request) -> Any:
         raw = await request.body()
         request.state.digest = digest(raw)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RequestError([field_problem("", f"the body is not UTF-8 (byte {exc.start})",
-                                              "bad-json")], status=400) from None
+        return parse_body(raw)
 
-        def no_constant(name):
-            raise ValueError(f"{name} is not a JSON number")
+    def refusal(status: int, message: str, code: str) -> tuple[int, dict, dict | None]:
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return status, {"schema_version": SCHEMA_VERSION, "ok": False, "error": message,
+                        "code": code}, headers
 
-        try:
-            return json.loads(text, parse_constant=no_constant)
-        except json.JSONDecodeError as exc:
-            raise RequestError([field_problem("", f"the body is not JSON: {exc.msg} at line "
-                                              f"{exc.lineno} column {exc.colno}", "bad-json")],
-                               status=400) from None
-        except (ValueError, RecursionError) as exc:
-            raise RequestError([field_problem("", f"the body is not usable JSON: {exc}",
-                                              "bad-json")], status=400) from None
-
-
-    async def decide(request: Request, endpoint: str, action: str,
-                     work: Callable[[Any], dict], timeout: float,
-                     log_ok: Callable[[dict, dict], None]) -> Response:
+    async def decide_raw(authorization: str | None, raw: bytes, endpoint: str, action: str,
+                         work: Callable[[Any], dict], timeout: float,
+                         log_ok: Callable[[dict, dict], None]) -> tuple[int, dict, dict | None]:
+        """(status, body, headers) of a decision request: the one path of /v1/evaluate and
+        /v1/evaluate/batch (called by the ASGI edge, without FastAPI's routing)."""
         decision_id = str(uuid.uuid4())
-        ident = authorize(request, action)
-        if isinstance(ident, Response):
-            return ident
+        ident = service.identify(authorization)
+        if ident is None:
+            return refusal(401, "a valid bearer token is required (Authorization: Bearer "
+                           "TOKEN; deprules token add)", "unauthorized")
+        if not ident.roles & ACCESS[action]:
+            return refusal(403, f"user {ident.user} (roles {', '.join(sorted(ident.roles))}) "
+                           f"may not {action.replace('-', ' ')}; allowed roles: "
+                           f"{', '.join(sorted(ACCESS[action]))}", "forbidden")
         base = {"decision_id": decision_id, "time": utc_now(), "user": ident.user,
                 "endpoint": endpoint}
-        body = None
+        input_digest = digest(raw)
         try:
-            body = await body_of(request)
-            if isinstance(body, dict) and (body.get("whatif") or body.get("set")) and \
-                    not ident.roles & ACCESS["evaluate-candidate"]:
-                return refused(403, f"user {ident.user} may not evaluate with a candidate "
+            body = parse_body(raw)
+            candidate = isinstance(body, dict) and bool(body.get("whatif") or body.get("set"))
+            if candidate and not ident.roles & ACCESS["evaluate-candidate"]:
+                return refusal(403, f"user {ident.user} may not evaluate with a candidate "
                                "configuration (whatif, set); allowed roles: " +
                                ", ".join(sorted(ACCESS["evaluate-candidate"])), "forbidden")
-            doc = await asyncio.wait_for(run_in_threadpool(work, body), timeout)
+            if len(raw) <= settings.inline_bytes and not candidate:
+                # a small request with the serving configuration takes a few milliseconds:
+                # decided on the event loop, without the hand-over to a thread (and the
+                # GIL's to and fro) that would cost as much again
+                doc = work(body)
+            else:
+                doc = await asyncio.wait_for(run_in_threadpool(work, body), timeout)
         except RequestError as exc:
             service.metrics.count("evaluations", "invalid")
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": getattr(request.state, "digest", None),
-                                     "status": exc.status,
+                                     "input_digest": input_digest, "status": exc.status,
                                      "result": {"problems": len(exc.problems)}})
-            return answer(exc.status, {**exc.as_dict(), "decision_id": decision_id,
-                                       "config_hash": service.decider.hash},
-                          {DECISION_HEADER: decision_id})
+            return exc.status, {**exc.as_dict(), "decision_id": decision_id,
+                                "config_hash": service.decider.hash}, \
+                {DECISION_HEADER: decision_id}
         except asyncio.TimeoutError:
             service.metrics.count("evaluations", "error")
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": request.state.digest, "status": 504,
+                                     "input_digest": input_digest, "status": 504,
                                      "result": {"error": "timeout"}})
-            return answer(504, {"schema_version": SCHEMA_VERSION, "ok": False,
-                                "error": f"not answered within {timeout:g} s",
-                                "code": "timeout", "decision_id": decision_id},
-                          {DECISION_HEADER: decision_id})
+            return 504, {"schema_version": SCHEMA_VERSION, "ok": False,
+                         "error": f"not answered within {timeout:g} s",
+                         "code": "timeout", "decision_id": decision_id}, \
+                {DECISION_HEADER: decision_id}
         except (DeprulesError, OverflowError, RecursionError) as exc:
             # EngineError (a rule loop, an action failing) and the like: this input with
             # this configuration cannot be decided; said plainly, no traceback
             service.metrics.count("evaluations", "invalid")
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": request.state.digest, "status": 422,
+                                     "input_digest": input_digest, "status": 422,
                                      "result": {"error": type(exc).__name__}})
-            return answer(422, {"schema_version": SCHEMA_VERSION, "ok": False,
-                                "error": str(exc), "kind": type(exc).__name__,
-                                "decision_id": decision_id, "config_hash": service.decider.hash},
-                          {DECISION_HEADER: decision_id})
+            return 422, {"schema_version": SCHEMA_VERSION, "ok": False,
+                         "error": str(exc), "kind": type(exc).__name__,
+                         "decision_id": decision_id, "config_hash": service.decider.hash}, \
+                {DECISION_HEADER: decision_id}
         except Exception as exc:
             service.metrics.count("evaluations", "error")
             log.error("internal error, decision %s: %s\n%s", decision_id, exc,
                       traceback.format_exc())
             service.decisions.write({**base, "config_hash": service.decider.hash,
-                                     "input_digest": getattr(request.state, "digest", None),
-                                     "status": 500,
+                                     "input_digest": input_digest, "status": 500,
                                      "result": {"error": "internal"}})
-            return answer(500, {"schema_version": SCHEMA_VERSION, "ok": False,
-                                "error": "internal error; the service log has its details "
-                                "under this decision id", "code": "internal",
-                                "decision_id": decision_id},
-                          {DECISION_HEADER: decision_id})
-        log_ok(doc, {**base, "input_digest": request.state.digest})
-        return answer(200, doc, {DECISION_HEADER: decision_id, HASH_HEADER: doc["config_hash"]})
+            return 500, {"schema_version": SCHEMA_VERSION, "ok": False,
+                         "error": "internal error; the service log has its details "
+                         "under this decision id", "code": "internal",
+                         "decision_id": decision_id}, {DECISION_HEADER: decision_id}
+        log_ok(doc, {**base, "input_digest": input_digest})
+        return 200, doc, {DECISION_HEADER: decision_id, HASH_HEADER: doc["config_hash"]}
+
+    async def decide(request: Request, endpoint: str, action: str,
+                     work: Callable[[Any], dict], timeout: float,
+                     log_ok: Callable[[dict, dict], None]) -> Response:
+        raw = await request.body()
+        status, body, headers = await decide_raw(request.headers.get("authorization"), raw,
+                                                 endpoint, action, work, timeout, log_ok)
+        return answer(status, body, headers)
 
     # ---- operations -----------------------------------------------------------------
     @app.get("/health")
@@ -690,6 +686,30 @@ def create_app(service: Service):
     async def metrics():
         return PlainTextResponse(service.metrics.render(service),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # ---- schemas (no token: static documents, no data) ---------------------------------
+    @app.get("/v1/schemas")
+    async def schemas_list():
+        from .http_schemas import http_schemas, url
+
+        return answer(200, {"schema_version": SCHEMA_VERSION,
+                            "schemas": {k: url(k) for k in sorted(http_schemas())},
+                            "openapi": "/openapi.json"})
+
+    @app.get("/v1/schemas/{name}")
+    async def schema_one(name: str):
+        from .http_schemas import http_schemas
+
+        schema = http_schemas().get(name.removesuffix(".schema.json"))
+        if schema is None:
+            return refused(404, f"no schema {name}; GET /v1/schemas lists them", "not-found")
+        return answer(200, schema)
+
+    @app.get("/openapi.json")
+    async def openapi_doc():
+        from .http_schemas import openapi
+
+        return answer(200, openapi())
 
     @app.get("/v1/config")
     async def config_status(request: Request):
@@ -717,26 +737,46 @@ def create_app(service: Service):
     # ---- decisions -----------------------------------------------------------------------
     def log_one(doc: dict, base: dict) -> None:
         service.metrics.decided(doc)
-        service.decisions.write({**base, "config_hash": doc["config_hash"], "status": 200,
-                                 "result": summary(doc)})
+        if service.decisions.enabled:
+            service.decisions.write({**base, "config_hash": doc["config_hash"],
+                                     "status": 200, "result": summary(doc)})
 
     def log_batch(doc: dict, base: dict) -> None:
         for d in doc["results"]:
             service.metrics.decided(d)
+            if not service.decisions.enabled:
+                continue
             service.decisions.write({**base, "decision_id": str(uuid.uuid4()),
                                      "request_decision_id": base["decision_id"],
                                      "config_hash": d["config_hash"], "status": 200,
                                      "result": summary(d)})
 
+    def evaluate_one(body):
+        return service.decider.evaluate(body)
+
+    def evaluate_many(body):
+        return service.decider.evaluate_batch(body)
+
+    fast = {
+        "/v1/evaluate": lambda auth, raw: decide_raw(
+            auth, raw, "/v1/evaluate", "evaluate", evaluate_one, settings.request_timeout,
+            log_one),
+        "/v1/evaluate/batch": lambda auth, raw: decide_raw(
+            auth, raw, "/v1/evaluate/batch", "evaluate-batch", evaluate_many,
+            settings.batch_timeout, log_batch),
+    }
+
+    # the FastAPI routes of the two (what a test client without the edge calls); served,
+    # the edge answers POSTs to these paths itself (_Edge._decision)
     @app.post("/v1/evaluate")
     async def evaluate(request: Request):
-        return await decide(request, "/v1/evaluate", "evaluate", service.decider.evaluate,
+        return await decide(request, "/v1/evaluate", "evaluate", evaluate_one,
                             settings.request_timeout, log_one)
 
     @app.post("/v1/evaluate/batch")
     async def evaluate_batch(request: Request):
-        return await decide(request, "/v1/evaluate/batch", "evaluate-batch",
-                            service.decider.evaluate_batch, settings.batch_timeout, log_batch)
+        return await decide(request, "/v1/evaluate/batch", "evaluate-batch", evaluate_many,
+                            settings.batch_timeout, log_batch)
 
     # ---- simulations -----------------------------------------------------------------
     @app.post("/v1/simulations")
@@ -762,8 +802,8 @@ def create_app(service: Service):
         ident = authorize(request, "simulations")
         if isinstance(ident, Response):
             return ident
-        job = service.jobs.jobs.get(job_id)
-        if job is None:
+        job = service.jobs.get(job_id)
+        if job is None or job.kind != "simulation":
             return refused(404, f"no simulation {job_id}", "not-found")
         return answer(200, job.as_dict())
 
@@ -800,7 +840,29 @@ def create_app(service: Service):
                             "error": "internal error", "code": "internal",
                             "decision_id": decision_id})
 
-    return _Edge(app, service)
+    return _Edge(app, service, fast)
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_body(raw: bytes) -> Any:
+    """A request body as JSON (RequestError 400 when it is not UTF-8 or not JSON)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError([field_problem("", f"the body is not UTF-8 (byte {exc.start})",
+                                          "bad-json")], status=400) from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise RequestError([field_problem("", f"the body is not JSON: {exc.msg} at line "
+                                          f"{exc.lineno} column {exc.colno}", "bad-json")],
+                           status=400) from None
+    except (ValueError, RecursionError) as exc:
+        raise RequestError([field_problem("", f"the body is not usable JSON: {exc}",
+                                          "bad-json")], status=400) from None
 
 
 def check_simulation(body: Any, root: Path) -> dict:

@@ -14,7 +14,10 @@ named); 503 with Retry-After while another writer holds the store past the wait.
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request  # a module-level name: FastAPI resolves the annotations
@@ -98,16 +101,12 @@ def change(store, setup, path: str, body: Any, ident, wait: float) -> dict:
     return result.as_dict()
 
 
-def run_batch(store, setup, body: Any, ident, wait: float) -> dict:
-    """POST /v1/ledger/runs: {"process": "cycle", "date": "YYYY-MM-DD", "reason": "...",
-    "allow_backdate": false}, on the vector back end (as ``deprules run``)."""
-    from .processes import run_store_batch
-    from .storeops import store_session
-
+def check_run(body: Any) -> dict:
+    """The fields of POST /v1/ledger/runs (LedgerCallError 400/422 naming the wrong ones)."""
     problems = []
     if not isinstance(body, dict):
         raise LedgerCallError(400, "the body must be a JSON object", "not-an-object")
-    known = {"process", "date", "reason", "allow_backdate"}
+    known = {"process", "date", "reason", "allow_backdate", "wait"}
     problems += [(k, f"unknown field {k!r} (expected {', '.join(sorted(known))})")
                  for k in body if k not in known]
     process = body.get("process")
@@ -124,15 +123,178 @@ def run_batch(store, setup, body: Any, ident, wait: float) -> dict:
     backdate = body.get("allow_backdate", False)
     if not isinstance(backdate, bool):
         problems.append(("allow_backdate", "allow_backdate must be true or false"))
+    wait = body.get("wait", False)
+    if not isinstance(wait, bool):
+        problems.append(("wait", "wait must be true or false"))
     if problems:
         raise LedgerCallError(422, "invalid fields", "bad-fields", problems_of(problems))
-    with store_session(store, setup, ident.user, f"run {process} {on.isoformat()}", reason,
-                       scope=(), kind="run", process_date=on, wait=wait,
-                       allow_backdate=backdate) as s:
-        summary = run_store_batch(s, setup, process, on, s.run_id)
+    return {"process": process, "date": on.isoformat(), "reason": reason,
+            "allow_backdate": backdate, "wait": wait}
+
+
+def run_batch(store, setup, req: dict, ident, wait: float, progress=None) -> dict:
+    """POST /v1/ledger/runs: {"process": "cycle", "date": "YYYY-MM-DD", "reason": "...",
+    "allow_backdate": false}, on the vector back end (as ``deprules run``);
+    ``progress(done, total)`` after each chunk of changed accounts."""
+    from .processes import run_store_batch
+    from .storeops import store_session
+
+    process, on = req["process"], date.fromisoformat(req["date"])
+    with store_session(store, setup, ident.user, f"run {process} {on.isoformat()}",
+                       req["reason"], scope=(), kind="run", process_date=on, wait=wait,
+                       allow_backdate=req["allow_backdate"]) as s:
+        summary = run_store_batch(s, setup, process, on, s.run_id, progress=progress)
         s.summary.update(summary.as_journal())
         s.summary["engine"] = "vector"
     return summary.as_dict()
+
+
+# ---- A/P files (seed 1.7 - 1.9) -----------------------------------------------------------
+AP_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.csv$")
+
+
+class _Nothing(Exception):
+    """Inside a store session: nothing to mark, commit nothing."""
+
+
+def _date_field(body: dict, problems: list) -> date:
+    v = body.get("date")
+    if v is None:
+        return date.today()
+    try:
+        if not isinstance(v, str) or len(v) != 10:
+            raise ValueError
+        return date.fromisoformat(v)
+    except ValueError:
+        problems.append(("date", "date must be a date YYYY-MM-DD (the operation date; "
+                                 "default today)"))
+        return date.today()
+
+
+def _fields(body: Any, known: set[str]) -> tuple[dict, list]:
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise LedgerCallError(400, "the body must be a JSON object", "not-an-object")
+    problems = [(k, f"unknown field {k!r} (expected {', '.join(sorted(known))})")
+                for k in body if k not in known]
+    reason = body.get("reason", "")
+    if not isinstance(reason, str):
+        problems.append(("reason", "reason must be a string"))
+    return body, problems
+
+
+def ap_export(store, setup, body: Any, ident, wait: float, ap_dir: Path | None) -> dict:
+    """POST /v1/ledger/ap/export: ``ap export`` into the server's A/P folder. The file is
+    written under a temporary name and fsynced before the transaction that marks its check
+    requests ``requested`` commits (and records the batch), then linked to its name: the
+    CLI's sequence (``apfiles``), so a kill at any point loses nothing and marks nothing
+    twice; the next export delivers a batch committed but not linked."""
+    from . import apfiles, desk
+    from .desk.common import manual_cause
+    from .errors import StoreError
+    from .ledger.sqlstore import Store
+    from .storeops import store_session
+
+    if ap_dir is None:
+        raise LedgerCallError(404, "A/P files are not served: start deprules serve with "
+                              "--ap-dir DIR", "not-enabled")
+    body, problems = _fields(body, {"date", "reason", "file"})
+    on = _date_field(body, problems)
+    name = body.get("file")
+    if name is None:
+        name = f"ap-{on.isoformat()}-{uuid.uuid4().hex[:8]}.csv"
+    if not isinstance(name, str) or not AP_FILE.match(name):
+        problems.append(("file", "file is a file name NAME.csv (letters, digits, '.', '_', "
+                                 "'-'), written in the server's --ap-dir"))
+    if problems:
+        raise LedgerCallError(422, "invalid fields", "bad-fields", problems_of(problems))
+    reason = body.get("reason", "")
+    out_file = Path(ap_dir) / name
+    st = Store.open(store)
+    notes = apfiles.deliver_pending(st, wait)
+    if out_file.exists():
+        raise LedgerCallError(409, f"{name} exists in the A/P folder; A/P files are never "
+                              "overwritten", "exists")
+    tmp = apfiles.tmp_name(out_file)
+    tmp.unlink(missing_ok=True)  # debris of an export killed before its commit
+    scope = lambda r: r.accounts_where("checks", "status = 'not_selected'")  # noqa: E731
+    batch, rows, summary = None, [], {}
+    try:
+        with store_session(store, setup, ident.user, f"ap export {out_file}", reason,
+                           scope=scope, process_date=on, wait=wait) as s:
+            cause = manual_cause(setup, s.run_id, ident.user, reason, "AP")
+            rows, summary = desk.ap_export(s.ledger, setup, on, cause)
+            text = apfiles.csv_text(rows)
+            sha = apfiles.write_synced(tmp, text)  # the whole file on disk before the commit
+            if not rows:
+                raise _Nothing()
+            ids = {r["request_id"] for r in rows}
+            total = sum(c.amount for a in s.ledger.states.values() for c in a.checks
+                        if c.check_id in ids)
+            batch = s.run_id
+            apfiles.record(s.writer.conn, batch, s.generation + 1, out_file, len(rows), total,
+                           sha, text)
+            s.summary.update(summary, batch=batch)
+    except _Nothing:
+        pass
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        apfiles.publish(tmp, out_file)
+        if batch:
+            apfiles.mark_delivered(st, batch, wait)
+    except OSError as e:
+        if not batch:
+            raise StoreError(f"cannot write {out_file}: {e}") from e
+        raise StoreError(f"the check requests are marked requested (A/P batch {batch}) but "
+                         f"{out_file} could not be made from {tmp}: {e}; fix that and export "
+                         "again: it delivers the batch first") from e
+    return {"ok": True, "action": "ap_export", "file": str(out_file), **summary,
+            "request_ids": [r["request_id"] for r in rows],
+            "download": f"/v1/ledger/ap/files/{name}", "notes": notes}
+
+
+def ap_paid(store, setup, body: Any, ident, wait: float) -> dict:
+    """POST /v1/ledger/ap/paid: ``ap paid`` with the A/P file's text as ``csv`` (a
+    request_id column; an amount column is checked too). Every line is checked first: one
+    unknown request, or one not requested, refuses the whole file."""
+    import csv
+    import io
+
+    from . import desk
+    from .desk.common import manual_cause
+    from .errors import InputError
+    from .storeops import by_id, store_session
+
+    body, problems = _fields(body, {"date", "reason", "csv", "file"})
+    on = _date_field(body, problems)
+    text = body.get("csv")
+    if not isinstance(text, str) or not text.strip():
+        problems.append(("csv", "csv is required: the A/P file's text (a request_id column, "
+                                "optionally amount)"))
+    source = body.get("file", "request.csv")
+    if not isinstance(source, str) or not source or len(source) > 200 or "\n" in source:
+        problems.append(("file", "file is the name the A/P file goes by in messages"))
+    if problems:
+        raise LedgerCallError(422, "invalid fields", "bad-fields", problems_of(problems))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        if not reader.fieldnames or "request_id" not in reader.fieldnames:
+            raise InputError(f"{source}:1: the header has no request_id column")
+        rows = [(reader.line_num, row) for row in reader
+                if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+    except csv.Error as exc:
+        raise InputError(f"{source}:{reader.line_num}: not CSV: {exc}") from None
+    ids = [(row.get("request_id") or "").strip() for _, row in rows]
+    reason = body.get("reason", "")
+    with store_session(store, setup, ident.user, f"ap paid {source}", reason,
+                       scope=by_id("check", *ids), process_date=on, wait=wait) as s:
+        cause = manual_cause(setup, s.run_id, ident.user, reason, "AP")
+        summary = desk.ap_paid(s.ledger, setup, rows, on, cause, source=source)
+        s.summary.update({"paid": summary["paid"], "amount": summary["amount"]})
+    return {"ok": True, "action": "ap_paid", "file": source, **summary}
 
 
 def register(app, service, answer, refused, authorize, body_of) -> None:
@@ -140,6 +302,7 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
     from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
 
+    from .api import RequestError
     from .service import SCHEMA_VERSION
 
     settings = service.settings
@@ -163,7 +326,8 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
                            "PATH", "not-enabled")
         return None
 
-    async def call(request: Request, action: str, work, changes: bool) -> Response:
+    async def call(request: Request, action: str, work, changes: bool,
+                   body: Any = None) -> Response:
         off = enabled()
         if off is not None:
             return off
@@ -174,7 +338,8 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
             return refused(403, "ledger changes need known users: start deprules serve with "
                            "--tokens FILE (without it the ledger is read-only)", "forbidden")
         try:
-            body = await body_of(request) if changes else None
+            if changes and body is None:
+                body = await body_of(request)
             setup = service.decider.current.setup
             doc = await run_in_threadpool(work, setup, body, ident)
         except (LedgerCallError, DeprulesError) as exc:
@@ -212,9 +377,84 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
 
     @app.post("/v1/ledger/runs")
     async def ledger_run(request: Request):
-        return await call(request, "ledger-run",
-                          lambda setup, body, ident: run_batch(store(), setup, body, ident,
-                                                               settings.store_wait), True)
+        off = enabled()
+        if off is not None:
+            return off
+        ident = authorize(request, "ledger-run")
+        if isinstance(ident, Response):
+            return ident
+        if service.tokens is None:
+            return refused(403, "ledger changes need known users: start deprules serve with "
+                           "--tokens FILE (without it the ledger is read-only)", "forbidden")
+        try:
+            req = check_run(await body_of(request))
+        except LedgerCallError as exc:
+            service.metrics.count("ledger", "refused")
+            return failure(exc)
+        if req["wait"]:  # answered when it has committed, as before jobs
+            return await call(request, "ledger-run",
+                              lambda setup, _b, ident: run_batch(store(), setup, req, ident,
+                                                                 settings.store_wait), True,
+                              body=req)
+
+        def work(progress, ident=ident):
+            doc = run_batch(store(), service.decider.current.setup, req, ident,
+                            settings.store_wait, progress)
+            service.decisions.write({"time": _now(), "user": ident.user,
+                                     "endpoint": "/v1/ledger/runs",
+                                     "config_hash": service.decider.hash, "status": 200,
+                                     "result": {k: doc.get(k) for k in
+                                                ("process", "accounts_changed") if k in doc}})
+            return {"schema_version": SCHEMA_VERSION, "config_hash": service.decider.hash,
+                    **doc}
+
+        try:
+            job = service.jobs.submit_work("run", ident.user, req, work)
+        except RequestError as exc:
+            return answer(exc.status, exc.as_dict())
+        return answer(202, job.as_dict(), {"Location": f"/v1/ledger/runs/{job.id}"})
+
+    @app.get("/v1/ledger/runs/{job_id}")
+    async def ledger_run_get(job_id: str, request: Request):
+        off = enabled()
+        if off is not None:
+            return off
+        ident = authorize(request, "ledger-run")
+        if isinstance(ident, Response):
+            return ident
+        job = service.jobs.get(job_id)
+        if job is None or job.kind != "run":
+            return refused(404, f"no batch run {job_id}", "not-found")
+        return answer(200, job.as_dict())
+
+    @app.post("/v1/ledger/ap/export")
+    async def ledger_ap_export(request: Request):
+        return await call(request, "ledger-ap",
+                          lambda setup, body, ident: ap_export(store(), setup, body, ident,
+                                                               settings.store_wait,
+                                                               settings.ap_dir), True)
+
+    @app.post("/v1/ledger/ap/paid")
+    async def ledger_ap_paid(request: Request):
+        return await call(request, "ledger-ap",
+                          lambda setup, body, ident: ap_paid(store(), setup, body, ident,
+                                                             settings.store_wait), True)
+
+    @app.get("/v1/ledger/ap/files/{name}")
+    async def ledger_ap_file(name: str, request: Request):
+        from fastapi.responses import FileResponse
+
+        off = enabled()
+        if off is not None:
+            return off
+        ident = authorize(request, "ledger-ap")
+        if isinstance(ident, Response):
+            return ident
+        path = Path(settings.ap_dir) / name if settings.ap_dir is not None and \
+            AP_FILE.match(name) else None
+        if path is None or not path.is_file():
+            return refused(404, f"no A/P file {name}", "not-found")
+        return FileResponse(path, filename=name, media_type="text/csv")
 
     @app.post("/v1/ledger/{group}/{verb}")
     async def ledger_change(group: str, verb: str, request: Request):

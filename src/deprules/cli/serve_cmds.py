@@ -58,6 +58,10 @@ from .main import cli
               help="Serve this ledger store under /v1/ledger: read accounts, To Dos and check "
                    "requests; with --tokens also the CSR, approval and A/P operations and "
                    "batch runs, as the users of the tokens (docs/service.md).")
+@click.option("--ap-dir", "ap_dir", type=FOLDER, metavar="DIR",
+              help="Folder POST /v1/ledger/ap/export writes A/P files to (and GET "
+                   "/v1/ledger/ap/files/NAME reads them from); A/P export over HTTP is off "
+                   "without it.")
 @click.option("--reload-interval", "reload_interval", type=click.FloatRange(0), default=2.0,
               show_default=True, metavar="SECONDS",
               help="How often config/ and rules/ are looked at for changes (0: never).")
@@ -68,11 +72,16 @@ from .main import cli
               show_default=True, metavar="SECONDS",
               help="On SIGTERM/SIGINT: how long requests in flight may take to finish.")
 @click.option("--access-log", is_flag=True, help="Log every request (uvicorn's access log).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              metavar="N",
+              help="Worker processes on the one socket, each with the configuration loaded "
+                   "(one decides on one core at a time); metrics, reloads, the decision log "
+                   "and simulation jobs are shared (docs/service.md).")
 @format_option
 @report_errors
 def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, jobs_dir,
-          max_jobs, max_body, timeout, engine, store, reload_interval, limit_concurrency,
-          graceful, access_log, fmt):
+          max_jobs, max_body, timeout, engine, store, ap_dir, reload_interval,
+          limit_concurrency, graceful, access_log, workers, fmt):
     """Run the decision service: POST /v1/evaluate (the evaluate --format json document of
     the rows given), /v1/evaluate/batch, /v1/simulations, /v1/config; /health, /ready,
     /metrics. Configuration and rules are reloaded when they change (an invalid change is
@@ -106,12 +115,21 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
                                max_batch_body_bytes=max_body * 8, request_timeout=timeout,
                                batch_timeout=timeout * 10, engine=engine,
                                reload_interval=reload_interval, store=store,
-                               store_wait=store_wait())
+                               store_wait=store_wait(), workers=workers, ap_dir=ap_dir)
+    if ap_dir is not None and not ap_dir.is_dir():
+        raise InputError(f"--ap-dir {ap_dir} is not a folder")
     if store is not None:
         from ..ledger.sqlstore import Store
 
         Store.open(store)  # a missing or foreign file is refused now, not at the first call
-    service = Service(settings)  # ConfigError here: nothing to serve
+    if workers == 1:
+        service = Service(settings)  # ConfigError here: nothing to serve
+        config_hash = service.decider.hash
+    else:  # validated here; each worker loads it again after the fork
+        from ..workspace import load_setup
+
+        service = None
+        config_hash = load_setup(config_dir, rules_dir).hash
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -124,17 +142,21 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}"
-    click.echo(f"deprules serve: listening on {url} (configuration {service.decider.hash[:12]}"
-               f", {'tokens ' + str(tokens) if tokens else 'no tokens: loopback only'})",
-               err=True)
+    click.echo(f"deprules serve: listening on {url} (configuration {config_hash[:12]}, "
+               f"{'tokens ' + str(tokens) if tokens else 'no tokens: loopback only'}"
+               f"{f', {workers} workers' if workers > 1 else ''})", err=True)
     if fmt == "json":  # for a supervisor that reads the port chosen by --port 0
-        emit_json({"listening": url, "port": bound, "config_hash": service.decider.hash,
-                   "tokens": tokens is not None})
+        emit_json({"listening": url, "port": bound, "config_hash": config_hash,
+                   "tokens": tokens is not None, "workers": workers})
         sys.stdout.flush()
-    config = uvicorn.Config(create_app(service), log_level="info", access_log=access_log,
-                            limit_concurrency=limit_concurrency,
-                            timeout_graceful_shutdown=graceful, timeout_keep_alive=5,
-                            lifespan="on", server_header=False)
+    options = dict(log_level="info", access_log=access_log,
+                   limit_concurrency=limit_concurrency, timeout_graceful_shutdown=graceful,
+                   timeout_keep_alive=5, lifespan="on", server_header=False)
+    if workers > 1:
+        from ..service_workers import serve_workers
+
+        sys.exit(serve_workers(settings, sock, workers, options))
+    config = uvicorn.Config(create_app(service), **options)
     uvicorn.Server(config).run(sockets=[sock])
 
 

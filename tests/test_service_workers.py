@@ -1,0 +1,133 @@
+"""deprules serve --workers N (the real command, forked workers on one socket) and jobs kept
+as files: metrics summed over the workers, a reload asked of one worker done by all, one
+decision-log line per decision, a job that outlives a restart or is reported interrupted.
+Polling with generous deadlines only, no timing assertions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from deprules.service import ServiceSettings
+from deprules.tokens import add_token
+
+from test_service import (AS_OF, DEADLINE, ROOT, SAMPLE, SAMPLE_IDS, ThreadServer, _get,
+                          cli_evaluate, rows_of, wait_for)
+
+
+def metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_workers_share_metrics_reloads_and_the_decision_log(tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    tokens = tmp_path / "tokens.json"
+    token = add_token(tokens, "olga", ["operator"])[0]
+    h = {"Authorization": f"Bearer {token}"}
+    log = tmp_path / "decisions.jsonl"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "deprules"), "serve",
+                             "--port", "0", "--workers", "2", "--config", str(config),
+                             "--rules", str(ROOT / "rules"), "--tokens", str(tokens),
+                             "--decision-log", str(log), "--reload-interval", "0",
+                             "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
+    try:
+        text = ""
+        while not text.rstrip().endswith("}"):  # the one document, indented
+            line = proc.stdout.readline()
+            assert line, "deprules serve ended before it listened"
+            text += line
+        started = json.loads(text)
+        assert started["workers"] == 2
+        url = started["listening"]
+        wait_for(lambda: _get(url + "/health"), "the workers to answer")
+        n = 24
+        with httpx.Client(base_url=url, timeout=DEADLINE) as one:
+            for k in range(n):
+                # a new connection each time: the kernel hands them to either worker
+                account_id = SAMPLE_IDS[k % 6]
+                r = httpx.post(url + "/v1/evaluate", headers=h, timeout=DEADLINE, json={
+                    "account_id": account_id, "as_of": AS_OF, **rows_of(SAMPLE, account_id)})
+                assert r.status_code == 200, r.text
+                if k < 6:
+                    assert r.json() == cli_evaluate(SAMPLE, account_id)
+            # every worker's counters in every scrape (within the half second they lag)
+            wait_for(lambda: metric(one.get("/metrics").text,
+                                    'deprules_evaluations_total{result="ok"}') == n,
+                     "the workers' evaluations in /metrics")
+            text = one.get("/metrics").text
+            assert metric(text, "deprules_config_info") == 2  # two workers, one hash
+            lines = log.read_text().splitlines()
+            assert len(lines) == n and all(json.loads(x)["status"] == 200 for x in lines)
+            assert len({json.loads(x)["decision_id"] for x in lines}) == n
+
+            # a reload asked of one worker is done by both
+            old = started["config_hash"]
+            path = config / "deposit_classes.yaml"
+            path.write_text(path.read_text().replace("hold_months: 12", "hold_months: 13", 1))
+            r = one.post("/v1/config/reload", headers=h)
+            assert r.status_code == 200 and r.json()["config_hash"] != old
+            new = r.json()["config_hash"]
+            wait_for(lambda: f'deprules_config_info{{config_hash="{new}"}} 2'
+                     in one.get("/metrics").text, "both workers to serve the new hash")
+            assert metric(one.get("/metrics").text,
+                          'deprules_config_reloads_total{result="ok"}') == 2
+            for _ in range(6):
+                r = httpx.get(url + "/health", timeout=DEADLINE)
+                assert r.json()["config_hash"] == new
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(DEADLINE) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _settings(tmp_path, tokens) -> ServiceSettings:
+    return ServiceSettings(config_dir=ROOT / "config", rules_dir=ROOT / "rules",
+                           tokens=tokens, extracts=ROOT / "examples",
+                           jobs_dir=tmp_path / "jobs", reload_interval=0)
+
+
+def test_jobs_outlive_a_restart_and_unfinished_ones_are_interrupted(tmp_path):
+    tokens = tmp_path / "tokens.json"
+    h = {"Authorization": f"Bearer {add_token(tokens, 'ann', ['analyst'])[0]}"}
+    with ThreadServer(_settings(tmp_path, tokens)) as srv:
+        r = srv.client.post("/v1/simulations", headers=h,
+                            json={"extract": "extract", "as_of": AS_OF})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        done = wait_for(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(
+            srv.client.get(f"/v1/simulations/{job_id}", headers=h).json()), "the simulation")
+        assert done["status"] == "done", done
+    # a job that was running when its service stopped (as a killed process leaves it)
+    record = json.loads((tmp_path / "jobs" / job_id / "job.json").read_text())
+    lost = {**record, "id": "0123456789abcdef", "status": "running", "finished": None,
+            "impact": None, "files": [], "instance": "an-earlier-start"}
+    (tmp_path / "jobs" / lost["id"]).mkdir()
+    (tmp_path / "jobs" / lost["id"] / "job.json").write_text(json.dumps(lost))
+    with ThreadServer(_settings(tmp_path, tokens)) as srv:
+        again = srv.client.get(f"/v1/simulations/{job_id}", headers=h).json()
+        assert again == done  # status, impact and files, after the restart
+        f = srv.client.get(done["files"]["impact.json"], headers=h)
+        assert f.status_code == 200 and json.loads(f.content) == done["impact"]
+        gone = srv.client.get(f"/v1/simulations/{lost['id']}", headers=h).json()
+        assert gone["status"] == "interrupted" and gone["error"]["kind"] == "interrupted"
+        text = srv.client.get("/metrics").text
+        assert re.search(r'deprules_simulation_jobs\{status="interrupted"\} 1', text)
+        assert re.search(r'deprules_simulation_jobs\{status="done"\} 1', text)
