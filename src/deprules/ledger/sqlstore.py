@@ -128,7 +128,9 @@ class Store:
         if not path.exists():
             raise StoreError(f"store {path} does not exist")
         store = Store(path)
-        with store._conn() as conn:
+        # waits out a moment's lock (another process's last connection checkpointing the WAL
+        # as it closes) instead of refusing at once; WAL readers are never blocked otherwise
+        with store._conn(timeout=DEFAULT_WAIT) as conn:
             store._check_schema(conn)
         return store
 
