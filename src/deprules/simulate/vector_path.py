@@ -262,7 +262,7 @@ def _run_side(extract, book, job: Job, prepared, outcomes: _Vocab, rules: _Vocab
     months: list[MonthTotals] = []
     acc_out = acc_rule = None
     for on in job.dates:
-        res = cyc.run(on, explain=("DEPRFND",), with_sas=False)
+        res = cyc.run(on, explain=("DEPRFND",), with_sas=False, ids=False)
         money = _money(res, s.acct, n)
         total += money
         ledger.update(res, rules, outcomes)

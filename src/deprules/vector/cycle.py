@@ -54,10 +54,12 @@ class VectorCycle:
     def sa_frame(self) -> pd.DataFrame:
         return sa_frame(self.engine.s, self.engine.m)
 
-    def run(self, on: date, processes=PROCESSES, explain=(), with_sas: bool = True
-            ) -> VectorResult:
+    def run(self, on: date, processes=PROCESSES, explain=(), with_sas: bool = True,
+            ids: bool = True) -> VectorResult:
         """The cycle on ``on``. ``explain``: True or the processes whose first round also
-        lists why-not rows (as ``Runner.run_cycle(explain=True)`` does)."""
+        lists why-not rows (as ``Runner.run_cycle(explain=True)`` does). ``ids=False``:
+        frames without id text (``vector_frames``), unless accounts fall back to the
+        per-account runner (their rows are merged by account id)."""
         processes = tuple(processes)
         eng = self.engine
         t0 = time.perf_counter()
@@ -67,12 +69,14 @@ class VectorCycle:
         newly = eng.flagged & ~eng.fb
         exclude = eng.fb | eng.flagged
         sa_rows: dict[str, np.ndarray] = {}
-        frames = vector_frames(eng, log, exclude, sa_rows)
+        ids = ids or bool(exclude.any())
+        frames = vector_frames(eng, log, exclude, sa_rows, ids=ids)
         if explained:
             from .whynot import frame as why_frame
 
             frames["why_not"] = _not_fired_later(
-                why_frame(eng, log.why_not, exclude, sa_rows), frames["trace"], sa_rows)
+                why_frame(eng, log.why_not, exclude, sa_rows, ids=ids), frames["trace"],
+                sa_rows)
         t2 = time.perf_counter()
         fallback = ()
         if exclude.any():
