@@ -208,3 +208,27 @@ def test_accounts_csv_is_what_csv_writer_writes(rows, candidate):
     if not any("\r" in r[0] + r[1] for r in rows):  # csv.writer leaves \r unquoted
         back = list(csv.reader(io.StringIO(got.decode("utf-8"), newline="")))
         assert len(back) == n + 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=hs.sets(hs.text(alphabet="AB\x00é9", min_size=1, max_size=10), max_size=12),
+       values=hs.lists(hs.text(alphabet="AB\x00é9", min_size=0, max_size=10), max_size=12))
+def test_reference_check_by_binary_search_is_is_in(keys, values):
+    """The extract reader's sorted fixed-width membership (references between tables)
+    answers what Arrow's is_in answers, or declines (None)."""
+    import pyarrow.compute as pc
+
+    from deprules.extract.reader import _sorted_member
+
+    k = pa.array(sorted(keys, key=lambda x: x.encode()), pa.string())
+    v = pa.array(values, pa.string())
+    got = _sorted_member(v, k)
+    if got is not None:
+        assert got.tolist() == pc.is_in(v, value_set=k).to_pylist()
+    same = [x for x in values if x and len(x.encode()) == 8] or ["ABABABAB"]
+    fixed = sorted({x.encode() for x in same})
+    k2 = pa.array([x.decode() for x in fixed[::2]], pa.string())
+    v2 = pa.array(same, pa.string())
+    got = _sorted_member(v2, k2)
+    if got is not None:
+        assert got.tolist() == pc.is_in(v2, value_set=k2).to_pylist()

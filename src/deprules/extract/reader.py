@@ -466,6 +466,7 @@ class _Parsed:
     complete: bool  # every required column is present and usable
     valid: dict[str, np.ndarray] = field(default_factory=dict)  # money cells that parsed
     unique_keys: bool = False  # the key column was found free of duplicates
+    sorted_keys: bool = False  # ... and strictly increasing
     _key_set: pa.Array | None = None
 
     def frame(self, text: str = "object") -> pd.DataFrame:
@@ -513,7 +514,11 @@ def _parse(raw: _Raw, ctx: ExtractContext, report: _Report) -> _Parsed:
                         lambda i, n=spec.name: cells.missing_message(n))
         values[spec.name] = _parse_column(col, spec, blank, ctx, report, mu, valids)
     unique = _check_duplicates(raw, values, blanks, report) if complete else False
-    return _Parsed(raw, values, blanks, complete, valids, unique)
+    parsed = _Parsed(raw, values, blanks, complete, valids, unique)
+    if unique:
+        key = raw.cols[TABLES[raw.table][0].name].text
+        parsed.sorted_keys = len(key) < 2 or _strictly_increasing(key.combine_chunks())
+    return parsed
 
 
 def _parse_column(col: _Col, spec: Column, blank: np.ndarray, ctx: ExtractContext,
@@ -610,10 +615,50 @@ def _check_reference(parsed: _Parsed, column: str, target: _Parsed | None, code:
     if keys is None or column not in parsed.values:
         return
     col = parsed.raw.cols[column]
-    known = _np(pc.is_in(col.text, value_set=keys))
+    known = _sorted_member(col.text, keys) if target.sorted_keys else None
+    if known is None:
+        known = _np(pc.is_in(col.text, value_set=keys))
     missing = ~known & ~parsed.blank[column]
     report.rows(col, missing, code,
                 lambda i: cells.reference_message(column, col.cell(i), target.raw.file))
+
+
+def _fixed_bytes(arr) -> tuple[np.ndarray, int] | None:
+    """A string column whose values all have one byte length w > 0 (ids usually do) and
+    no NUL byte, as sort keys whose order is byte order (Arrow's string order), and w:
+    big-endian integers for w <= 8, else a numpy ``S{w}`` view of the bytes. None when
+    the column does not qualify."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if not len(arr) or arr.null_count or arr.type != pa.string():
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    w = int(offsets[1] - offsets[0])
+    if w <= 0 or int(offsets[-1] - offsets[0]) != w * len(arr) or \
+            not (np.diff(offsets) == w).all():
+        return None
+    data = np.frombuffer(arr.buffers()[2], np.uint8)[int(offsets[0]):int(offsets[-1])]
+    if not data.all():  # a NUL byte: numpy's S strings would drop it at the end
+        return None
+    if w <= 8:
+        padded = np.zeros((len(arr), 8), np.uint8)
+        padded[:, :w] = data.reshape(-1, w)
+        return padded.view(">u8").ravel().astype(np.uint64), w
+    return data.view(f"S{w}"), w
+
+
+def _sorted_member(values, keys) -> np.ndarray | None:
+    """Whether each value is one of ``keys`` (strictly increasing), by binary search over
+    fixed-width keys (``_fixed_bytes``); None when a column is not fixed-width
+    (``pc.is_in`` hashes them then)."""
+    k = _fixed_bytes(keys)
+    v = _fixed_bytes(values)
+    if k is None or v is None:
+        return None
+    if v[1] != k[1]:  # every key has another length: none can be equal
+        return np.zeros(len(v[0]), bool)
+    k, v = k[0], v[0]
+    at = np.minimum(np.searchsorted(k, v), len(k) - 1)
+    return k[at] == v
 
 
 def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Report) -> None:

@@ -93,8 +93,16 @@ def _csv_cell(text: str) -> str:
     return text
 
 
+_QUOTING_BYTES = np.frombuffer(_QUOTING.encode("ascii"), np.uint8)
+
+
 def _csv_cells(arr: pa.Array) -> pa.Array:
-    """``_csv_cell`` of every value."""
+    """``_csv_cell`` of every value (the column's bytes are looked at once first: most
+    columns hold no character that needs quoting)."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    data = arr.buffers()[2]
+    if data is None or not np.isin(np.frombuffer(data, np.uint8), _QUOTING_BYTES).any():
+        return arr
     needs = pc.match_substring_regex(arr, _QUOTED)
     if not pc.any(needs).as_py():
         return arr
@@ -105,8 +113,10 @@ def _csv_cells(arr: pa.Array) -> pa.Array:
 
 
 def _money_arrow(col: np.ndarray, mu: int) -> pa.Array:
+    """``format_money`` of each value, formatted once per distinct value (most are 0)."""
     if col.dtype == np.int64:
-        return format_money_array(col, mu)
+        uniq, inv = np.unique(col, return_inverse=True)
+        return format_money_array(uniq, mu).take(pa.array(inv.reshape(-1)))
     return pa.array(_money_text(col, mu), pa.string())
 
 
