@@ -10,8 +10,8 @@ pipe); the baseline runs here meanwhile.
     mine = other_work(columns)
     theirs = child.result()                 # its return value, or its exception raised
 
-Nothing is forked where ``os.fork`` does not exist, on one core, or with
-``DEPRULES_SIMULATE_PROCESSES=1``; ``Forked`` then runs the work when ``result()`` is
+Nothing is forked where ``os.fork`` does not exist, outside the main thread (a server's
+job thread), on one core, or with ``DEPRULES_SIMULATE_PROCESSES=1``; ``Forked`` then runs the work when ``result()`` is
 called, in this process (the same values either way).
 """
 
@@ -38,9 +38,11 @@ def cores() -> int:
 
 
 def can_fork() -> bool:
-    """Whether a second process would run beside this one: fork exists, there is a second
-    core, and ``DEPRULES_SIMULATE_PROCESSES`` does not say 1."""
-    if not hasattr(os, "fork"):
+    """Whether a second process would run beside this one: fork exists, this is the main
+    thread (the command line; a server's job thread does not fork a process that holds
+    other threads), there is a second core, and ``DEPRULES_SIMULATE_PROCESSES`` does not
+    say 1."""
+    if not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
         return False
     want = os.environ.get(PROCESSES_ENV, "").strip()
     if want:
