@@ -96,12 +96,19 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4", help="comma-separated LocalCluster sizes")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--extract", type=Path,
+                    help="an extract folder to use instead of the cached generated one")
     args = ap.parse_args()
-    extract = extract_dir(args.accounts, seed=7)
+    extract = args.extract or extract_dir(args.accounts, seed=7)
     configs = [("local (one process)", [])] + [
         (f"dask LocalCluster, {w} worker{'s' if w > 1 else ''}",
          ["--engine", "dask", "--workers", str(w)]) for w in map(int, args.workers.split(","))]
     load = [os.getloadavg()[0]]
+    if args.extract:
+        import pyarrow.parquet as pq
+
+        args.accounts = pq.ParquetFile(extract / "accounts.parquet").metadata.num_rows \
+            if (extract / "accounts.parquet").exists() else args.accounts
     figures, reference = {}, None
     for _ in range(args.repeat):  # interleaved, so a change of load hits every configuration
         for name, extra in configs:

@@ -62,6 +62,8 @@ Environment:
   DEPRULES_YAML_MAX_NODES    most YAML nodes after aliases (default 200000)
   DEPRULES_EXTRACT_MAX_ROWS  most rows of an extract table (default 50000000)
   DEPRULES_EXTRACT_MAX_BYTES largest extract table file (default 8 GiB)
+  DEPRULES_SIMULATE_PROCESSES 1: simulate runs baseline and candidate in one process
+  DEPRULES_SIMULATE_TIMINGS  1: simulate prints each step's seconds to stderr
 
 \b
 Shell completion (click; docs/cli.md):

@@ -62,14 +62,31 @@ class Extract:
         return {name: getattr(self, name) for name in TABLES}
 
 
-def empty_table(table: str) -> pd.DataFrame:
+def empty_table(table: str, text: str = "object") -> pd.DataFrame:
     """An empty table with the columns and dtypes of a loaded one."""
-    return pd.DataFrame({c.name: pd.Series([], dtype=dtype_of(c)) for c in TABLES[table]})
+    return pd.DataFrame({c.name: pd.Series([], dtype=_dtype(c, text)) for c in TABLES[table]})
 
 
-def load_extract(path: str | Path, ctx: ExtractContext) -> Extract:
-    """Load and validate an extract folder; raise :class:`ExtractError` listing every problem."""
-    problems, extract = _load(Path(path), ctx)
+def _dtype(c: Column, text: str):
+    dtype = dtype_of(c)
+    return _ARROW_TEXT if text == "arrow" and dtype == "object" else dtype
+
+
+_ARROW_TEXT = pd.StringDtype("pyarrow")
+
+
+TEXT_DTYPES = ("object", "arrow")
+
+
+def load_extract(path: str | Path, ctx: ExtractContext, text: str = "object") -> Extract:
+    """Load and validate an extract folder; raise :class:`ExtractError` listing every problem.
+
+    ``text``: the dtype of the text columns (ids, codes, statuses): ``object`` (Python
+    strings, the default) or ``arrow`` (``string[pyarrow]``: the cells as Arrow buffers,
+    about 12 bytes an id instead of about 65, and no conversion; what ``simulate`` uses)."""
+    if text not in TEXT_DTYPES:
+        raise ValueError(f"text must be one of {TEXT_DTYPES}")
+    problems, extract = _load(Path(path), ctx, text)
     if problems:
         raise ExtractError(problems, what=str(path))
     assert extract is not None
@@ -101,13 +118,28 @@ class _Report(cells.Report):
 
 @dataclass
 class _Col:
-    """One column of a table as trimmed text (``""`` = blank), with its location."""
+    """One column of a table as trimmed text (``""`` = blank), with its location.
+
+    A Parquet column of a native type that holds its kind exactly (dates, integers,
+    booleans: ``_native``) keeps its values in ``native`` and is parsed from them; its
+    text (what ``parquet_text`` makes of it, as before) is built only when a message
+    needs a cell."""
 
     file: str
     name: str
     index: int  # 1-based position in the file
-    text: pa.ChunkedArray
+    _text: pa.ChunkedArray | None
     lines: np.ndarray
+    native: pa.ChunkedArray | None = None
+    kind: str = ""
+    mu: int = 0
+
+    @property
+    def text(self) -> pa.ChunkedArray:
+        if self._text is None:
+            text, _ = _parquet_text(self.native, self.kind, self.mu)
+            self._text = pc.utf8_trim_whitespace(pc.fill_null(text, ""))
+        return self._text
 
     def cell(self, i: int) -> str:
         return self.text[i].as_py()
@@ -127,7 +159,8 @@ class _Raw:
 # --------------------------------------------------------------------------- reading files
 
 
-def _load(folder: Path, ctx: ExtractContext) -> tuple[list[Problem], Extract | None]:
+def _load(folder: Path, ctx: ExtractContext, text: str = "object"
+          ) -> tuple[list[Problem], Extract | None]:
     if not folder.exists():
         raise InputError(f"extract folder {folder} does not exist")
     if not folder.is_dir():
@@ -154,7 +187,8 @@ def _load(folder: Path, ctx: ExtractContext) -> tuple[list[Problem], Extract | N
     problems = report.problems()
     if problems:
         return problems, None
-    frames = {t: (parsed[t].frame() if t in parsed else empty_table(t)) for t in TABLES}
+    frames = {t: (parsed[t].frame(text) if t in parsed else empty_table(t, text))
+              for t in TABLES}
     return [], Extract(**frames, source=str(folder))
 
 
@@ -257,10 +291,29 @@ def _arrow_message(exc: Exception) -> str:
 
 def _raw(table: str, file: str, fmt: str, header: list[str], texts: list[pa.ChunkedArray],
          lines: np.ndarray, header_line: int, report: _Report,
-         unusable: set[str] | None = None) -> _Raw:
+         unusable: set[str] | None = None, natives: dict | None = None) -> _Raw:
     positions = cells.header_problems(report, table, file, header, header_line)
-    cols = {name: _Col(file, name, i, texts[i - 1], lines) for name, i in positions.items()}
+    natives = natives or {}
+    cols = {}
+    for name, i in positions.items():
+        native = natives.get(i)
+        cols[name] = (_Col(file, name, i, None, lines, *native) if native is not None else
+                      _Col(file, name, i, texts[i - 1], lines))
     return _Raw(table, file, fmt, len(lines), lines, cols, unusable or set())
+
+
+def _native(col: pa.ChunkedArray, kind: str) -> pa.ChunkedArray | None:
+    """The column itself when its Parquet type holds values of ``kind`` exactly and they
+    can be parsed without going through text: dates as date32/date64/timestamp, integers
+    as signed integers, booleans as booleans."""
+    t = col.type
+    if kind == DATE and (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+        return col
+    if kind in (INT, COUNT) and pa.types.is_signed_integer(t):
+        return col
+    if kind == BOOL and pa.types.is_boolean(t):
+        return col
+    return None
 
 
 def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
@@ -280,11 +333,16 @@ def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
         report.add(file, 0, 0, "", "the Parquet file has no columns", "empty-table")
         return None
     kinds = {c.name: c.kind for c in TABLES[table]}
-    header, texts, unusable = [], [], set()
+    header, texts, unusable, natives = [], [], set(), {}
     for i, fld in enumerate(data.schema, start=1):
         header.append(fld.name)
         if fld.name not in kinds:
             texts.append(pa.chunked_array([], pa.string()))  # ignored column
+            continue
+        native = _native(data.column(i - 1), kinds[fld.name])
+        if native is not None:
+            natives[i] = (native, kinds[fld.name], ctx.minor_units)
+            texts.append(None)
             continue
         text, problem = _parquet_text(data.column(i - 1), kinds[fld.name], ctx.minor_units)
         if problem is not None:
@@ -294,7 +352,7 @@ def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
             text = pa.chunked_array([pa.nulls(data.num_rows, pa.string())])
         texts.append(pc.utf8_trim_whitespace(pc.fill_null(text, "")))
     lines = np.arange(1, data.num_rows + 1, dtype=np.int64)
-    return _raw(table, file, "parquet", header, texts, lines, 0, report, unusable)
+    return _raw(table, file, "parquet", header, texts, lines, 0, report, unusable, natives)
 
 
 # --------------------------------------------------------------------------- parsing columns
@@ -310,7 +368,29 @@ def _objects(arr: pa.ChunkedArray) -> np.ndarray:
 
 
 def _blank(col: _Col) -> np.ndarray:
+    if col.native is not None:
+        return _np(pc.is_null(col.native))
     return _np(pc.equal(col.text, ""))
+
+
+def _parse_native(col: _Col, kind: str, blank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ok) of a native column, as its text would parse (``_native``)."""
+    arr = col.native
+    if kind == DATE:
+        if pa.types.is_timestamp(arr.type):
+            arr = pc.cast(arr, pa.date32(), safe=False)
+        elif arr.type != pa.date32():
+            arr = pc.cast(arr, pa.date32())
+        days = _np(arr).astype("datetime64[D]")  # nulls are NaT
+        ok = ~blank & (days >= _LOW) & (days <= _HIGH)
+        days[~ok] = np.datetime64("NaT", "D")
+        return days.astype("datetime64[ns]"), ok
+    if kind in (INT, COUNT):  # at most 18 digits, as the text patterns
+        value = _np(pc.fill_null(pc.cast(arr, pa.int64()), 0)).astype(np.int64)
+        ok = ~blank & (value < 10**18) & (value >= (0 if kind == COUNT else -(10**18) + 1))
+        return np.where(ok, value, 0), ok
+    value = _np(pc.fill_null(arr, False)).astype(bool)  # BOOL
+    return value, ~blank
 
 
 def _parse_money(col: _Col, mu: int) -> tuple[np.ndarray, np.ndarray]:
@@ -375,7 +455,7 @@ _STATUS_OUT = pa.array([cells.status_cell(k) for k in cells.STATUS_KEYS])
 def _parse_status(col: _Col) -> tuple[np.ndarray, np.ndarray]:
     pos = pc.index_in(pc.ascii_lower(col.text), value_set=pa.array(cells.STATUS_KEYS))
     names = pc.fill_null(pc.take(_STATUS_OUT, pos), "")
-    return _objects(names), _np(pc.is_valid(pos))
+    return names, _np(pc.is_valid(pos))
 
 
 @dataclass
@@ -386,12 +466,20 @@ class _Parsed:
     complete: bool  # every required column is present and usable
     valid: dict[str, np.ndarray] = field(default_factory=dict)  # money cells that parsed
     unique_keys: bool = False  # the key column was found free of duplicates
+    sorted_keys: bool = False  # ... and strictly increasing
     _key_set: pa.Array | None = None
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, text: str = "object") -> pd.DataFrame:
         data = {}
         for c in TABLES[self.raw.table]:
-            data[c.name] = pd.Series(self.values[c.name], dtype=dtype_of(c))
+            v = self.values[c.name]
+            if isinstance(v, (pa.Array, pa.ChunkedArray)):  # a text column
+                if text == "arrow":
+                    v = pa.chunked_array([v]) if isinstance(v, pa.Array) else v
+                    data[c.name] = pd.Series(pd.arrays.ArrowStringArray(v), dtype=_ARROW_TEXT)
+                    continue
+                v = _objects(v)
+            data[c.name] = pd.Series(v, dtype=dtype_of(c))
         return pd.DataFrame(data)
 
 
@@ -412,8 +500,8 @@ def _parse(raw: _Raw, ctx: ExtractContext, report: _Report) -> _Parsed:
         if spec.name in raw.unusable:
             complete = False
             continue
-        lengths = pc.utf8_length(col.text)
-        if len(col.text) and pc.max(lengths).as_py() > MAX_CELL_CHARS:
+        lengths = None if col.native is not None else pc.utf8_length(col.text)
+        if lengths is not None and len(col.text) and pc.max(lengths).as_py() > MAX_CELL_CHARS:
             length = _np(lengths)
             report.rows(col, length > MAX_CELL_CHARS, "too-long",
                         lambda i: cells.too_long_message(int(length[i])))
@@ -426,21 +514,34 @@ def _parse(raw: _Raw, ctx: ExtractContext, report: _Report) -> _Parsed:
                         lambda i, n=spec.name: cells.missing_message(n))
         values[spec.name] = _parse_column(col, spec, blank, ctx, report, mu, valids)
     unique = _check_duplicates(raw, values, blanks, report) if complete else False
-    return _Parsed(raw, values, blanks, complete, valids, unique)
+    parsed = _Parsed(raw, values, blanks, complete, valids, unique)
+    if unique:
+        key = raw.cols[TABLES[raw.table][0].name].text
+        parsed.sorted_keys = len(key) < 2 or _strictly_increasing(key.combine_chunks())
+    return parsed
 
 
 def _parse_column(col: _Col, spec: Column, blank: np.ndarray, ctx: ExtractContext,
                   report: _Report, mu: int, valid: dict | None = None) -> np.ndarray:
     kind = spec.kind
     if kind in (ID, TEXT) or kind.startswith("ref:"):
-        return _objects(col.text)
+        return col.text  # text columns stay Arrow until the frame is made (_Parsed.frame)
     if kind.startswith("enum:"):
         allowed, code, what = cells.vocabulary(kind, ctx)
         ok = _np(pc.is_in(col.text, value_set=pa.array(sorted(allowed), pa.string())))
         report.rows(col, ~ok & ~blank, code,
                     lambda i: cells.enum_message(col.cell(i), what, allowed))
-        return _objects(col.text)
-    if kind == MONEY:
+        return col.text
+    if col.native is not None:
+        value, ok = _parse_native(col, kind, blank)
+        code, message = {
+            DATE: ("bad-date", lambda i: cells.date_message(col.cell(i))),
+            INT: ("bad-integer", lambda i: cells.int_message(col.cell(i), INT_WHAT)),
+            COUNT: ("bad-integer", lambda i: cells.int_message(col.cell(i), COUNT_WHAT)),
+            BOOL: ("bad-boolean", lambda i: cells.bool_message(col.cell(i))),
+        }[kind]
+        report.rows(col, ~ok & ~blank, code, message)
+    elif kind == MONEY:
         value, ok = _parse_money(col, mu)
         if valid is not None:
             valid[spec.name] = ok
@@ -478,7 +579,7 @@ def _check_duplicates(raw: _Raw, values: dict, blanks: dict, report: _Report) ->
     text = col.text.combine_chunks()
     if len(text) < 2 or _strictly_increasing(text):
         return True
-    ids = pd.Series(values[key.name])
+    ids = pd.Series(_objects(values[key.name]))
     dup = ids.duplicated(keep="first").to_numpy() & ~blanks[key.name]
     if not dup.any():
         return True
@@ -514,10 +615,50 @@ def _check_reference(parsed: _Parsed, column: str, target: _Parsed | None, code:
     if keys is None or column not in parsed.values:
         return
     col = parsed.raw.cols[column]
-    known = _np(pc.is_in(col.text, value_set=keys))
+    known = _sorted_member(col.text, keys) if target.sorted_keys else None
+    if known is None:
+        known = _np(pc.is_in(col.text, value_set=keys))
     missing = ~known & ~parsed.blank[column]
     report.rows(col, missing, code,
                 lambda i: cells.reference_message(column, col.cell(i), target.raw.file))
+
+
+def _fixed_bytes(arr) -> tuple[np.ndarray, int] | None:
+    """A string column whose values all have one byte length w > 0 (ids usually do) and
+    no NUL byte, as sort keys whose order is byte order (Arrow's string order), and w:
+    big-endian integers for w <= 8, else a numpy ``S{w}`` view of the bytes. None when
+    the column does not qualify."""
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if not len(arr) or arr.null_count or arr.type != pa.string():
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    w = int(offsets[1] - offsets[0])
+    if w <= 0 or int(offsets[-1] - offsets[0]) != w * len(arr) or \
+            not (np.diff(offsets) == w).all():
+        return None
+    data = np.frombuffer(arr.buffers()[2], np.uint8)[int(offsets[0]):int(offsets[-1])]
+    if not data.all():  # a NUL byte: numpy's S strings would drop it at the end
+        return None
+    if w <= 8:
+        padded = np.zeros((len(arr), 8), np.uint8)
+        padded[:, :w] = data.reshape(-1, w)
+        return padded.view(">u8").ravel().astype(np.uint64), w
+    return data.view(f"S{w}"), w
+
+
+def _sorted_member(values, keys) -> np.ndarray | None:
+    """Whether each value is one of ``keys`` (strictly increasing), by binary search over
+    fixed-width keys (``_fixed_bytes``); None when a column is not fixed-width
+    (``pc.is_in`` hashes them then)."""
+    k = _fixed_bytes(keys)
+    v = _fixed_bytes(values)
+    if k is None or v is None:
+        return None
+    if v[1] != k[1]:  # every key has another length: none can be equal
+        return np.zeros(len(v[0]), bool)
+    k, v = k[0], v[0]
+    at = np.minimum(np.searchsorted(k, v), len(k) - 1)
+    return k[at] == v
 
 
 def _cross_checks(parsed: dict[str, _Parsed], ctx: ExtractContext, report: _Report) -> None:
@@ -572,7 +713,7 @@ def _day(value: np.datetime64) -> str:
 def _check_service_agreements(sas: _Parsed, ctx: ExtractContext, report: _Report) -> None:
     v = sas.values
     if "status" in v and "stop_date" in v:
-        needs_stop = np.isin(v["status"], ["pending_stop", "stopped"])
+        needs_stop = _np(pc.is_in(v["status"], value_set=pa.array(["pending_stop", "stopped"])))
         report.rows(sas.raw.cols["stop_date"], needs_stop & sas.blank["stop_date"],
                     "missing-stop-date", lambda i: cells.missing_stop_message(v["status"][i]))
     _check_order(sas, "start_date", "stop_date", report)

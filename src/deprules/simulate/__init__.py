@@ -27,6 +27,7 @@ from ..dates import add_months
 from ..errors import InputError
 from ..workspace import Setup, extract_context, load_setup
 from .impact import build_impact, config_changes, rule_changes, impact_json, render_text
+from .steps import step
 from .outcomes import CATEGORIES, CATEGORY_LABELS, outcome_rank
 from .partition import (
     AccountRow,
@@ -71,7 +72,8 @@ class SimulationResult:
         """accounts.csv, accounts.parquet, impact.json and report.html under ``out_dir``."""
         from .files import write_outputs
 
-        return write_outputs(self, Path(out_dir))
+        with step("write"):
+            return write_outputs(self, Path(out_dir))
 
 
 def process_dates(as_of: date, horizon: int | None) -> tuple[date, ...]:
@@ -127,10 +129,13 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     if overlays or sets or candidate_rules is not None:
         candidate = load_setup(config_dir, candidate_rules if candidate_rules is not None
                                else rules_dir, overlays, sets)
-    extract = load_extract(extract_dir, extract_context(baseline.config))
-    if candidate is not None and extract_context(candidate.config) != extract_context(
-            baseline.config):
-        load_extract(extract_dir, extract_context(candidate.config))  # valid for both
+    with step("load_extract"):
+        # the vector engine reads text columns as Arrow arrays: no Python strings
+        text = "arrow" if rules_engine == "vector" else "object"
+        extract = load_extract(extract_dir, extract_context(baseline.config), text=text)
+        if candidate is not None and extract_context(candidate.config) != extract_context(
+                baseline.config):
+            load_extract(extract_dir, extract_context(candidate.config))  # valid for both
     dates = process_dates(as_of, horizon)
     job = Job(baseline, candidate, dates, rules_engine, f"simulate-{as_of.isoformat()}")
     n = len(extract.accounts)
@@ -161,7 +166,15 @@ def simulate(extract_dir: Path | str, as_of: date, *,
                 for side in ("baseline", "candidate"):
                     months[k][side].merge(m[side])
     cfg = baseline.config
-    impact = build_impact(
+    with step("impact"):
+        impact = _impact(table, months, as_of, dates, horizon, baseline, candidate,
+                         candidate_rules)
+    return SimulationResult(impact, table, cfg.installation.minor_units, str(extract_dir))
+
+
+def _impact(table, months, as_of, dates, horizon, baseline, candidate, candidate_rules):
+    cfg = baseline.config
+    return build_impact(
         table, months, as_of=as_of, dates=dates, horizon=horizon,
         currency=cfg.installation.currency, minor_units=cfg.installation.minor_units,
         # the hash `validate` and `evaluate` show: configuration + rules
@@ -172,7 +185,6 @@ def simulate(extract_dir: Path | str, as_of: date, *,
             **({"rules": str(candidate_rules),
                 "rule_changes": rule_changes(baseline.book, candidate.book)}
                if candidate_rules is not None else {})})
-    return SimulationResult(impact, table, cfg.installation.minor_units, str(extract_dir))
 
 
 def _empty():

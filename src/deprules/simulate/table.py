@@ -141,6 +141,39 @@ def account_deposit_classes(extract, config, ids) -> np.ndarray:
     return label[m_codes]
 
 
+def static_deposit_classes(static, config) -> np.ndarray:
+    """:func:`account_deposit_classes` of every account of a vector ``Static`` (its
+    account order), from its SA columns: no text matching."""
+    types = {code: t.deposit_class for code, t in config.sa_types.items()
+             if t.is_cash_deposit}
+    names = sorted(set(types.values()))
+    out = np.full(static.n_acct, NO_DEPOSIT_CLASS, object)
+    if not static.n_sa or not types or not static.n_acct:
+        return out
+    if len(names) > 62:  # pragma: no cover - beyond int64 bits
+        return account_deposit_classes_slow(static, config)
+    bit = {c: k for k, c in enumerate(names)}
+    lut = np.array([1 << bit[c] if c in bit else 0 for c in static.class_codes] + [0],
+                   np.int64)
+    bits = np.where(static.is_cash, lut[static.dclass], 0)
+    keep = bits != 0
+    mask = np.zeros(static.n_acct, np.int64)
+    np.bitwise_or.at(mask, static.acct[keep], bits[keep])
+    m_codes, m_uniq = pd.factorize(mask)
+    label = np.array(["+".join(c for c in names if (int(m) >> bit[c]) & 1) or NO_DEPOSIT_CLASS
+                      for m in m_uniq.tolist()], dtype=object)
+    return label[m_codes]
+
+
+def account_deposit_classes_slow(static, config) -> np.ndarray:  # pragma: no cover
+    from types import SimpleNamespace
+
+    sas = SimpleNamespace(service_agreements=pd.DataFrame({
+        "sa_type": np.array(static.type_codes, object)[static.sa_type],
+        "account_id": static.account_id[static.acct]}))
+    return account_deposit_classes(sas, config, static.account_id)
+
+
 def _objects(values) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype == object:
         return values

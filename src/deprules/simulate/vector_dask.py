@@ -55,7 +55,7 @@ def arrow_strings(extract):
 def _run(job: Job, index: int, extract, reasons: str):
     from .vector_path import run_vector
 
-    table, months = run_vector(job, extract, None, reasons=reasons)
+    table, months = run_vector(job, extract, None, reasons=reasons, fork=False)
     return index, table, months
 
 

@@ -27,6 +27,7 @@ from . import table as tbl
 from .impact import column_sums, example_positions
 from .outcomes import CATEGORIES, AccountSimulator, outcome_rank
 from .partition import Job, MonthTotals, SimulationError, run_partition
+from .steps import step
 
 Progress = Callable[[int], None]
 REASONS = ("all", "examples")
@@ -74,29 +75,62 @@ class _Side:
         self.outcomes, self.rules, self.money, self.months = outcomes, rules, money, months
 
 
+#: the candidate runs in a second process (``forked``) from this many accounts: below,
+#: a fork costs more than it saves
+FORK_MIN_ACCOUNTS = 50_000
+
+
 def run_vector(job: Job, extract, progress: Progress | None = None,
-               reasons: str = "all") -> tuple[pd.DataFrame, list[dict[str, MonthTotals]]]:
+               reasons: str = "all", fork: bool | None = None
+               ) -> tuple[pd.DataFrame, list[dict[str, MonthTotals]]]:
     """The per-account table (``simulate.table``, sorted by account id) and per-date
-    totals, as the partitions would give."""
+    totals, as the partitions would give.
+
+    ``fork``: run the candidate in a forked child while this process runs the baseline
+    (``forked.Forked``; the same results). None: when there are two cores and at least
+    :data:`FORK_MIN_ACCOUNTS` accounts."""
     from ..vector import prepare
+    from .forked import Forked, can_fork
 
     if reasons not in REASONS:
         raise ValueError(f"reasons must be one of {REASONS}")
-    prepared = prepare(extract, job.baseline.config)
+    with step("prepare"):
+        prepared = prepare(extract, job.baseline.config)
     s = prepared.static
-    ids = s.account_id  # sorted (the vector's account order)
-    classes = np.array(s.cust_codes, dtype=object)[s.cust] if len(s.cust_codes) else \
-        np.full(len(ids), "", object)
-    deposit_classes = tbl.account_deposit_classes(extract, job.baseline.config, ids)
+    with step("account_columns"):
+        ids = s.account_id  # sorted (the vector's account order)
+        classes = np.array(s.cust_codes, dtype=object)[s.cust] if len(s.cust_codes) else \
+            np.full(len(ids), "", object)
+        deposit_classes = tbl.static_deposit_classes(s, job.baseline.config)
     n = len(ids)
     outcome_names, rule_names = _Vocab("no_deposit"), _Vocab("")
-    base = _run_side(extract, job.baseline.book, job, prepared, outcome_names, rule_names)
-    if progress is not None and job.candidate is not None:
-        progress(n // 2)
-    cand = None
+    child = None
     if job.candidate is not None:
-        cand = _run_side(extract, job.candidate.book, job, prepared, outcome_names,
-                         rule_names)
+        if fork is None:
+            fork = n >= FORK_MIN_ACCOUNTS and can_fork()
+
+        def candidate():
+            with step("candidate"):
+                side = _run_side(extract, job.candidate.book, job, prepared,
+                                 outcome_names, rule_names)
+            return side, list(outcome_names.names), list(rule_names.names)
+
+        child = Forked(candidate, fork=fork)
+    try:
+        with step("baseline"):
+            base = _run_side(extract, job.baseline.book, job, prepared, outcome_names,
+                             rule_names)
+        if progress is not None and child is not None:
+            progress(n // 2)
+        cand = None
+        if child is not None:
+            # codes as if the candidate ran after the baseline in this process
+            with step("candidate_wait"):
+                cand = _adopt(*child.result(), outcome_names, rule_names)
+    except BaseException:
+        if child is not None:
+            child.cancel()
+        raise
     months = [{"baseline": base.months[k],
                "candidate": cand.months[k] if cand is not None else MonthTotals()}
               for k in range(len(job.dates))]
@@ -110,12 +144,27 @@ def run_vector(job: Job, extract, progress: Progress | None = None,
     explain = _to_explain(base.outcomes, cand.outcomes, classes, deposit_classes, changed,
                           reasons)
     reason = np.full(n, "", object)
-    reason[explain] = _reasons(job, extract, explain, ids, base, cand, o_names, r_names)
+    with step("reasons"):
+        reason[explain] = _reasons(job, extract, explain, ids, base, cand, o_names, r_names)
     if progress is not None:
         progress(n - n // 2)
-    return tbl.build(ids, classes, o_names[base.outcomes], base.money, r_names[base.rules],
-                     o_names[cand.outcomes], cand.money, r_names[cand.rules], changed,
-                     reason, deposit_classes), months
+    with step("table"):
+            return tbl.build(ids, classes, o_names[base.outcomes], base.money,
+                         r_names[base.rules], o_names[cand.outcomes], cand.money,
+                         r_names[cand.rules], changed, reason, deposit_classes), months
+
+
+def _adopt(side: "_Side", o_list: list[str], r_list: list[str], outcomes: _Vocab,
+           rules: _Vocab) -> "_Side":
+    """A side run with copies of the vocabularies (in another process), in the codes of
+    ``outcomes`` and ``rules``: names it met first are added in the order it met them,
+    and its per-date outcome counts listed in code order, as a run here would."""
+    lut_o = np.array([outcomes.code(x) for x in o_list], np.int64)
+    lut_r = np.array([rules.code(x) for x in r_list], np.int64)
+    side.outcomes, side.rules = lut_o[side.outcomes], lut_r[side.rules]
+    for m in side.months:
+        m.outcomes = {k: m.outcomes[k] for k in sorted(m.outcomes, key=outcomes.index.get)}
+    return side
 
 
 def _to_explain(ob: np.ndarray, oc: np.ndarray, classes: np.ndarray,
@@ -213,7 +262,7 @@ def _run_side(extract, book, job: Job, prepared, outcomes: _Vocab, rules: _Vocab
     months: list[MonthTotals] = []
     acc_out = acc_rule = None
     for on in job.dates:
-        res = cyc.run(on, explain=("DEPRFND",), with_sas=False)
+        res = cyc.run(on, explain=("DEPRFND",), with_sas=False, ids=False)
         money = _money(res, s.acct, n)
         total += money
         ledger.update(res, rules, outcomes)

@@ -133,7 +133,10 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 
 
 def _frame(data: dict, columns: list[str]) -> pd.DataFrame:
-    if not len(next(iter(data.values()))):
+    """The columns in order; a column given as None is left out (``ids=False``)."""
+    columns = [c for c in columns if data.get(c, 0) is not None]
+    first = next(v for v in data.values() if v is not None)
+    if not len(first):
         return empty(columns)
     return pd.DataFrame({c: data[c] for c in columns})
 
@@ -219,11 +222,14 @@ def sa_frame(static: st.Static, mut: st.Mutable) -> pd.DataFrame:
     })
 
 
-def vector_frames(engine, log, exclude: np.ndarray, sa_rows: dict | None = None
-                  ) -> dict[str, pd.DataFrame]:
+def vector_frames(engine, log, exclude: np.ndarray, sa_rows: dict | None = None,
+                  ids: bool = True) -> dict[str, pd.DataFrame]:
     """Adjustments, checks, To Dos and trace of the vector run (accounts in ``exclude``
     left out: they are run by the per-account runner). ``sa_rows``, when given, receives
-    each frame's SA positions (see ``VectorResult.sa_rows``)."""
+    each frame's SA positions (see ``VectorResult.sa_rows``). ``ids=False`` leaves out the
+    id text (``account_id``, ``sa_id`` and the To Do ``message`` made of them), for a
+    caller that aggregates by ``sa_rows``: 7.9 million rows of text per cycle at
+    1,000,000 accounts."""
     if sa_rows is None:
         sa_rows = {}
     s, m, config = engine.s, engine.m, engine.config
@@ -236,7 +242,7 @@ def vector_frames(engine, log, exclude: np.ndarray, sa_rows: dict | None = None
     out = {}
 
     def take_ids(arr: pa.Array, idx: np.ndarray):
-        return _text(arr.take(pa.array(idx)))
+        return _text(arr.take(pa.array(idx))) if ids else None
 
     # adjustments (and the check requests their freezing made)
     any_excluded = bool(exclude.any())
@@ -301,14 +307,14 @@ def vector_frames(engine, log, exclude: np.ndarray, sa_rows: dict | None = None
     acct = acct[order]
     tcols = {k: v[order] for k, v in tcols.items()}
     t_seq = _ordinals(acct, m.n_todo)
-    acc_ids = s.account_ids.take(pa.array(acct)).to_pylist()
-    sa_ids = s.sa_ids.take(pa.array(tcols["sa"])).to_pylist()
+    acc_ids = s.account_ids.take(pa.array(acct)).to_pylist() if ids else []
+    sa_ids = s.sa_ids.take(pa.array(tcols["sa"])).to_pylist() if ids else []
     mu = config.installation.minor_units
     todo_codes = sorted(config.todo_types)
     role_codes = sorted({t.role for t in config.todo_types.values()})
     messages = []
-    for tt_code, sa_id, acc_id, bal in zip(tcols["type"].tolist(), sa_ids, acc_ids,
-                                           tcols["balance"].tolist()):
+    for tt_code, sa_id, acc_id, bal in zip(tcols["type"].tolist() if ids else [], sa_ids,
+                                           acc_ids, tcols["balance"].tolist()):
         tt = config.todo_types[tt_code]
         try:
             messages.append(tt.message.format(sa_id=sa_id, account_id=acc_id,
@@ -324,7 +330,8 @@ def vector_frames(engine, log, exclude: np.ndarray, sa_rows: dict | None = None
         "sa_id": take_ids(s.sa_ids, tcols["sa"]),
         "todo_type": _cat([todo_codes.index(t) for t in types], todo_codes),
         "role": _cat([role_codes.index(config.todo_types[t].role) for t in types], role_codes),
-        "message": np.array(messages, object), "process": _cat(v_proc[vi], PROCESSES),
+        "message": np.array(messages, object) if ids else None,
+        "process": _cat(v_proc[vi], PROCESSES),
         "rule": _cat(v_rule[vi], rule_ids), "seed_step": _cat(v_seed[vi], seeds),
     }, TODO_COLUMNS)
 

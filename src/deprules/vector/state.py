@@ -101,7 +101,15 @@ def _arrow_str(values) -> pa.Array:
 
 def _codes(values, vocabulary, what: str) -> np.ndarray:
     """Indices of ``values`` in ``vocabulary`` (an extract is validated, so all are known)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    arrow = _arrow_of(values)
+    if arrow is not None:  # Arrow-backed text: encoded by Arrow, no Python strings
+        enc = pc.dictionary_encode(arrow)
+        if enc.null_count:
+            raise ValueError(f"{what} missing")
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        uniques = enc.dictionary.to_pylist()
+    else:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object))
     lut = np.empty(len(uniques) + 1, np.int16)
     for i, u in enumerate(uniques):
         if u not in vocabulary:
@@ -110,6 +118,14 @@ def _codes(values, vocabulary, what: str) -> np.ndarray:
     if (codes < 0).any():
         raise ValueError(f"{what} missing")
     return lut[codes]
+
+
+def _arrow_of(values) -> pa.Array | None:
+    """The Arrow array behind an Arrow-backed pandas text column, else None."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype) and \
+            values.dtype.storage == "pyarrow":
+        return _arrow_str(values)
+    return None
 
 
 def _fixed_width(arr: pa.Array) -> np.ndarray | None:

@@ -116,10 +116,11 @@ def _details(facts: Facts, v, text: str, folded, pos: np.ndarray, mu: int) -> pa
     return pa.array([_const_detail(v, text, folded)] * n, pa.string())
 
 
-def frame(engine, chunks: list, exclude: np.ndarray, sa_rows: dict | None = None
-          ) -> pd.DataFrame:
+def frame(engine, chunks: list, exclude: np.ndarray, sa_rows: dict | None = None,
+          ids: bool = True) -> pd.DataFrame:
     """The why-not rows as a frame, per account in (process, variant, SA) order
-    (``sa_rows["why_not"]`` receives each row's SA position when given)."""
+    (``sa_rows["why_not"]`` receives each row's SA position when given; ``ids=False``:
+    without ``account_id`` and ``sa_id``)."""
     from .frames import _cat, _text, empty
 
     if sa_rows is None:
@@ -150,9 +151,10 @@ def frame(engine, chunks: list, exclude: np.ndarray, sa_rows: dict | None = None
 
     take = pa.array(order)
     sa_rows["why_not"] = rows[order]
+    id_cols = {"account_id": _text(s.account_ids.take(pa.array(acct[order]))),
+               "sa_id": _text(s.sa_ids.take(pa.array(rows[order])))} if ids else {}
     return pd.DataFrame({
-        "account_id": _text(s.account_ids.take(pa.array(acct[order]))),
-        "sa_id": _text(s.sa_ids.take(pa.array(rows[order]))),
+        **id_cols,
         "process": _cat(pidx[order], PROCESSES),
         "rule": _cat(vrule[gv[order]], rules),
         "seed_step": _cat(vseed[gv[order]], seeds),
