@@ -37,17 +37,9 @@ def vector_runs(extract, book, runner: Runner, states: dict[str, AccountState],
     log = engine.run(on, processes)
     fallback = engine.flagged | engine.fb
     firings: dict[str, list] = {}
-    if log.trace:
-        rows = np.concatenate([c[0] for c in log.trace])
-        vi = np.concatenate([c[1] for c in log.trace])
-        pidx = np.concatenate([c[2] for c in log.trace])
-        rnd = np.concatenate([c[3] for c in log.trace])
-        acct = static.acct[rows]
-        keep = ~fallback[acct]
-        rows, vi, pidx, rnd, acct = rows[keep], vi[keep], pidx[keep], rnd[keep], acct[keep]
-        # the runner's order: process, round, then SA id inside the account
-        order = np.lexsort((static.rank[rows], rnd, pidx, acct))
-        rows, vi, pidx, rnd, acct = rows[order], vi[order], pidx[order], rnd[order], acct[order]
+    fired = log.firings(static, fallback)
+    if fired is not None:
+        acct, pidx, rnd, vi, rows = fired
         sa_ids = static.sa_id[rows]
         ids = static.account_id
         variants = engine.variants_all

@@ -191,16 +191,9 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     summary.accounts = conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
     fallback = engine.flagged | engine.fb
     firings: dict[int, list] = {}
-    if log.trace:
-        rows = np.concatenate([c[0] for c in log.trace])
-        vi = np.concatenate([c[1] for c in log.trace])
-        pidx = np.concatenate([c[2] for c in log.trace])
-        rnd = np.concatenate([c[3] for c in log.trace])
-        acct = static.acct[rows]
-        keep = ~fallback[acct]
-        rows, vi, pidx, rnd, acct = rows[keep], vi[keep], pidx[keep], rnd[keep], acct[keep]
-        order = np.lexsort((static.rank[rows], rnd, pidx, acct))
-        rows, vi, pidx, rnd, acct = rows[order], vi[order], pidx[order], rnd[order], acct[order]
+    fired = log.firings(static, fallback)
+    if fired is not None:
+        acct, pidx, rnd, vi, rows = fired
         sa_ids = static.sa_id[rows].tolist()
         cuts = np.flatnonzero(np.r_[True, acct[1:] != acct[:-1], True]).tolist()
         pidx, rnd, vi, acct = pidx.tolist(), rnd.tolist(), vi.tolist(), acct.tolist()

@@ -83,6 +83,20 @@ class Log:
     trace: list = field(default_factory=list)
     rounds: dict = field(default_factory=dict)  # process -> rounds run
 
+    def firings(self, static, fallback: np.ndarray):
+        """The firings of the accounts not in ``fallback``, in the order the per-account
+        runner fires them (account, process, round, then SA), as arrays ``(acct, pidx, rnd,
+        vi, rows)``: account position, process index, round, variant number
+        (``Engine.variants_all``) and SA row; None when nothing fired."""
+        if not self.trace:
+            return None
+        rows, vi, pidx, rnd = (np.concatenate([c[k] for c in self.trace]) for k in range(4))
+        acct = static.acct[rows]
+        keep = ~fallback[acct]
+        rows, vi, pidx, rnd, acct = rows[keep], vi[keep], pidx[keep], rnd[keep], acct[keep]
+        order = np.lexsort((static.rank[rows], rnd, pidx, acct))
+        return acct[order], pidx[order], rnd[order], vi[order], rows[order]
+
 
 class Engine:
     """Runs processes over the vector state; state persists between dates."""
