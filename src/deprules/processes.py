@@ -123,6 +123,7 @@ def scope_sql(book, config, processes) -> str | None:
     last_bill = ("COALESCE((SELECT b.status FROM bills b WHERE b.account_id = s.account_id "
                  "AND b.sa_id = s.sa_id ORDER BY b.rowid DESC LIMIT 1), 'none')")
     parts: set[str] = set()
+    on_sas: set[str] = set()  # conditions on an SA (and its last bill)
     for p in processes:
         cash_only = book.cash_deposit_only(p)
         for v in book.variants(p):
@@ -145,8 +146,10 @@ def scope_sql(book, config, processes) -> str | None:
                           "bills b2 WHERE b2.account_id = b.account_id AND b2.sa_id = b.sa_id)")
             else:
                 bill = f" AND {last_bill} IN ({q(bills)})" if bills is not None else ""
-                parts.add(f"SELECT s.account_id FROM service_agreements s WHERE s.status IN "
-                          f"({q(statuses)}){types}{bill}")
+                on_sas.add(f"s.status IN ({q(statuses)}){types}{bill}")
+    if on_sas:  # one scan of the SAs for every variant that starts from them
+        parts.add("SELECT s.account_id FROM service_agreements s WHERE "
+                  + " OR ".join(f"({c})" for c in sorted(on_sas)))
     return " UNION ".join(sorted(parts)) if parts else "SELECT NULL WHERE 0"
 
 
