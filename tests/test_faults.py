@@ -259,6 +259,35 @@ def test_killed_cycle_with_worker_processes(generated, setup, tmp_path):
     assert not [pid for pid in orphans if _alive(pid)]
 
 
+def test_ctrl_c_during_a_cycle_with_worker_processes(generated, tmp_path):
+    """Ctrl-C while worker processes apply a cycle: the command says it was interrupted and
+    committed nothing (exit 130), with no traceback or warning from its workers, the store
+    is unchanged and no worker is left."""
+    original = dump(generated["template"])
+    store = tmp_path / "store"
+    shutil.copyfile(generated["template"], store)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSING_CLI, "run", "cycle", "--store", str(store), "--date", ON],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PAUSE_POINT": "written",
+             "DEPRULES_WORKER_CHUNK": "20", "DEPRULES_WORKERS": "2"})
+    line = proc.stderr.readline().decode()
+    assert line.startswith("paused written"), line
+    workers = _children(proc.pid)
+    assert workers
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "interrupted; nothing was committed" in err
+    assert "Traceback" not in err and "leaked" not in err and "Warning" not in err, err
+    assert dump(store) == original
+    deadline = time.monotonic() + 120  # a hang guard, not a timing expectation
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)]
+
+
 def test_same_cycle_on_two_copies_gives_identical_tables(generated, tmp_path):
     """Determinism: the reference ran in another process (its own hash seed); this one runs
     here, once with each matching back end. Every table must be equal, value for value, and

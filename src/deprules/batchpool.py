@@ -59,8 +59,11 @@ _RUNNERS: dict = {}
 
 def _init(setup_bytes: bytes) -> None:
     import pickle
+    import signal
 
     global _SETUP
+    # Ctrl-C is the parent's to handle: it rolls back and stops the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _SETUP = pickle.loads(setup_bytes)
 
 
@@ -93,9 +96,16 @@ class BatchPool:
     def __enter__(self) -> "BatchPool":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.pool.terminate()
         self.pool.join()
+        if exc_type is not None:
+            # a command that fails ends with os._exit, before the exit-time finalizers that
+            # unlink the pool's semaphores: run them now, or the resource tracker warns of
+            # "leaked semaphore objects" on the user's terminal
+            from multiprocessing import util
+
+            util._run_finalizers(0)
 
     def apply(self, session, store_path, processes, on: date, run_id: str, todo: list[int],
               ids: list[str], firings: dict, fallback: set[int], summary, progress=None,
@@ -125,20 +135,25 @@ class BatchPool:
 
         for _ in range(self.workers + 1):
             submit()
-        while pending:
-            done, result = pending.popleft()
-            changed, deletes, inserts, new_causes, problems, part = result.get()
-            submit()
-            if problems:
-                raise InvariantError(f"{session.command}: refusing to commit, ledger "
-                                     "invariants broken:\n" + "\n".join(problems[:20]))
-            if new_causes:
-                _intern(writer, inserts, new_causes)
-            writer.apply_changes(deletes, inserts)
-            session.flushed.extend(changed)
-            summary.merge(part)
-            if progress is not None:
-                progress(done, len(todo))
+        try:
+            while pending:
+                done, result = pending.popleft()
+                changed, deletes, inserts, new_causes, problems, part = result.get()
+                submit()
+                if problems:
+                    raise InvariantError(f"{session.command}: refusing to commit, ledger "
+                                         "invariants broken:\n" + "\n".join(problems[:20]))
+                if new_causes:
+                    _intern(writer, inserts, new_causes)
+                writer.apply_changes(deletes, inserts)
+                session.flushed.extend(changed)
+                summary.merge(part)
+                if progress is not None:
+                    progress(done, len(todo))
+        finally:
+            # an exception's traceback keeps this frame: let go of the pool's results
+            pending.clear()
+            result = None  # noqa: F841
 
 
 class _LocalCauses:
