@@ -125,6 +125,17 @@ def test_worker_processes_write_the_rows_of_one_process(tmp_path, monkeypatch):
     assert invoke("ledger", "check", "--store", pooled).exit_code == 0
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-3"])
+def test_a_bad_worker_chunk_is_refused_before_the_store_is_opened(tmp_path, monkeypatch, value):
+    store = init(generated(tmp_path, 20, 2), tmp_path / "s.db")
+    before = rows(store)
+    monkeypatch.setenv("DEPRULES_WORKER_CHUNK", value)
+    r = invoke("run", "cycle", "--store", store, "--date", ON.isoformat(), ok=False)
+    assert r.exit_code == 2
+    assert f"DEPRULES_WORKER_CHUNK is {value!r}; it must be a whole number" in r.output
+    assert rows(store) == before and Store.open(store).generation() == 1
+
+
 def test_a_worker_failure_is_raised_in_the_parent(tmp_path, root):
     """What goes wrong in a worker (here: its store has gone) is raised in the command,
     which then rolls back; the workers are stopped."""

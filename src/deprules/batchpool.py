@@ -53,6 +53,7 @@ def pool_chunk() -> int:
                          f"accounts, 1 or more (default {POOL_CHUNK})")
     return n
 
+
 _SETUP = None  # a worker's Setup (from the parent, _init)
 _RUNNERS: dict = {}
 

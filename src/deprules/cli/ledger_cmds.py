@@ -252,7 +252,7 @@ def run_process(process, store_dir, on, backend, allow_backdate, workers, who, r
     Running it again on the same date changes nothing (only its journal entry is written).
     A date earlier than the store's last run is refused unless --allow-backdate.
     """
-    from ..batchpool import default_workers
+    from ..batchpool import default_workers, pool_chunk
     from ..processes import run_approval_timeouts, run_batch, run_store_batch
     from ..storeops import store_session
 
@@ -261,6 +261,8 @@ def run_process(process, store_dir, on, backend, allow_backdate, workers, who, r
     # ADTIMEOUT reads only the accounts with an adjustment waiting for approval; a batch
     # on the vector back end reads the accounts it changes once it knows them
     vector = backend == "vector" and process != "ADTIMEOUT"
+    if vector:
+        pool_chunk()  # a bad $DEPRULES_WORKER_CHUNK is refused before the store is opened
     scope = (lambda r: r.accounts_where("adjustments", "status = 'pending_approval'")) \
         if process == "ADTIMEOUT" else () if vector else None
     with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason,
