@@ -564,38 +564,17 @@ def create_app(service: Service):
         return Response(json.dumps(body, separators=(",", ":"), default=str), status_code=status,
                         media_type="application/json", headers=headers)
 
-    def refused(status: int, message: str, code: str) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return answer(status, {"schema_version": SCHEMA_VERSION, "ok": False,
-                               "error": message, "code": code}, headers)
-
-    def authorize(request: Request, action: str) -> Identity | Response:
-        ident = service.identify(request.headers.get("authorization"))
-        if ident is None:
-            return refused(401, "a valid bearer token is required (Authorization: Bearer "
-                           "TOKEN; deprules token add)", "unauthorized")
-        if not ident.roles & ACCESS[action]:
-            return refused(403, f"user {ident.user} (roles {', '.join(sorted(ident.roles))}) "
-                           f"may not {action.replace('-', ' ')}; allowed roles: "
-                           f"{', '.join(sorted(ACCESS[action]))}", "forbidden")
-        return ident
-
-    async def body_of(request: Request) -> Any:
-        raw = await request.body()
-        request.state.digest = digest(raw)
-        return parse_body(raw)
-
     def refusal(status: int, message: str, code: str) -> tuple[int, dict, dict | None]:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return status, {"schema_version": SCHEMA_VERSION, "ok": False, "error": message,
                         "code": code}, headers
 
-    async def decide_raw(authorization: str | None, raw: bytes, endpoint: str, action: str,
-                         work: Callable[[Any], dict], timeout: float,
-                         log_ok: Callable[[dict, dict], None]) -> tuple[int, dict, dict | None]:
-        """(status, body, headers) of a decision request: the one path of /v1/evaluate and
-        /v1/evaluate/batch (called by the ASGI edge, without FastAPI's routing)."""
-        decision_id = str(uuid.uuid4())
+    def refused(status: int, message: str, code: str) -> Response:
+        return answer(*refusal(status, message, code))
+
+    def access(authorization: str | None, action: str) -> Identity | tuple:
+        """The caller's identity, or the refusal (401 without a valid token, 403 for a role
+        that may not do ``action``) as :func:`refusal` gives it."""
         ident = service.identify(authorization)
         if ident is None:
             return refusal(401, "a valid bearer token is required (Authorization: Bearer "
@@ -604,6 +583,26 @@ def create_app(service: Service):
             return refusal(403, f"user {ident.user} (roles {', '.join(sorted(ident.roles))}) "
                            f"may not {action.replace('-', ' ')}; allowed roles: "
                            f"{', '.join(sorted(ACCESS[action]))}", "forbidden")
+        return ident
+
+    def authorize(request: Request, action: str) -> Identity | Response:
+        ident = access(request.headers.get("authorization"), action)
+        return answer(*ident) if isinstance(ident, tuple) else ident
+
+    async def body_of(request: Request) -> Any:
+        raw = await request.body()
+        request.state.digest = digest(raw)
+        return parse_body(raw)
+
+    async def decide_raw(authorization: str | None, raw: bytes, endpoint: str, action: str,
+                         work: Callable[[Any], dict], timeout: float,
+                         log_ok: Callable[[dict, dict], None]) -> tuple[int, dict, dict | None]:
+        """(status, body, headers) of a decision request: the one path of /v1/evaluate and
+        /v1/evaluate/batch (called by the ASGI edge, without FastAPI's routing)."""
+        decision_id = str(uuid.uuid4())
+        ident = access(authorization, action)
+        if isinstance(ident, tuple):
+            return ident
         base = {"decision_id": decision_id, "time": utc_now(), "user": ident.user,
                 "endpoint": endpoint}
         input_digest = digest(raw)

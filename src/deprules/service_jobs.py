@@ -246,14 +246,11 @@ class Jobs:
             return
         job.status, job.started = "running", utc_now()
         self.save(job)
-        last = [0.0]
+        saved = self._saver(job)
 
         def progress(done: int, total: int) -> None:
             job.done, job.total = done, total
-            now = time.monotonic()
-            if now - last[0] >= self.PROGRESS_EVERY:
-                last[0] = now
-                self.save(job)
+            saved()
 
         try:
             job.result = work(progress)
@@ -262,11 +259,26 @@ class Jobs:
             job.status = "failed"
             job.error = job_error(exc, job.id)
         finally:
-            job.finished = utc_now()
-            try:
+            self._finish(job)
+
+    def _saver(self, job: Job) -> Callable[[], None]:
+        """Saves ``job`` when called, at most every PROGRESS_EVERY seconds (progress)."""
+        last = [0.0]
+
+        def save() -> None:
+            now = time.monotonic()
+            if now - last[0] >= self.PROGRESS_EVERY:
+                last[0] = now
                 self.save(job)
-            except OSError as exc:
-                log.error("job %s: cannot write its job.json: %s", job.id, exc)
+
+        return save
+
+    def _finish(self, job: Job) -> None:
+        job.finished = utc_now()
+        try:
+            self.save(job)
+        except OSError as exc:
+            log.error("%s job %s: cannot write its job.json: %s", job.kind, job.id, exc)
 
     def _run(self, job: Job, whatif: dict | None) -> None:
         from .simulate import simulate
@@ -277,7 +289,7 @@ class Jobs:
         self.save(job)
         out = self.dir / job.id
         req = job.request
-        last = [0.0]
+        saved = self._saver(job)
         try:
             overlays = []
             out.mkdir(parents=True, exist_ok=True)
@@ -294,10 +306,7 @@ class Jobs:
 
             def progress(k):
                 job.done += k
-                now = time.monotonic()
-                if now - last[0] >= self.PROGRESS_EVERY:
-                    last[0] = now
-                    self.save(job)
+                saved()
 
             result = simulate(req["extract_path"], date.fromisoformat(req["as_of"]),
                               config_dir=self.settings.config_dir,
@@ -323,11 +332,7 @@ class Jobs:
                          f"for job {job.id}"}
             log.error("simulation job %s failed: %s\n%s", job.id, exc, traceback.format_exc())
         finally:
-            job.finished = utc_now()
-            try:
-                self.save(job)
-            except OSError as exc:
-                log.error("simulation job %s: cannot write its job.json: %s", job.id, exc)
+            self._finish(job)
 
     def file(self, job_id: str, name: str) -> Path | None:
         job = self.get(job_id)

@@ -320,23 +320,25 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
                                "error": str(exc), "code": code, "kind": type(exc).__name__},
                       headers)
 
-    def enabled() -> Response | None:
+    def gate(request: Request, action: str, changes: bool = False):
+        """The caller's identity, or the Response refusing it: the ledger not served, the
+        token missing or without the role, or a change on a read-only service."""
         if settings.store is None:
             return refused(404, "the ledger is not served: start deprules serve with --store "
                            "PATH", "not-enabled")
-        return None
-
-    async def call(request: Request, action: str, work, changes: bool,
-                   body: Any = None) -> Response:
-        off = enabled()
-        if off is not None:
-            return off
         ident = authorize(request, action)
         if isinstance(ident, Response):
             return ident
         if changes and service.tokens is None:
             return refused(403, "ledger changes need known users: start deprules serve with "
                            "--tokens FILE (without it the ledger is read-only)", "forbidden")
+        return ident
+
+    async def call(request: Request, action: str, work, changes: bool,
+                   body: Any = None) -> Response:
+        ident = gate(request, action, changes)
+        if isinstance(ident, Response):
+            return ident
         try:
             if changes and body is None:
                 body = await body_of(request)
@@ -377,15 +379,9 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
 
     @app.post("/v1/ledger/runs")
     async def ledger_run(request: Request):
-        off = enabled()
-        if off is not None:
-            return off
-        ident = authorize(request, "ledger-run")
+        ident = gate(request, "ledger-run", changes=True)
         if isinstance(ident, Response):
             return ident
-        if service.tokens is None:
-            return refused(403, "ledger changes need known users: start deprules serve with "
-                           "--tokens FILE (without it the ledger is read-only)", "forbidden")
         try:
             req = check_run(await body_of(request))
         except LedgerCallError as exc:
@@ -416,10 +412,7 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
 
     @app.get("/v1/ledger/runs/{job_id}")
     async def ledger_run_get(job_id: str, request: Request):
-        off = enabled()
-        if off is not None:
-            return off
-        ident = authorize(request, "ledger-run")
+        ident = gate(request, "ledger-run")
         if isinstance(ident, Response):
             return ident
         job = service.jobs.get(job_id)
@@ -444,10 +437,7 @@ def register(app, service, answer, refused, authorize, body_of) -> None:
     async def ledger_ap_file(name: str, request: Request):
         from fastapi.responses import FileResponse
 
-        off = enabled()
-        if off is not None:
-            return off
-        ident = authorize(request, "ledger-ap")
+        ident = gate(request, "ledger-ap")
         if isinstance(ident, Response):
             return ident
         path = Path(settings.ap_dir) / name if settings.ap_dir is not None and \
