@@ -26,33 +26,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "src"))
 
-from run import extract_dir  # noqa: E402
+from run import TreePeak, extract_dir  # noqa: E402
 
 ON = "2026-11-21"
-
-
-def _tree_rss(proc: psutil.Process) -> tuple[int, float]:
-    """RSS of a process and its descendants (bytes), and their CPU seconds."""
-    rss, cpu = 0, 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            rss += p.memory_info().rss
-            t = p.cpu_times()
-            cpu += t.user + t.system
-        except psutil.Error:
-            pass
-    return rss, cpu
 
 
 def command(extract: Path, extra: list[str]) -> dict:
@@ -63,31 +48,19 @@ def command(extract: Path, extra: list[str]) -> dict:
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     t = time.perf_counter()
     child = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=ROOT)
-    proc = psutil.Process(child.pid)
-    peak = {"rss": 0, "cpu": 0.0}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.2):
-            rss, cpu = _tree_rss(proc)
-            peak["rss"] = max(peak["rss"], rss)
-            peak["cpu"] = max(peak["cpu"], cpu)  # children's CPU is lost when they exit
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    peak = TreePeak(child.pid)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t
-    done.set()
-    sampler.join()
+    peak.stop()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         err.seek(0)
         raise SystemExit(f"{' '.join(args)} failed ({child.returncode}):\n{err.read().decode()}")
     out.seek(0)
     # CPU: the command's own and its waited-for children's, or the sampled tree's if larger
-    cpu = max(usage.ru_utime + usage.ru_stime, peak["cpu"])
+    cpu = max(usage.ru_utime + usage.ru_stime, peak.cpu)
     return {"wall": wall, "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024,
-            "tree_rss_mib": peak["rss"] / 2**20, "stdout": out.read()}
+            "tree_rss_mib": peak.rss / 2**20, "stdout": out.read()}
 
 
 def main() -> None:

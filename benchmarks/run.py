@@ -50,6 +50,44 @@ def _setup(sets=()):
     return load_setup(ROOT / "config", ROOT / "rules", sets=list(sets))
 
 
+class TreePeak:
+    """The peak RSS (bytes) and CPU seconds of a process and its descendants (a command's
+    worker processes), sampled every 0.2 s in a thread: ``ru_maxrss`` is one process's, and
+    a child's CPU is lost once it exits. ``stop()`` when the process has ended."""
+
+    def __init__(self, pid: int):
+        import threading
+
+        import psutil
+
+        self.proc, self.rss, self.cpu = psutil.Process(pid), 0, 0.0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self.done.wait(0.2):
+            rss, cpu = 0, 0.0
+            try:
+                tree = [self.proc, *self.proc.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for p in tree:
+                try:
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    cpu += t.user + t.system
+                except psutil.Error:
+                    pass
+            self.rss, self.cpu = max(self.rss, rss), max(self.cpu, cpu)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 def extract_dir(accounts: int, seed: int) -> Path:
     """The cached Parquet extract of this size (generated on first use)."""
     folder = CACHE / f"extract-{accounts}-{seed}"

@@ -39,7 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "src"))
 
-from run import extract_dir  # noqa: E402
+from run import TreePeak, extract_dir  # noqa: E402
 
 
 def cold(args: list[str], env: dict | None = None, stdout: Path | None = None) -> dict:
@@ -55,7 +55,7 @@ def cold(args: list[str], env: dict | None = None, stdout: Path | None = None) -
     pid = os.posix_spawn(sys.executable, [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
                          full_env, file_actions=[(os.POSIX_SPAWN_DUP2, null, 1),
                                                  (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
-    tree = _TreeRss(pid)
+    tree = TreePeak(pid)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - t
     tree.stop()
@@ -65,42 +65,7 @@ def cold(args: list[str], env: dict | None = None, stdout: Path | None = None) -
         err.seek(0)
         raise SystemExit(f"{' '.join(map(str, args))} failed ({code}):\n{err.read().decode()}")
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_mib": usage.ru_maxrss / 1024, "tree_rss_mib": tree.peak_kib / 1024}
-
-
-class _TreeRss:
-    """The peak of the summed RSS of a process and its descendants (``run``'s worker
-    processes), sampled from /proc every 0.2 s in a thread: ``ru_maxrss`` is one process's."""
-
-    def __init__(self, pid: int):
-        import threading
-
-        self.pid, self.peak_kib, self.done = pid, 0, threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-
-    def _sample(self) -> None:
-        while not self.done.wait(0.2):
-            parents, total = {}, {}
-            for d in Path("/proc").iterdir():
-                if not d.name.isdigit():
-                    continue
-                try:
-                    stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                    rss = int(stat[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
-                except (OSError, IndexError, ValueError):
-                    continue
-                parents[int(d.name)], total[int(d.name)] = int(stat[1]), rss
-            tree, grew = {self.pid}, True
-            while grew:
-                more = {p for p, pp in parents.items() if pp in tree} - tree
-                tree |= more
-                grew = bool(more)
-            self.peak_kib = max(self.peak_kib, sum(total.get(p, 0) for p in tree))
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join()
+            "rss_mib": usage.ru_maxrss / 1024, "tree_rss_mib": tree.rss / 2**20}
 
 
 def _active_sas(store: Path, n: int) -> list[str]:
