@@ -128,7 +128,8 @@ class BatchPool:
             start = next(starts, None)
             if start is None:
                 return
-            items = [(ids[i], todo[i] in fallback, firings.pop(todo[i], ()))
+            # an account's firings, or None: the per-account runner runs it
+            items = [(ids[i], None if todo[i] in fallback else firings.pop(todo[i]))
                      for i in range(start, min(start + chunk, len(todo)))]
             job = (str(store_path), tuple(processes), on, run_id, dict(writer.cause_ids.known))
             pending.append((start + len(items),
@@ -190,7 +191,7 @@ def _replay_chunk(job, items):
     """In a worker: read ``items``' accounts, apply their firings, and return what the
     parent writes (see :meth:`BatchPool.apply`)."""
     from .ledger.sqlstore import Store, plan_changes
-    from .processes import BatchSummary
+    from .processes import BatchSummary, apply_account
     from .runner import Runner
 
     store_path, processes, on, run_id, causes = job
@@ -207,17 +208,10 @@ def _replay_chunk(job, items):
         variants = runner.variants[on] = possible_variants(setup.book.on(on))
     snapshot: dict = {}
     with Store.open(store_path).reader() as r:
-        states = r.load_selected([aid for aid, _, _ in items], snapshot)
+        states = r.load_selected([aid for aid, _ in items], snapshot)
     part = BatchSummary("", on, run_id, minor_units=setup.config.installation.minor_units)
-    for aid, fallback, fired in items:
-        st = states[aid]
-        before = len(st.adjustments), len(st.checks), len(st.todos)
-        if fallback:
-            run = runner.run_cycle(st, on, processes)
-        else:
-            run = runner.replay(st, on, [(PROCESSES[p], rnd, variants[v], sa_id)
-                                         for p, rnd, v, sa_id in fired])
-        part.count(st, run, before, counted=True)
+    for aid, fired in items:
+        apply_account(part, runner, states[aid], on, processes, fired, variants)
     local = _LocalCauses(causes)
     changed, deletes, inserts = plan_changes(states, snapshot, local)
     problems = Ledger(states, setup.config).check(changed)

@@ -106,6 +106,18 @@ def run_batch(ledger: Ledger, setup: Setup, process: str, on: date, backend: str
 BATCH_CHUNK = 20_000
 
 
+def apply_account(summary: BatchSummary, runner: Runner, st, on: date, processes,
+                  fired, variants: list) -> None:
+    """Apply one account of a store batch and count it in ``summary``: its ``fired``
+    firings (``(process index, round, variant number, sa_id)``, numbers of ``variants``)
+    replayed, or, when ``fired`` is None (an account the vector engine hands back), the
+    per-account runner's cycle."""
+    before = len(st.adjustments), len(st.checks), len(st.todos)
+    run = runner.run_cycle(st, on, processes) if fired is None else \
+        runner.replay(st, on, [(PROCESSES[p], r, variants[v], sa_id) for p, r, v, sa_id in fired])
+    summary.count(st, run, before, counted=True)
+
+
 def scope_sql(book, config, processes) -> str | None:
     """SQL selecting the accounts a batch of ``processes`` can change, or None when any
     account can (a rule variant that limits neither the SA's status nor its final bill).
@@ -219,12 +231,8 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     for start in range(0, len(todo), chunk):  # a chunk of accounts read, changed, written
         session.add_accounts(ids[start:start + chunk])
         for a, aid in zip(todo[start:start + chunk], ids[start:start + chunk]):
-            st = session.ledger.states[aid]
-            before = len(st.adjustments), len(st.checks), len(st.todos)
-            run = runner.run_cycle(st, on, processes) if a in fb_rows else \
-                runner.replay(st, on, [(PROCESSES[p], r, variants[v], sa_id)
-                                       for p, r, v, sa_id in firings.pop(a)])
-            summary.count(st, run, before, counted=True)
+            apply_account(summary, runner, session.ledger.states[aid], on, processes,
+                          None if a in fb_rows else firings.pop(a), variants)
         session.flush()
         if progress is not None:
             progress(min(start + chunk, len(todo)), len(todo))
