@@ -196,16 +196,12 @@ def _replay_chunk(job, items):
 
     store_path, processes, on, run_id, causes = job
     setup = _SETUP
-    runner = _RUNNERS.get(run_id)
-    if runner is None:
+    if run_id not in _RUNNERS:  # one batch (one run, one date) at a time
         _RUNNERS.clear()
-        runner = _RUNNERS[run_id] = Runner(setup.book, backend="python", run_id=run_id,
-                                           user="batch")
-        runner.variants = {}
-    # the variants of the book of the batch's date (effective-dated values folded in)
-    variants = runner.variants.get(on)
-    if variants is None:
-        variants = runner.variants[on] = possible_variants(setup.book.on(on))
+        # the variants of the book of the batch's date (effective-dated values folded in)
+        _RUNNERS[run_id] = (Runner(setup.book, backend="python", run_id=run_id, user="batch"),
+                            possible_variants(setup.book.on(on)))
+    runner, variants = _RUNNERS[run_id]
     snapshot: dict = {}
     with Store.open(store_path).reader() as r:
         states = r.load_selected([aid for aid, _ in items], snapshot)
