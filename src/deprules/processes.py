@@ -185,7 +185,9 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
 
     from .batchpool import BatchPool, pool_chunk, possible_variants
     from .vector.engine import Engine
-    from .vector.fromstore import reading_beside, scope_accounts, store_state
+    from .ledger.sqlcheck import generation
+    from .vector import storeread
+    from .vector.fromstore import SCOPE, _queries, reading_beside, scope_accounts, store_state
 
     processes = PROCESSES if process == "cycle" else (process,)
     chunk = chunk or BATCH_CHUNK
@@ -195,15 +197,22 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     # accounts no rule can fire on are not read at all
     scope = scope_sql(setup.book.on(on), setup.config, processes)  # the values of the date
     scoped = scope is not None
-    if scoped:
-        scope_accounts(conn, scope)
-    beside = reading_beside(session.writer.store, conn, scoped) if untouched else None
-    static, mut = store_state(conn, setup.config, scoped=scoped, beside=beside)
+    n_accounts = conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+    # the columns read by two child processes as Arrow (vector.storeread), else here
+    raw = storeread.read(session.writer.store.path, scope, _queries(SCOPE if scoped else "",
+                                                                     False),
+                         generation(conn), n_accounts) if untouched else None
+    beside = None
+    if raw is None:
+        if scoped:
+            scope_accounts(conn, scope)
+        beside = reading_beside(session.writer.store, conn, scoped) if untouched else None
+    static, mut = store_state(conn, setup.config, scoped=scoped, beside=beside, raw=raw)
     engine = Engine(setup.book, static, mut)
     log = engine.run(on, processes)
     summary = BatchSummary(process, on, run_id,
                            minor_units=setup.config.installation.minor_units)
-    summary.accounts = conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+    summary.accounts = n_accounts
     fallback = engine.flagged | engine.fb
     firings: dict[int, list] = {}
     fired = log.firings(static, fallback)

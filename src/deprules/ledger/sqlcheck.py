@@ -351,7 +351,7 @@ def orphan_account(conn) -> str | None:
     return None
 
 
-def _generation(conn) -> int:
+def generation(conn) -> int:
     return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
 
 
@@ -395,7 +395,7 @@ def _run_parallel(conn, todo, store_path, workers: int):
 
     from .sqlstore import _connect
 
-    want = _generation(conn)
+    want = generation(conn)
     pool: queue.Queue = queue.Queue()
     opened = []
     try:
@@ -403,7 +403,7 @@ def _run_parallel(conn, todo, store_path, workers: int):
             c = _connect(Path(store_path))
             opened.append(c)
             c.execute("BEGIN")
-            if _generation(c) != want:
+            if generation(c) != want:
                 return None
             pool.put(c)
         pool.put(conn)

@@ -20,36 +20,66 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..config.model import Config
 from . import state as st
 
 
-def _daynums(col: pd.Series) -> np.ndarray:
-    """Day numbers with None as the vector engine's NONE."""
-    v = col.to_numpy(dtype=object)
-    none = pd.isna(v)
-    out = np.where(none, 0, v).astype(np.int64)
-    out[none] = st.NONE
-    return out
+def _columns(rows, width: int) -> list:
+    """The columns of fetched rows: ``rows`` as ``sqlite3`` returns them, or already
+    columns (Arrow arrays from :mod:`deprules.vector.storeread`). One ``itemgetter`` pass
+    per column: ``zip(*rows)`` costs three times as much over millions of rows."""
+    from operator import itemgetter
+
+    if isinstance(rows, tuple):  # columns already
+        return list(rows)
+    return [list(map(itemgetter(i), rows)) for i in range(width)]
 
 
-def _ints(col: pd.Series, default: int = 0) -> np.ndarray:
-    return col.fillna(default).to_numpy(dtype=np.int64)
+def _count(rows) -> int:
+    """How many rows ``rows`` (rows, or columns) holds."""
+    return len(rows[0]) if isinstance(rows, tuple) else len(rows)
 
 
-def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``df`` ordered by the text columns ``keys`` in byte order (SQLite's and Arrow's)."""
-    import pyarrow as pa
+def _ints(values) -> np.ndarray:
+    """A column SQL made NULL-free (COALESCE) as int64."""
+    if isinstance(values, pa.Array):
+        return values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return np.fromiter(values, dtype=np.int64, count=len(values))
+
+
+def _texts(values) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values if values.type == pa.string() else values.cast(pa.string())
+    return pa.array(values, type=pa.string())
+
+
+def _objects(values) -> np.ndarray:
+    """A (short) text column as a numpy object array."""
+    if isinstance(values, pa.Array):
+        return values.to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=object)
+
+
+def _frame(cols: dict) -> pd.DataFrame:
+    """A DataFrame of Arrow text columns (Arrow-backed, so the vector engine encodes them
+    without a Python string per value) and numpy columns."""
+    return pd.DataFrame({k: pd.arrays.ArrowStringArray(v) if isinstance(v, pa.Array) else v
+                         for k, v in cols.items()})
+
+
+def _sorted(cols: dict, keys: list[str]) -> dict:
+    """``cols`` ordered by its text columns ``keys`` in byte order (SQLite's and Arrow's)."""
     import pyarrow.compute as pc
 
-    if len(df) < 2:
-        return df
-    tbl = pa.table({k: st._arrow_str(df[k]) for k in keys})
-    order = pc.sort_indices(tbl, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
+    if len(cols[keys[0]]) < 2:
+        return cols
+    order = pc.sort_indices(pa.table({k: cols[k] for k in keys}),
+                            sort_keys=[(k, "ascending") for k in keys]).to_numpy()
     if (order[1:] > order[:-1]).all():
-        return df
-    return df.iloc[order].reset_index(drop=True)
+        return cols
+    return {k: v.take(order) if isinstance(v, pa.Array) else v[order] for k, v in cols.items()}
 
 
 def _where(scope: str, *more: str) -> str:
@@ -93,38 +123,42 @@ def reading_beside(store, conn, scoped: bool):
 
 
 def _day(col: str) -> str:
-    """SQL for a stored ISO date as its day number since 1970-01-01 (NULL stays NULL):
-    integers cost far less to fetch than date texts."""
-    return f"CAST(julianday({col}) - 2440587.5 AS INTEGER)"
+    """SQL for a stored ISO date as its day number since 1970-01-01, NONE for no date:
+    integers cost far less to fetch than date texts, and a column without NULLs becomes
+    an int64 array directly."""
+    return f"COALESCE(CAST(julianday({col}) - 2440587.5 AS INTEGER), {int(st.NONE)})"
 
 
-def _datetimes(col: pd.Series) -> np.ndarray:
-    """Day numbers (None: no date) as datetime64[ns] with NaT, the extract's date dtype."""
-    return st.datetimes_from_days(_daynums(col))
+def _int(col: str) -> str:
+    """SQL for an integer column with NULL as 0 (as the extract loader reads blanks)."""
+    return f"COALESCE({col}, 0)"
 
 
 def _queries(scope: str, for_frames: bool) -> dict[str, str]:
     """The SELECTs :func:`store_state` reads, by name (dates as day numbers)."""
     q = {
-        "accounts": "SELECT account_id, customer_class, credit_rating, late_payments_12m, "
-                    f"do_not_refund, {_day('cc_postpone_date')} FROM accounts{_where(scope)}",
+        "accounts": f"SELECT account_id, customer_class, {_int('credit_rating')}, "
+                    f"{_int('late_payments_12m')}, {_int('do_not_refund')}, "
+                    f"{_day('cc_postpone_date')} FROM accounts{_where(scope)}",
         # read in table order (a scan; ORDER BY would sort through the index), sorted later
         "service_agreements": f"SELECT sa_id, account_id, sa_type, status, {_day('start_date')}, "
-                              f"{_day('stop_date')}, current_balance, payoff_balance, "
-                              f"{_day('last_interest_date')} FROM service_agreements"
-                              f"{_where(scope)}",
+                              f"{_day('stop_date')}, {_int('current_balance')}, "
+                              f"{_int('payoff_balance')}, {_day('last_interest_date')} "
+                              f"FROM service_agreements{_where(scope)}",
         "non_cash_deposits": f"SELECT account_id, deposit_class, {_day('start_date')}, "
                              f"{_day('end_date')} FROM non_cash_deposits{_where(scope)} "
                              "ORDER BY rowid",
-        "ft_history": f"SELECT sa_id, {_day('date')}, payoff_amount FROM ft_history"
-                      f"{_where(scope)} ORDER BY rowid",
-        # the FTs deprules posted: the interest of an SA is computed over them
-        "fts": f"SELECT sa_id, {_day('date')}, payoff_amount FROM fts"
-               + _where(scope, "" if for_frames else (
-                   "sa_id IN (SELECT sa_id FROM service_agreements WHERE status NOT IN "
-                   "('closed', 'canceled'))")) + " ORDER BY rowid",
-        "bills": f"SELECT sa_id, status, {_day('due_date')}, refund_method_applied"
-                 + (f", amount, {_day('created_on')}, {_day('completed_on')}"
+        # FTs in any order: the engine sums them per SA and day (no sort in SQL)
+        "ft_history": f"SELECT sa_id, {_day('date')}, {_int('payoff_amount')} FROM ft_history"
+                      f"{_where(scope)}",
+        # the FTs deprules posted: the interest of an SA is computed over them (an SA's
+        # status looked up through its id's index: cheaper than listing the open SAs)
+        "fts": f"SELECT f.sa_id, {_day('f.date')}, {_int('f.payoff_amount')} FROM fts f"
+               + _where(scope and "f." + scope, "" if for_frames else (
+                   "EXISTS (SELECT 1 FROM service_agreements s WHERE s.sa_id = f.sa_id AND "
+                   "s.status NOT IN ('closed', 'canceled'))")),
+        "bills": f"SELECT sa_id, status, {_day('due_date')}, {_int('refund_method_applied')}"
+                 + (f", {_int('amount')}, {_day('created_on')}, {_day('completed_on')}"
                     if for_frames else "") + f" FROM bills{_where(scope)} ORDER BY rowid",
         "todos": "SELECT sa_id, todo_type FROM todos"
                  + _where(scope, "status != " + repr("complete")),
@@ -144,49 +178,41 @@ def _fetch(conn, queries: dict[str, str], names) -> dict[str, list]:
     return {n: conn.execute(queries[n]).fetchall() for n in names}
 
 
-def _frame_of(rows: list, columns: list[str]) -> pd.DataFrame:
-    if not rows:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return pd.DataFrame.from_records(rows, columns=columns, coerce_float=False)
-
-
 class StoreExtract:
     """The store's current accounts, SAs, NCDs and FT history as typed extract tables (only
-    the columns the vector engine reads), from the rows of :func:`_queries`."""
+    the columns the vector engine reads), from the rows of :func:`_queries`: built column
+    by column (text as Arrow, numbers and dates as numpy), no per-row pandas work."""
 
     def __init__(self, raw: dict[str, list]):
-        acc = _frame_of(raw["accounts"], ["account_id", "customer_class", "credit_rating",
-                                          "late_payments_12m", "do_not_refund",
-                                          "cc_postpone_date"])
-        acc = _sorted(acc, ["account_id"])
-        acc["credit_rating"] = _ints(acc["credit_rating"])
-        acc["late_payments_12m"] = _ints(acc["late_payments_12m"])
-        acc["do_not_refund"] = acc["do_not_refund"].fillna(0).astype(np.int64).astype(bool)
-        acc["cc_postpone_date"] = _datetimes(acc["cc_postpone_date"])
-        self.accounts = acc
-        sas = _frame_of(raw["service_agreements"],
-                        ["sa_id", "account_id", "sa_type", "status", "start_date", "stop_date",
-                         "current_balance", "payoff_balance", "last_interest_date"])
-        sas = _sorted(sas, ["account_id", "sa_id"])
-        for c in ("current_balance", "payoff_balance"):
-            sas[c] = _ints(sas[c])
-        for c in ("start_date", "stop_date", "last_interest_date"):
-            sas[c] = _datetimes(sas[c])
-        self.service_agreements = sas
-        ncd = _frame_of(raw["non_cash_deposits"],
-                        ["account_id", "deposit_class", "start_date", "end_date"])
-        ncd["start_date"], ncd["end_date"] = (_datetimes(ncd["start_date"]),
-                                              _datetimes(ncd["end_date"]))
-        self.non_cash_deposits = ncd
-        fts = _frame_of(raw["ft_history"], ["sa_id", "date", "payoff_amount"])
-        fts["date"] = _datetimes(fts["date"])
-        fts["payoff_amount"] = _ints(fts["payoff_amount"])
-        self.financial_transactions = fts
+        aid, cls, credit, late, dnr, postpone = _columns(raw["accounts"], 6)
+        self.accounts = _frame(_sorted({
+            "account_id": _texts(aid), "customer_class": _texts(cls),
+            "credit_rating": _ints(credit), "late_payments_12m": _ints(late),
+            "do_not_refund": _ints(dnr).astype(bool),
+            "cc_postpone_date": st.datetimes_from_days(_ints(postpone))}, ["account_id"]))
+        sid, aid, typ, status, start, stop, cur, pay, lid = _columns(
+            raw["service_agreements"], 9)
+        self.service_agreements = _frame(_sorted({
+            "sa_id": _texts(sid), "account_id": _texts(aid), "sa_type": _texts(typ),
+            "status": _texts(status), "start_date": st.datetimes_from_days(_ints(start)),
+            "stop_date": st.datetimes_from_days(_ints(stop)), "current_balance": _ints(cur),
+            "payoff_balance": _ints(pay),
+            "last_interest_date": st.datetimes_from_days(_ints(lid))},
+            ["account_id", "sa_id"]))
+        aid, dcls, start, end = _columns(raw["non_cash_deposits"], 4)
+        self.non_cash_deposits = _frame({
+            "account_id": _texts(aid), "deposit_class": _texts(dcls),
+            "start_date": st.datetimes_from_days(_ints(start)),
+            "end_date": st.datetimes_from_days(_ints(end))})
+        sid, day, pay = _columns(raw["ft_history"], 3)
+        self.financial_transactions = _frame({
+            "sa_id": _texts(sid), "date": st.datetimes_from_days(_ints(day)),
+            "payoff_amount": _ints(pay)})
         self.source = "store"
 
 
 def store_state(conn, config: Config, for_frames: bool = False, scoped: bool = False,
-                beside=None) -> tuple[st.Static, st.Mutable]:
+                beside=None, raw: dict | None = None) -> tuple[st.Static, st.Mutable]:
     """Static and mutable columns of the whole store as of ``conn``'s snapshot: what the
     engine decides on. ``for_frames`` reads also what only the result frames use (each
     account's entity counts, which number new ids; last bills' amounts and dates), and the
@@ -196,10 +222,15 @@ def store_state(conn, config: Config, for_frames: bool = False, scoped: bool = F
     ``beside(read)``, when given, calls ``read(connection)`` in the calling thread with
     another connection on the same snapshot (and the same ``temp.batch_scope``) and returns
     its result: about half of the rows are then read there, in a second thread, while this
-    one reads the rest (SQLite does its part of a query without Python's lock)."""
+    one reads the rest (SQLite does its part of a query without Python's lock).
+
+    ``raw``, when given, holds what :func:`_queries` selects as columns already (read by
+    :func:`deprules.vector.storeread.read`); ``conn`` is then not read for them."""
     scope = SCOPE if scoped else ""
     queries = _queries(scope, for_frames)
-    if beside is None:
+    if raw is not None:
+        raw = {n: tuple(cols) for n, cols in raw.items()}  # columns, not rows
+    elif beside is None:
         raw = _fetch(conn, queries, queries)
     else:
         from concurrent.futures import ThreadPoolExecutor
@@ -213,7 +244,7 @@ def store_state(conn, config: Config, for_frames: bool = False, scoped: bool = F
     n_sa = static.n_sa
 
     def sa_rows(ids) -> np.ndarray:
-        rows = st._index_in(st._arrow_str(ids), static.sa_ids, set_sorted=False)
+        rows = st._index_in(_texts(ids), static.sa_ids, set_sorted=False)
         if (rows < 0).any():
             from ..errors import StoreError
 
@@ -222,51 +253,51 @@ def store_state(conn, config: Config, for_frames: bool = False, scoped: bool = F
         return rows
 
     own = raw["fts"]
-    if own:
-        ids, days, amounts = zip(*own)
+    if _count(own):
+        ids, days, amounts = _columns(own, 3)
         rows = sa_rows(ids)
-        mut.own_ft = [(rows, np.asarray(days, np.int64), np.asarray(amounts, np.int64))]
+        mut.own_ft = [(rows, _ints(days), _ints(amounts))]
         mut.own_ft_n = np.bincount(rows, minlength=n_sa).astype(np.int32)
         if for_frames:
             mut.n_ft = np.bincount(static.acct[rows], minlength=static.n_acct).astype(np.int64)
     # each SA's last bill and how many it has
-    bills = _frame_of(raw["bills"], ["sa_id", "status", "due_date", "rma"] +
-                      (["amount", "created_on", "completed_on"] if for_frames else []))
-    if len(bills):
-        rows = sa_rows(bills["sa_id"])
+    if _count(raw["bills"]):
+        bill = _columns(raw["bills"], 7 if for_frames else 4)
+        rows = sa_rows(bill[0])
         mut.bill_n = np.bincount(rows, minlength=n_sa).astype(np.int32)
         if for_frames:
             mut.n_bill = np.bincount(static.acct[rows], minlength=static.n_acct).astype(
                 np.int64)
-        last = ~pd.Series(rows).duplicated(keep="last").to_numpy()
-        r, b = rows[last], bills[last]
-        unknown = set(b["status"]) - set(st.BILL_CODE)
+        last = np.flatnonzero(~pd.Series(rows).duplicated(keep="last").to_numpy())
+        r = rows[last]
+        status = pd.Series(_objects(bill[1])[last])
+        unknown = set(status) - set(st.BILL_CODE)
         if unknown:
             from ..errors import StoreError
 
             raise StoreError(f"the store holds bills of unknown status {sorted(unknown)}")
-        mut.bill_status[r] = b["status"].map(st.BILL_CODE).to_numpy(dtype=np.int8)
-        mut.bill_due[r] = _daynums(b["due_date"])
+        mut.bill_status[r] = status.map(st.BILL_CODE).to_numpy(dtype=np.int8)
+        mut.bill_due[r] = _ints(bill[2])[last]
+        mut.rma[r] = _ints(bill[3])[last].astype(bool)
         if for_frames:
-            mut.bill_amount[r] = _ints(b["amount"])
-            mut.bill_created[r] = _daynums(b["created_on"])
-            mut.bill_completed[r] = _daynums(b["completed_on"])
-        mut.rma[r] = b["rma"].fillna(0).to_numpy(dtype=np.int64).astype(bool)
+            mut.bill_amount[r] = _ints(bill[4])[last]
+            mut.bill_created[r] = _ints(bill[5])[last]
+            mut.bill_completed[r] = _ints(bill[6])[last]
     # open To Do types per SA
     todos = raw["todos"]
-    if todos:
-        ids, types = zip(*todos)
+    if _count(todos):
+        ids, types = _columns(todos, 2)
         rows = sa_rows(ids)
-        types = np.asarray(types, dtype=object)
+        types = _objects(types)
         for t in sorted(set(types.tolist())):
             mut.open_todo_of(t)[rows[types == t]] = True
     if not for_frames:
         return static, mut
     for table, name in (("adjustments", "n_adj"), ("checks", "n_chk"), ("todos", "n_todo")):
         counts = raw[f"count:{table}"]
-        if counts:
-            ids, n = zip(*counts)
-            pos = st._index_in(st._arrow_str(list(ids)), static.account_ids, set_sorted=True)
+        if _count(counts):
+            ids, n = _columns(counts, 2)
+            pos = st._index_in(_texts(ids), static.account_ids, set_sorted=True)
             arr = getattr(mut, name)
             ok = pos >= 0
             arr[pos[ok]] = np.asarray(n, np.int64)[ok]
