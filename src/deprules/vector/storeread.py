@@ -1,38 +1,38 @@
-"""A store batch's columns read by forked child processes through ADBC's SQLite driver.
+"""A store batch's columns read by child processes through ADBC's SQLite driver.
 
 Reading a million accounts' rows through Python's ``sqlite3`` builds a Python object per
 value (about 10 s of the 1,000,000-account no-op cycle). ADBC's SQLite driver
 (``adbc-driver-sqlite``) steps the same queries and appends the values to Arrow columns in
 C, about half the CPU; two children read half of the tables each, on two cores, and send
-their columns back as Arrow IPC through a pipe.
+their columns back as Arrow IPC.
 
 Why children, not a thread: the driver links its own copy of SQLite, and two copies of
 SQLite in one process break each other's POSIX locks (closing one copy's file releases the
-other's locks: sqlite.org/howtocorrupt.html, 2.2.1). A child process holds only its own
-locks; the parent's write transaction is untouched by it.
+other's locks: sqlite.org/howtocorrupt.html, 2.2.1). The children are started fresh
+(``spawn``, as the batch's workers: a process holding a SQLite connection is never forked),
+so they work the same from the command line and from a server's job thread.
 
 The snapshot: the parent holds the store's write transaction and has written nothing, so
 a reader that starts now sees exactly what the parent sees (nobody else can commit). Each
 child checks that its snapshot holds the parent's last journal entry and fails otherwise.
 
-``read(...)`` returns None (and the caller reads in process, with the same result) where
-nothing may be forked (no ``os.fork``, not the main thread: a server's job thread), when
+``read(...)`` returns None (and the caller reads in process, with the same result) when
 ``$DEPRULES_STORE_READER`` is ``python`` (or ``auto``, the default, and the store holds
-fewer than FORK_FROM accounts; ``arrow`` forks whatever the size), or when a child fails.
+fewer than CHILDREN_FROM accounts; ``arrow`` uses the children whatever the size), or when a
+child fails.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 
 import pyarrow as pa
 
 READER_ENV = "DEPRULES_STORE_READER"
 READERS = ("auto", "arrow", "python")
-# auto: children from this many accounts in the store (below it forking and starting the
-# driver, about 0.1 s, cost more than the rows)
-FORK_FROM = 20_000
+# auto: children from this many accounts in the store (below it starting two interpreters
+# with the driver, about half a second, costs more than the rows)
+CHILDREN_FROM = 20_000
 # two children of about equal work (measured at 1,000,000 accounts: 2.6 and 2.2 s of CPU)
 GROUPS = (("service_agreements", "accounts", "bills"),
           ("fts", "ft_history", "non_cash_deposits", "todos"))
@@ -50,11 +50,9 @@ def reader() -> str:
 
 
 def usable(accounts: int) -> bool:
-    """Whether the columns of a store of ``accounts`` accounts are read by forked children
-    here."""
+    """Whether the columns of a store of ``accounts`` accounts are read by child processes."""
     want = reader()
-    return (want != "python" and (want == "arrow" or accounts >= FORK_FROM)
-            and hasattr(os, "fork") and threading.current_thread() is threading.main_thread())
+    return want != "python" and (want == "arrow" or accounts >= CHILDREN_FROM)
 
 
 def read(path, scope_select: str | None, queries: dict[str, str], generation: int,
@@ -65,28 +63,32 @@ def read(path, scope_select: str | None, queries: dict[str, str], generation: in
     when it is not done here (see the module's text)."""
     if not usable(accounts):
         return None
-    from ..simulate.forked import Forked
+    import multiprocessing
 
     groups = [[n for n in g if n in queries] for g in GROUPS]
     groups.append([n for n in queries if not any(n in g for g in GROUPS)])
-    children = []
+    works = [{n: queries[n] for n in g} for g in groups if g]
     try:
-        for names in (g for g in groups if g):
-            work = {n: queries[n] for n in names}
-            children.append(Forked(lambda w=work: _read_child(str(path), scope_select, w,
-                                                              generation)))
-        out: dict[str, list] = {}
-        for child in children:
-            out.update(_unpack(child.result()))
+        with multiprocessing.get_context("spawn").Pool(len(works), initializer=_quiet) as pool:
+            pending = [pool.apply_async(_read_child, (str(path), scope_select, w, generation))
+                       for w in works]
+            out: dict[str, list] = {}
+            for result in pending:
+                out.update(_unpack(result.get()))
         return out
     except Exception:  # any failure: the caller reads in process (same result)
-        for child in children:
-            child.cancel()
         return None
 
 
+def _quiet() -> None:  # pragma: no cover - in a child
+    import signal
+
+    # Ctrl-C is the parent's to handle: it rolls back and stops the children
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _read_child(path: str, scope_select: str | None, queries: dict[str, str],
-                generation: int) -> dict[str, bytes]:  # pragma: no cover - a forked child
+                generation: int) -> dict[str, bytes]:  # pragma: no cover - in a child
     import adbc_driver_sqlite.dbapi as adbc
 
     uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
