@@ -409,7 +409,7 @@ def _events(ids: np.ndarray, days: np.ndarray, amounts: np.ndarray) -> list:
 def test_columns_read_by_child_processes_equal_the_ones_read_in_process(tmp_path, setup,
                                                                          monkeypatch):
     """A large store's batch reads its columns in two forked children through ADBC's SQLite
-    driver (vector.storeread): the same columns as Python's sqlite3 in this process, scoped
+    driver (storeread.py): the same columns as Python's sqlite3 in this process, scoped
     or not, before and after cycles (FTs, bills and To Dos in the store); a child that sees
     another snapshot than the writer's refuses, and the batch reads in process."""
     import numpy as np
@@ -417,7 +417,7 @@ def test_columns_read_by_child_processes_equal_the_ones_read_in_process(tmp_path
     from deprules.ledger.sqlcheck import generation
     from deprules.processes import scope_sql
     from deprules.rules.vocabulary import PROCESSES
-    from deprules.vector import storeread
+    from deprules import storeread
     from deprules.vector.fromstore import SCOPE, _queries, scope_accounts, store_state
 
     monkeypatch.setenv(storeread.READER_ENV, "arrow")

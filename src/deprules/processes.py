@@ -186,7 +186,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     from .batchpool import BatchPool, pool_chunk, possible_variants
     from .vector.engine import Engine
     from .ledger.sqlcheck import generation
-    from .vector import storeread
+    from . import storeread
     from .vector.fromstore import SCOPE, _queries, reading_beside, scope_accounts, store_state
 
     processes = PROCESSES if process == "cycle" else (process,)
@@ -198,7 +198,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     scope = scope_sql(setup.book.on(on), setup.config, processes)  # the values of the date
     scoped = scope is not None
     n_accounts = conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
-    # the columns read by two child processes as Arrow (vector.storeread), else here
+    # the columns read by two child processes as Arrow (storeread.py), else here
     raw = storeread.read(session.writer.store.path, scope, _queries(SCOPE if scoped else "",
                                                                      False),
                          generation(conn), n_accounts) if untouched else None
