@@ -217,7 +217,7 @@ def rows_from_extract(extract) -> dict[str, list[tuple]] | None:
     out: dict[str, list[tuple]] = {}
     for name, df in frames.items():
         lay = LAYOUTS[name]
-        if name != "accounts" and not df["account_id"].isin(known).all():
+        if name != "accounts" and not _all_in(df["account_id"], known):
             return None
         # accounts by id; each account's rows in extract order (a stable sort)
         df = df.sort_values("account_id", kind="stable") if len(df) else df
@@ -237,6 +237,27 @@ def rows_from_extract(extract) -> dict[str, list[tuple]] | None:
             cols.append(col)
         out[name] = list(zip(*cols)) if len(df) else []
     return out
+
+
+def _all_in(values: pd.Series, known: pd.Series) -> bool:
+    """Whether every one of ``values`` (text, None never) is one of ``known``: Arrow's
+    hash lookup (pandas' ``isin`` on Arrow text makes a Python list of both first: 10 s at
+    1,000,000 accounts)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(col: pd.Series):
+        try:
+            return pa.array(col, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+
+    got, ref = arrow(values), arrow(known)
+    if got is None or ref is None:
+        return bool(values.isin(known).all())
+    if got.null_count:
+        return False
+    return len(got) == 0 or bool(pc.all(pc.is_in(got, value_set=ref)).as_py())
 
 
 def _column(s: pd.Series, name: str) -> list | None:
