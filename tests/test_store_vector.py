@@ -411,13 +411,15 @@ def test_columns_read_by_child_processes_equal_the_ones_read_in_process(tmp_path
     """A large store's batch reads its columns in two forked children through ADBC's SQLite
     driver (storeread.py): the same columns as Python's sqlite3 in this process, scoped
     or not, before and after cycles (FTs, bills and To Dos in the store); a child that sees
-    another snapshot than the writer's refuses, and the batch reads in process."""
+    another snapshot than the writer's refuses: an error when the children were asked for
+    by name, else the batch reads in process."""
     import numpy as np
 
+    from deprules import storeread
+    from deprules.errors import StoreError
     from deprules.ledger.sqlcheck import generation
     from deprules.processes import scope_sql
     from deprules.rules.vocabulary import PROCESSES
-    from deprules import storeread
     from deprules.vector.fromstore import SCOPE, _queries, scope_accounts, store_state
 
     monkeypatch.setenv(storeread.READER_ENV, "arrow")
@@ -432,8 +434,12 @@ def test_columns_read_by_child_processes_equal_the_ones_read_in_process(tmp_path
                 queries = _queries(SCOPE if scoped else "", False)
                 raw = storeread.read(w.store.path, sql, queries, generation(w.conn), 300)
                 assert raw is not None and set(raw) == set(queries)
+                with pytest.raises(StoreError, match="reader saw journal entry"):
+                    storeread.read(w.store.path, sql, queries, generation(w.conn) + 1, 300)
+                monkeypatch.setenv(storeread.READER_ENV, "auto")  # auto: read in process
                 assert storeread.read(w.store.path, sql, queries, generation(w.conn) + 1,
-                                      300) is None
+                                      10**9) is None
+                monkeypatch.setenv(storeread.READER_ENV, "arrow")
                 two = store_state(w.conn, setup.config, scoped=scoped, raw=raw)
             for a, b in zip(one, two):
                 for name, value in vars(a).items():

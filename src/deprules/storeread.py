@@ -20,9 +20,9 @@ a reader that starts now sees exactly what the parent sees (nobody else can comm
 child checks that its snapshot holds the parent's last journal entry and fails otherwise.
 
 ``read(...)`` returns None (and the caller reads in process, with the same result) when
-``$DEPRULES_STORE_READER`` is ``python`` (or ``auto``, the default, and the store holds
-fewer than CHILDREN_FROM accounts; ``arrow`` uses the children whatever the size), or when a
-child fails.
+``$DEPRULES_STORE_READER`` is ``python``, or ``auto`` (the default) and the store holds
+fewer than CHILDREN_FROM accounts or a child fails. ``arrow`` uses the children whatever
+the size, and a child's failure is an error (naming what the child said).
 """
 
 from __future__ import annotations
@@ -100,13 +100,14 @@ def read(path, scope_select: str | None, queries: dict[str, str], generation: in
             t.join()
         out: dict[str, list] = {}
         for child, data in zip(children, outputs):
-            child.stderr.read()
+            err = child.stderr.read().decode(errors="replace").strip()
             if child.wait() != 0:
-                return None
+                return _failed(err.splitlines()[-1] if err else
+                               f"exit status {child.returncode}")
             out.update(_unpack(data))
         return out
-    except Exception:  # any failure: the caller reads in process (same result)
-        return None
+    except Exception as exc:  # any failure: the caller reads in process (same result)
+        return _failed(repr(exc))
     finally:
         for child in children:
             if child.poll() is None:
@@ -114,6 +115,17 @@ def read(path, scope_select: str | None, queries: dict[str, str], generation: in
                 child.wait()
             for f in (child.stdout, child.stderr):
                 f.close()
+
+
+def _failed(why: str) -> None:
+    """None (the caller reads in process), or with ``DEPRULES_STORE_READER=arrow`` (the
+    children asked for by name) the error."""
+    if reader() == "arrow":
+        from .errors import StoreError
+
+        raise StoreError(f"the store's reading child process failed ({why}); "
+                         f"{READER_ENV}=python reads in this process")
+    return None
 
 
 def _child(path: str, scope_select: str | None, queries: dict[str, str],
