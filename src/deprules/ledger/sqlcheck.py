@@ -352,11 +352,22 @@ def _orphan_tables() -> list[str]:
 
 def _orphan_in(conn, table: str) -> str | None:
     """The first row's account (rowid order) of ``table`` that is not in ``accounts``."""
-    if table == "accounts" or not conn.execute(
-            f"SELECT 1 FROM (SELECT DISTINCT account_id FROM {table} INDEXED BY "
-            f"{table}_account) d WHERE NOT EXISTS (SELECT 1 FROM accounts x WHERE "
-            "x.account_id = d.account_id) LIMIT 1").fetchone():
-        return None  # (the distinct accounts from the index, then the first orphan row)
+    if table == "accounts":
+        return None
+    # the distinct accounts from the index (or, where an account has many rows, by one
+    # seek from each account to the next: the journal, 15 rows an account at 1,000,000,
+    # in 1.8 instead of 3.3 s), then the first orphan row
+    many = conn.execute(f"SELECT COALESCE(MAX(rowid), 0) > 8 * (SELECT COALESCE(MAX(rowid), "
+                        f"0) FROM accounts) FROM {table}").fetchone()[0]
+    ids = (f"WITH RECURSIVE d(account_id) AS (SELECT MIN(account_id) FROM {table} UNION ALL "
+           f"SELECT (SELECT MIN(account_id) FROM {table} WHERE account_id > d.account_id) "
+           "FROM d WHERE d.account_id IS NOT NULL) SELECT 1 FROM d WHERE account_id IS NOT "
+           "NULL AND" if many else
+           f"SELECT 1 FROM (SELECT DISTINCT account_id FROM {table} INDEXED BY "
+           f"{table}_account) d WHERE")
+    if not conn.execute(f"{ids} NOT EXISTS (SELECT 1 FROM accounts x WHERE x.account_id = "
+                        "d.account_id) LIMIT 1").fetchone():
+        return None
     row = conn.execute(f"SELECT account_id FROM {table} t WHERE NOT EXISTS (SELECT 1 "
                        "FROM accounts x WHERE x.account_id = t.account_id) ORDER BY rowid "
                        "LIMIT 1").fetchone()
