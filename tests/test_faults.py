@@ -227,12 +227,14 @@ def test_killed_cycle_leaves_previous_or_new_state(generated, setup, tmp_path):
 
 def test_killed_cycle_with_worker_processes(generated, setup, tmp_path):
     """A cycle whose changed accounts are applied by two worker processes (chunks of 20
-    accounts), killed after its first chunk is written, at steps of its SQL work and after
-    COMMIT: the store is the previous state or exactly the reference, and the workers end
-    with their parent (they find its pipe closed), leaving no process behind."""
+    accounts), its columns read by the two reading children (storeread.py), killed after its
+    first chunk is written, at steps of its SQL work and after COMMIT: the store is the
+    previous state or exactly the reference, and the workers end with their parent (they
+    find its pipe closed), leaving no process behind."""
     reference = dump(generated["reference"], journal=False)
     original = dump(generated["template"])
-    env = {"DEPRULES_WORKER_CHUNK": "20", "DEPRULES_WORKERS": "2"}
+    env = {"DEPRULES_WORKER_CHUNK": "20", "DEPRULES_WORKERS": "2",
+           "DEPRULES_STORE_READER": "arrow"}
     calib = tmp_path / "calibrate"
     shutil.copyfile(generated["template"], calib)
     killed, err = _run_paused(calib, "count", "vector", env)
