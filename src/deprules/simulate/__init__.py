@@ -204,14 +204,28 @@ def _dask_reading_rows(job, extract_dir, workers, scheduler, partition_size, pro
     from .partition import dask_client
     from .vector_dask import FullLoad, parquet_files, plan_rows, run_vector_dask_rows
 
+    from concurrent.futures import ThreadPoolExecutor
+
     if parquet_files(Path(extract_dir).resolve()) is None:
         return None
     ctx = extract_context(job.baseline.config)
-    with dask_client(workers, scheduler) as client:
-        threads = sum(client.nthreads().values())
+    cluster = dask_client(workers, scheduler)
+    client = None
+    with ThreadPoolExecutor(1) as starter:
+        # a local cluster's processes start (seconds) while the id columns are read
+        pending = starter.submit(cluster.__enter__) if scheduler is None else None
         try:
-            with step("plan_rows"):
-                plan = plan_rows(extract_dir, ctx, threads, partition_size)
+            if pending is None:
+                client = cluster.__enter__()
+                threads = sum(client.nthreads().values())
+            else:
+                threads = max(1, workers)  # single-threaded worker processes
+            try:
+                with step("plan_rows"):
+                    plan = plan_rows(extract_dir, ctx, threads, partition_size, per_thread=1)
+            finally:
+                if pending is not None:
+                    client = pending.result()  # raises when the cluster cannot start
             if plan is None:
                 return None
             if on_start is not None:
@@ -219,6 +233,9 @@ def _dask_reading_rows(job, extract_dir, workers, scheduler, partition_size, pro
             return run_vector_dask_rows(job, plan, client, progress, reasons=reasons)
         except FullLoad:
             return None
+        finally:
+            if client is not None:
+                cluster.__exit__(None, None, None)
 
 
 def _impact(table, months, as_of, dates, horizon, baseline, candidate, candidate_rules):

@@ -47,10 +47,12 @@ Progress = Callable[[int], None]
 MIN_PARTITION = 20_000
 
 
-def vector_partition_size(accounts: int, threads: int) -> int:
+def vector_partition_size(accounts: int, threads: int, per_thread: int = 2) -> int:
     """Two partitions per worker thread (one running while the next one travels), of at
-    least :data:`MIN_PARTITION` accounts."""
-    return max(1, min(accounts, max(MIN_PARTITION, math.ceil(accounts / (2 * max(1, threads))))))
+    least :data:`MIN_PARTITION` accounts; ``per_thread`` 1 for workers that read their own
+    rows (nothing travels, and a partition has fixed costs)."""
+    return max(1, min(accounts, max(MIN_PARTITION,
+                                    math.ceil(accounts / (per_thread * max(1, threads))))))
 
 
 def arrow_strings(extract):
@@ -237,7 +239,8 @@ def parquet_files(folder) -> dict | None:
     return files
 
 
-def plan_rows(folder, ctx, threads: int, partition_size: int | None) -> RowsPlan | None:
+def plan_rows(folder, ctx, threads: int, partition_size: int | None,
+              per_thread: int = 2) -> RowsPlan | None:
     """The rows of each partition, from the id columns only; None when the extract is not
     all Parquet; :class:`FullLoad` when the ids say the extract has a problem."""
     from pathlib import Path
@@ -269,7 +272,7 @@ def plan_rows(folder, ctx, threads: int, partition_size: int | None) -> RowsPlan
         if n == 0:
             return None
         rank = acc.rank()  # each account's place in id order
-        size = partition_size or vector_partition_size(n, threads)
+        size = partition_size or vector_partition_size(n, threads, per_thread)
         owner: dict[str, np.ndarray] = {"accounts": rank}
 
         def of_accounts(table, column):
