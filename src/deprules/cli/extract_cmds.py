@@ -166,6 +166,7 @@ def extract_index(extract_dir, fmt):
     for t in tables:
         if t["status"] == "indexed":
             how = ", ".join(f"{mode} by {col}" for col, mode in t.get("columns", {}).items())
-            click.echo(f"  {t['file']}: {t['rows']:,} rows" + (f" ({how})" if how else ""))
+            rows = f"{t['rows']:,} row{'' if t['rows'] == 1 else 's'}"
+            click.echo(f"  {t['file']}: {rows}" + (f" ({how})" if how else ""))
         else:
             click.echo(f"  {t['file']}: not indexed, {t['reason']}; evaluate streams it")
