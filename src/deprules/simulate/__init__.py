@@ -201,10 +201,10 @@ def _dask_reading_rows(job, extract_dir, workers, scheduler, partition_size, pro
     """``(table, months)`` with Dask workers that read their own rows of a Parquet
     extract; None when the command must load it whole (not all Parquet, or a problem:
     the whole load then reports it as one process does)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .partition import dask_client
     from .vector_dask import FullLoad, parquet_files, plan_rows, run_vector_dask_rows
-
-    from concurrent.futures import ThreadPoolExecutor
 
     if parquet_files(Path(extract_dir).resolve()) is None:
         return None
