@@ -8,6 +8,8 @@ benchmarks/.cache/), runs the whole command as a user does, in a fresh process e
     deprules simulate --extract DIR --as-of 2026-11-21 --whatif examples/whatif --format json
         [--engine dask --workers N]
 
+(``--ship N``: also ``--engine dask --workers N --ship-partitions``, the command loading
+the extract and sending each partition, as before the workers read their own rows)
 and measures its wall time, the CPU time of the whole process tree, and peak memory: the
 command's own peak RSS (``os.wait4``) and the peak of the sum of the RSS of the command and
 every process it started (the LocalCluster's nanny and worker processes), sampled every
@@ -69,6 +71,9 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4", help="comma-separated LocalCluster sizes")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--ship", default="",
+                    help="comma-separated LocalCluster sizes also run with --ship-partitions "
+                         "(the command loads the extract and sends each partition)")
     ap.add_argument("--extract", type=Path,
                     help="an extract folder to use instead of the cached generated one")
     args = ap.parse_args()
@@ -76,6 +81,9 @@ def main() -> None:
     configs = [("local (one process)", [])] + [
         (f"dask LocalCluster, {w} worker{'s' if w > 1 else ''}",
          ["--engine", "dask", "--workers", str(w)]) for w in map(int, args.workers.split(","))]
+    configs += [(f"dask LocalCluster, {w} worker{'s' if w > 1 else ''}, --ship-partitions",
+                 ["--engine", "dask", "--workers", str(w), "--ship-partitions"])
+                for w in map(int, filter(None, args.ship.split(",")))]
     load = [os.getloadavg()[0]]
     if args.extract:
         import pyarrow.parquet as pq

@@ -292,7 +292,7 @@ def test_fish_completes_commands():
 # ---- --config and --rules ----------------------------------------------------------------------------------
 # the commands that read neither the configuration nor the rules, and so do not take them
 NO_SETUP = {("schema", "export"), ("rules", "vocabulary"), ("extract", "generate"),
-            ("ledger", "journal"), ("token", "add"), ("token", "list"), ("token", "remove")}
+            ("extract", "index"), ("ledger", "journal"), ("token", "add"), ("token", "list"), ("token", "remove")}
 
 
 def test_config_and_rules_on_every_command_that_reads_them():

@@ -107,6 +107,8 @@ def _drive(j: Recorder, root: Path, tmp: Path) -> Recorder:
                            [sa("DEP1", "DEP-RES", start="2024-13-01", payoff="-1.00")])
     j("extract-check", "extract", "check", broken, code=1)
     j("extract-convert", "extract", "convert", "--extract", extract, "--out", tmp / "conv")
+    j("extract-index", "extract", "index", extract)
+    j("extract-index", "extract", "index", broken)
     j("extract-generate", "extract", "generate", "--accounts", "5", "--out", tmp / "gen",
       "--file-format", "parquet")
 

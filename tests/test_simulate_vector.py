@@ -140,6 +140,153 @@ def test_vector_on_a_dask_local_cluster_equals_one_process(root, generated, tmp_
         assert 0 < (local.table["reason"] != "").sum() < local.table["changed"].sum()
 
 
+@pytest.fixture(scope="module")
+def generated_parquet(tmp_path_factory) -> Path:
+    """The 2,000 accounts of ``generated`` as Parquet in small row groups."""
+    from deprules.extract import generate_extract
+    from deprules.extract import write_extract as write_generated
+
+    folder = tmp_path_factory.mktemp("gen2000pq") / "extract"
+    write_generated(generate_extract(2000, seed=7), folder, "parquet", row_group_rows=1024)
+    return folder
+
+
+def _no_load_in_the_command(monkeypatch):
+    """The command must not load the extract: its workers read their rows."""
+    import deprules.extract as ex
+
+    def refuse(*a, **k):
+        raise AssertionError("the extract was loaded whole by the command")
+
+    monkeypatch.setattr(ex, "load_extract", refuse)
+
+
+@pytest.mark.parametrize("kw", [
+    {"overlays": "whatif", "reasons": "examples"},
+    {"sets": [HOLD_18], "reasons": "all", "horizon": 2},
+    {},  # baseline only
+], ids=["whatif-examples", "hold18-all-horizon2", "baseline"])
+def test_dask_workers_reading_their_rows_equal_one_process(root, generated_parquet, tmp_path,
+                                                           monkeypatch, kw):
+    """Issue 18: on a Parquet extract each Dask worker reads its partition's row groups
+    (the command reads only the id columns); the table and files are one process's."""
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    import pandas as pd
+
+    kw = dict(kw)
+    if kw.get("overlays") == "whatif":
+        kw["overlays"] = [root / "examples" / "whatif"]
+    local = _sim(root, generated_parquet, **kw)
+    with monkeypatch.context() as m:
+        _no_load_in_the_command(m)
+        dask = _sim(root, generated_parquet, engine="dask", workers=2, partition_size=173, **kw)
+    pd.testing.assert_frame_equal(dask.table, local.table, check_exact=True)
+    assert dask.json() == local.json()
+    a, b = tmp_path / "local", tmp_path / "dask"
+    local.write(a)
+    dask.write(b)
+    for name in ("impact.json", "accounts.csv", "accounts.parquet", "report.html"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    shipped = _sim(root, generated_parquet, engine="dask", workers=2, partition_size=400,
+                   ship_partitions=True, **kw)
+    assert shipped.json() == local.json()
+
+
+def test_dask_workers_read_rows_of_a_parquet_extract_in_any_order(root, generated_parquet,
+                                                                  tmp_path, monkeypatch):
+    """Rows in no particular order (an account's rows spread over row groups): the same."""
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "shuffled"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for path in generated_parquet.glob("*.parquet"):
+        data = pq.read_table(path)
+        pq.write_table(data.take(rng.permutation(data.num_rows)), folder / path.name,
+                       row_group_size=500)
+    kw = {"overlays": [root / "examples" / "whatif"]}
+    local = _sim(root, generated_parquet, **kw)
+    with monkeypatch.context() as m:
+        _no_load_in_the_command(m)
+        dask = _sim(root, folder, engine="dask", workers=2, partition_size=600, **kw)
+    assert dask.json() == local.json()
+
+
+@pytest.mark.parametrize("damage", ["bad-money", "unknown-sa", "duplicate-sa"])
+def test_a_problem_found_by_dask_workers_is_reported_as_one_process_reports_it(
+        root, generated_parquet, tmp_path, damage):
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from deprules.errors import ExtractError
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for path in generated_parquet.glob("*.parquet"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    if damage == "unknown-sa":
+        path, column, row, value = folder / "financial_transactions.parquet", "sa_id", 30, "S9"
+    elif damage == "duplicate-sa":
+        path, column, row, value = folder / "service_agreements.parquet", "sa_id", 1500, "S0000007"
+    else:
+        path, column, row, value = (folder / "service_agreements.parquet", "payoff_balance",
+                                    1700, "12.345")
+    data = pq.read_table(path)
+    values = data.column(column).to_pylist()
+    values[row] = value
+    data = data.set_column(data.schema.get_field_index(column), column,
+                           pa.array(values, data.schema.field(column).type))
+    pq.write_table(data, path, row_group_size=1024)
+    with pytest.raises(ExtractError) as one:
+        _sim(root, folder)
+    with pytest.raises(ExtractError) as dask:
+        _sim(root, folder, engine="dask", workers=2, partition_size=173)
+    assert dask.value.problems == one.value.problems
+    assert str(dask.value) == str(one.value)
+
+
+def test_load_rows_reads_and_locates_rows_as_the_whole_load(root, generated_parquet):
+    import numpy as np
+    import pandas as pd
+
+    from deprules.extract import load_extract
+    from deprules.extract.reader import load_rows
+    from deprules.workspace import extract_context, load_setup
+
+    ctx = extract_context(load_setup(root / "config", root / "rules").config)
+    whole = load_extract(generated_parquet, ctx, text="arrow")
+    rows = {"accounts": np.array([0, 5, 1023, 1024, 1999]),
+            "service_agreements": np.arange(100, 2100, 7),
+            "non_cash_deposits": np.array([], dtype=np.int64),
+            "financial_transactions": np.array([3])}
+    problems, _ = load_rows(generated_parquet, ctx, rows, text="arrow")
+    # only references to rows not read fail, located at their rows of the whole file
+    assert problems and {p.code for p in problems} <= {"unknown-account", "unknown-sa"}
+    for p in problems:
+        if not p.message.endswith("not shown"):
+            assert p.line - 1 in rows[p.file.split(".")[0]], p
+    from deprules.simulate.vector_dask import plan_rows
+
+    plan = plan_rows(generated_parquet, ctx, threads=2, partition_size=300)
+    assert sum(plan.sizes) == 2000 and len(plan.parts) == 7
+    for k, rows in enumerate(plan.parts):
+        problems, part = load_rows(generated_parquet, ctx, rows, text="arrow")
+        assert problems == [], k
+        for table, frame in part.tables().items():
+            want = whole.tables()[table].iloc[rows[table]].reset_index(drop=True)
+            pd.testing.assert_frame_equal(frame, want, check_exact=True, obj=table)
+
+
+def test_ship_partitions_needs_dask(root):
+    r = CliRunner().invoke(__import__("deprules.cli", fromlist=["cli"]).cli, [
+        "simulate", "--extract", str(root / "examples" / "extract"), "--as-of", "2026-11-21",
+        "--ship-partitions"])
+    assert r.exit_code == 2 and "--ship-partitions needs --engine dask" in r.output
+
+
 def test_progress_counts_every_account(root):
     seen, started = [], []
     _sim(root, root / "examples" / "extract", overlays=[root / "examples" / "whatif"],

@@ -386,7 +386,24 @@ def documents() -> dict[str, dict]:
         "ok": OK_TRUE, "out_dir": s("The folder written."),
         "file_format": s("csv or parquet.", enum=["csv", "parquet"]),
         "seed": i("The seed."), "as_of": ref("date", "The date the extract is taken."),
-        "rows": ref("rows")})
+        "rows": ref("rows"),
+        "index": nullable(s("The index written beside a CSV extract (OUT/deprules.index, "
+                            "see extract index); null for Parquet."))})
+    d["extract-index"] = doc("extract-index", "deprules extract index", "The index of a CSV "
+                             "extract written (DIR/deprules.index), table by table.", {
+        "ok": OK_TRUE, "extract": s("The extract folder."),
+        "index": s("The index file written."),
+        "tables": arr("Every CSV table of the folder.", obj("One CSV table file.", {
+            "table": s("The table."), "file": s("Its file name."),
+            "status": s("indexed, or not-indexed: evaluate streams the file (it has a "
+                        "problem extract check reports).", enum=["indexed", "not-indexed"]),
+            "rows": i("Data lines of the file (0 when not indexed)."),
+            "reason": s("Why the file is not indexed."),
+            "columns": open_map("The column searched by id, and how its rows are found: "
+                                "sorted (the file is in its order: one record per block of "
+                                "lines) or dense (one record per line).",
+                                s("sorted or dense.", enum=["sorted", "dense"]))},
+            required=["table", "file", "status", "rows"]))})
     d["extract-convert"] = doc("extract-convert", "deprules extract convert", "The extract "
                                "written as Parquet sorted by account.", {
         "ok": OK_TRUE, "extract": s("The extract folder read."),

@@ -24,6 +24,7 @@ OUTPUT_SCHEMAS: dict[str, str] = {
     "extract-check": "extract check",
     "extract-generate": "extract generate",
     "extract-convert": "extract convert",
+    "extract-index": "extract index",
     "impact": "simulate (stdout) and its impact.json",
     "test": "test",
     "pack-list": "pack list",

@@ -65,17 +65,27 @@ def extract_generate(accounts, seed, out_dir, file_format, as_of, fmt):
 
     extract = generate_extract(accounts, seed, as_of=as_of)
     write_extract(extract, out_dir, file_format)
+    index = _write_index(out_dir) if file_format == "csv" else None
     counts = {"accounts": len(extract.accounts),
               "service_agreements": len(extract.service_agreements),
               "non_cash_deposits": len(extract.non_cash_deposits),
               "financial_transactions": len(extract.financial_transactions)}
     if fmt == "json":
         emit_json({"ok": True, "out_dir": str(out_dir), "file_format": file_format,
-                   "seed": seed, "as_of": as_of.isoformat(), "rows": counts})
+                   "seed": seed, "as_of": as_of.isoformat(), "rows": counts,
+                   "index": None if index is None else str(index)})
         return
     click.echo(f"wrote {counts['accounts']} accounts, {counts['service_agreements']} SAs, "
                f"{counts['non_cash_deposits']} non-cash deposits, "
-               f"{counts['financial_transactions']} FTs to {out_dir} ({file_format})")
+               f"{counts['financial_transactions']} FTs to {out_dir} ({file_format}"
+               + (", with its index deprules.index)" if index is not None else ")"))
+
+
+def _write_index(folder):
+    """Write the index of a CSV extract just written; return its path."""
+    from ..extract.csvindex_build import build_index
+
+    return build_index(folder)[0]
 
 
 @extract_group.command("convert")
@@ -112,3 +122,51 @@ def extract_convert(extract_dir, out_dir, row_group_rows, config_dir, rules_dir,
                f"{counts['non_cash_deposits']} non-cash deposits, "
                f"{counts['financial_transactions']} FTs to {out_dir} (Parquet sorted by account, "
                f"{row_group_rows:,} rows per row group)")
+
+
+@extract_group.command("index")
+@click.argument("extract_dir", type=FOLDER)
+@format_option
+@report_errors
+def extract_index(extract_dir, fmt):
+    """Write (or refresh) EXTRACT_DIR/deprules.index: where each account's lines are in the
+    CSV tables, so that `deprules evaluate` reads a few lines instead of streaming every
+    table (docs/extract-format.md, "The index of a CSV extract").
+
+    `extract generate` and `ledger export` write it with a CSV extract; run this after
+    changing, copying or writing the CSV files any other way (evaluate ignores an index
+    that is out of date for a file, with a note). A table with a problem in its bytes,
+    its header or a line's number of fields is not indexed (evaluate streams it and
+    reports the problem as usual; `extract check` lists them). Exit 0 when written, 2
+    when the folder has no CSV table.
+    """
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..extract.cells import Report
+    from ..extract.csvindex_build import build_index, describe
+    from ..extract.files import locate_tables
+
+    folder = Path(extract_dir)
+    if not folder.is_dir():
+        raise InputError(f"extract folder {folder} does not exist" if not folder.exists()
+                         else f"{folder} is not a folder; an extract is a folder of tables")
+    if not any(tf.fmt == "csv" for tf in locate_tables(folder, Report()).values()):
+        raise InputError(f"{folder} has no CSV table to index (a Parquet table is read by row "
+                         "group and needs no index)")
+    try:
+        path, results = build_index(folder)
+    except OSError as exc:
+        raise InputError(f"cannot write the index in {folder}: {exc.strerror or exc}") from None
+    tables = describe(results)
+    if fmt == "json":
+        emit_json({"ok": True, "extract": str(folder), "index": str(path), "tables": tables})
+        return
+    click.echo(f"wrote {path}")
+    for t in tables:
+        if t["status"] == "indexed":
+            how = ", ".join(f"{mode} by {col}" for col, mode in t.get("columns", {}).items())
+            rows = f"{t['rows']:,} row{'' if t['rows'] == 1 else 's'}"
+            click.echo(f"  {t['file']}: {rows}" + (f" ({how})" if how else ""))
+        else:
+            click.echo(f"  {t['file']}: not indexed, {t['reason']}; evaluate streams it")

@@ -135,6 +135,10 @@ def ledger_export(store_dir, out_dir, file_format, config_dir, rules_dir, fmt):
                       financial_transactions=t["financial_transactions"], source=str(store_dir))
     write_extract(extract, out_dir, file_format,
                   minor_units=setup.config.installation.minor_units)
+    if file_format == "csv":  # where each account's lines are, for deprules evaluate
+        from ..extract.csvindex_build import build_index
+
+        build_index(out_dir)
     if fmt == "json":
         emit_json({"ok": True, "store": str(store_dir), "generation": meta.get("generation"),
                    "out_dir": str(out_dir), "file_format": file_format,

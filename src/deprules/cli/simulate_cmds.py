@@ -37,6 +37,11 @@ from .main import cli
               show_default=True, help="Where partitions run.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask scheduler address (tcp://host:8786); default: a local cluster.")
+@click.option("--ship-partitions", "ship_partitions", is_flag=True,
+              help="With --engine dask and the vector engine on a Parquet extract: load the "
+                   "extract here and send each partition to its worker, for workers that "
+                   "cannot read the extract's folder (by default each worker reads its own "
+                   "rows, at the same path; docs/simulate.md).")
 @click.option("--partition-size", "partition_size", type=click.IntRange(1), default=None,
               metavar="N",
               help="Accounts per partition (at most). Default: 5000 for the per-account "
@@ -58,8 +63,8 @@ from .main import cli
 @format_option
 @report_errors
 def simulate_cmd(extract_dir, as_of, overlays, sets, candidate_rules, out_dir, horizon, workers,
-                 engine, scheduler, partition_size, rules_engine, reasons, config_dir, rules_dir,
-                 fmt):
+                 engine, scheduler, ship_partitions, partition_size, rules_engine, reasons,
+                 config_dir, rules_dir, fmt):
     """Run the automated cycle for every account of an extract under the baseline
     configuration (--config) and a candidate (baseline + --whatif overlays and --set
     values), in memory, and report the impact: accounts by outcome, money by category,
@@ -75,6 +80,8 @@ def simulate_cmd(extract_dir, as_of, overlays, sets, candidate_rules, out_dir, h
 
     if scheduler and engine != "dask":
         raise InputError("--scheduler needs --engine dask")
+    if ship_partitions and engine != "dask":
+        raise InputError("--ship-partitions needs --engine dask")
     show_bar = fmt == "text" and sys.stderr.isatty()
     bar = None
 
@@ -95,7 +102,7 @@ def simulate_cmd(extract_dir, as_of, overlays, sets, candidate_rules, out_dir, h
                           horizon=horizon, workers=workers,
                           engine=engine, scheduler=scheduler, partition_size=partition_size,
                           rules_engine=rules_engine, progress=progress, on_start=on_start,
-                          reasons=reasons)
+                          reasons=reasons, ship_partitions=ship_partitions)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -45,7 +45,7 @@ from .parquet_text import parquet_text as _parquet_text
 from .scan import MAX_LINE_BYTES, CsvProblem, CsvScan
 
 __all__ = ["CAP", "DEFAULT_MAX_ROWS", "MAX_ROWS_ENV", "Extract", "check_extract",
-           "empty_table", "load_extract", "max_rows"]
+           "empty_table", "load_extract", "load_rows", "max_rows"]
 
 
 @dataclass(eq=False)
@@ -159,8 +159,19 @@ class _Raw:
 # --------------------------------------------------------------------------- reading files
 
 
-def _load(folder: Path, ctx: ExtractContext, text: str = "object"
-          ) -> tuple[list[Problem], Extract | None]:
+def load_rows(path: str | Path, ctx: ExtractContext, rows: dict[str, np.ndarray],
+              text: str = "object") -> tuple[list[Problem], Extract | None]:
+    """Some rows of a Parquet extract, read and checked as :func:`load_extract` reads and
+    checks a whole one, but the checks across rows (duplicate ids, references) only among
+    these rows: ``rows[table]`` are 0-based positions in the table's file, ascending (a
+    table not in ``rows`` is read whole). Only the row groups holding them are read.
+    Problems are located as in the whole file (row index + 1). A Dask worker of
+    ``simulate`` reads its partition of accounts with it (``simulate/vector_dask.py``)."""
+    return _load(Path(path), ctx, text, rows)
+
+
+def _load(folder: Path, ctx: ExtractContext, text: str = "object",
+          rows: dict[str, np.ndarray] | None = None) -> tuple[list[Problem], Extract | None]:
     if not folder.exists():
         raise InputError(f"extract folder {folder} does not exist")
     if not folder.is_dir():
@@ -176,8 +187,11 @@ def _load(folder: Path, ctx: ExtractContext, text: str = "object"
     raws: dict[str, _Raw | None] = {}
     for table, tf in files.items():
         try:
+            if rows is not None and tf.fmt == "csv" and table in rows:
+                raise ValueError("only the rows of a Parquet table can be read")
             raws[table] = (_read_csv(tf, report, limit, byte_limit) if tf.fmt == "csv" else
-                           _read_parquet(tf, ctx, report, limit, byte_limit))
+                           _read_parquet(tf, ctx, report, limit, byte_limit,
+                                         None if rows is None else rows.get(table)))
         except NotReadable as exc:
             report.add(tf.name, 0, 0, "", exc.message, exc.code)
             raws[table] = None
@@ -317,7 +331,8 @@ def _native(col: pa.ChunkedArray, kind: str) -> pa.ChunkedArray | None:
 
 
 def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
-                  limit: int = DEFAULT_MAX_ROWS, byte_limit: int | None = None) -> _Raw | None:
+                  limit: int = DEFAULT_MAX_ROWS, byte_limit: int | None = None,
+                  rows: np.ndarray | None = None) -> _Raw | None:
     table, file = tf.table, tf.name
     with open_table(tf.path, max_bytes() if byte_limit is None else byte_limit) as f:
         try:
@@ -325,7 +340,7 @@ def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
             if pf.metadata.num_rows > limit:  # from the footer, nothing read
                 _too_many_rows(report, file, limit + 1, limit)
                 return None
-            data = pf.read(use_threads=False)
+            data = pf.read(use_threads=False) if rows is None else _some_rows(pf, rows)
         except (pa.ArrowException, OSError) as exc:
             report.add(file, 0, 0, "", f"not a readable Parquet file: {exc}", "bad-file")
             return None
@@ -351,8 +366,26 @@ def _read_parquet(tf: TableFile, ctx: ExtractContext, report: _Report,
             unusable.add(fld.name)
             text = pa.chunked_array([pa.nulls(data.num_rows, pa.string())])
         texts.append(pc.utf8_trim_whitespace(pc.fill_null(text, "")))
-    lines = np.arange(1, data.num_rows + 1, dtype=np.int64)
+    lines = (np.arange(1, data.num_rows + 1, dtype=np.int64) if rows is None else
+             np.asarray(rows, dtype=np.int64) + 1)
     return _raw(table, file, "parquet", header, texts, lines, 0, report, unusable, natives)
+
+
+def _some_rows(pf: pq.ParquetFile, rows: np.ndarray) -> pa.Table:
+    """Rows ``rows`` (ascending positions) of a Parquet file: only their row groups read."""
+    meta = pf.metadata
+    starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) and (rows[0] < 0 or rows[-1] >= starts[-1]):
+        raise IndexError("a row past the end of the file")
+    group = np.searchsorted(starts, rows, side="right") - 1
+    groups = np.unique(group)
+    if not len(groups):
+        return pf.schema_arrow.empty_table()
+    data = pf.read_row_groups([int(g) for g in groups], use_threads=False)
+    sizes = starts[groups + 1] - starts[groups]
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # of each group read, in ``data``
+    return data.take(pa.array(first[np.searchsorted(groups, group)] + rows - starts[group]))
 
 
 # --------------------------------------------------------------------------- parsing columns

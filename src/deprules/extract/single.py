@@ -31,6 +31,7 @@ from pathlib import Path
 from ..errors import ExtractError, InputError
 from . import cells
 from .cells import Report
+from .csvindex import IndexMismatch
 from .context import BOOL, COUNT, DATE, INT, MONEY, REQUIRED_TABLES, STATUS, TABLES
 from .files import NotReadable, TableFile, locate_tables, max_bytes, open_table, present_tables
 from .scan import CsvProblem, CsvScan, split_line
@@ -275,11 +276,17 @@ def _unknown(t: _Table, rows, column: str, target: _Table | None, known: set[str
 # --------------------------------------------------------------------------- the account
 
 
-def load_account(folder: Path | str, account_id: str, ctx, config):
+def load_account(folder: Path | str, account_id: str, ctx, config, use_index: bool = True,
+                 notes: list[str] | None = None):
     """The AccountState of ``account_id``, or None when the extract does not hold it.
 
     Raises :class:`ExtractError` listing the problems of the account's rows (and of the
-    files), located as the full reader locates them."""
+    files), located as the full reader locates them.
+
+    With ``use_index``, a CSV table that the folder's index (``csvindex.py``) describes
+    and that has not changed since is read by seeking to the account's lines; the answer
+    is the same. ``notes`` gets a sentence for an index that is out of date or cannot be
+    used (the tables are then streamed)."""
     folder = Path(folder)
     if not folder.exists():
         raise InputError(f"extract folder {folder} does not exist")
@@ -295,22 +302,76 @@ def load_account(folder: Path | str, account_id: str, ctx, config):
     if not account_id:
         return None
     limits = (cells.max_rows(), max_bytes())
+    index = _index(folder, files, notes) if use_index else None
+    try:
+        if index is not None:
+            try:
+                return _load(folder, account_id, ctx,
+                             _tables(files, report, limits, ctx, index, notes), report)
+            except IndexMismatch as exc:
+                _note(notes, f"{exc}; reading the tables in full")
+                report = Report()
+                locate_tables(folder, report)  # the same problems of the folder again
+        return _load(folder, account_id, ctx, _tables(files, report, limits, ctx), report)
+    finally:
+        if index is not None:
+            index.close()
+
+
+REFRESH = "deprules extract index {folder} writes it again"
+
+
+def _note(notes: list[str] | None, text: str) -> None:
+    if notes is not None:
+        notes.append(text)
+
+
+def _index(folder: Path, files: dict, notes: list[str] | None):
+    """The folder's index when it has one and one of its CSV tables may use it."""
+    if not any(tf.fmt == "csv" for tf in files.values()):
+        return None
+    from .csvindex import INDEX_NAME, IndexUnusable, open_index
+
+    try:
+        return open_index(folder)
+    except IndexUnusable as exc:
+        _note(notes, f"the index {folder / INDEX_NAME} cannot be used: {exc}; the CSV tables "
+                     f"are read in full ({REFRESH.format(folder=folder)})")
+        return None
+
+
+def _tables(files: dict, report: Report, limits: tuple[int, int], ctx, index=None,
+            notes: list[str] | None = None) -> dict:
     tables = {}
     for t, tf in files.items():
         if tf.fmt == "csv":
             tables[t] = _Table(tf, report, limits)
+            if index is not None:
+                from .csvindex import INDEX_NAME, IndexedTable, usable_entry
+
+                entry, why = usable_entry(index, tf, limits)
+                if entry is not None:
+                    tables[t] = IndexedTable(tf, report, limits, index, entry)
+                elif why:
+                    _note(notes, f"the index {index.path.parent / INDEX_NAME} is out of date: "
+                                 f"{why}; it is read in full "
+                                 f"({REFRESH.format(folder=index.path.parent)})")
         else:
             from .rowgroups import ParquetTable  # pyarrow, only for a Parquet extract
 
             tables[t] = ParquetTable(tf, report, limits, ctx)
+    return tables
+
+
+def _load(folder: Path, account_id: str, ctx, tables: dict, report: Report):
     try:
-        return _load(folder, account_id, ctx, tables, report)
+        return _load_from(folder, account_id, ctx, tables, report)
     finally:
         for t in tables.values():
             t.close()
 
 
-def _load(folder: Path, account_id: str, ctx, tables: dict, report: Report):
+def _load_from(folder: Path, account_id: str, ctx, tables: dict, report: Report):
     me = {account_id}
 
     def search(table: str, column: str, wanted: set[str], first: bool = True) -> list[_Row]:

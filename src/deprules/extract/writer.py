@@ -40,7 +40,9 @@ def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
     A table file of the other format with the same name is removed, so the folder never
     holds both ``accounts.csv`` and ``accounts.parquet``. Every table is converted and
     written next to its final name before any is renamed into place: a table that cannot
-    be converted, or a full disk, leaves the folder as it was.
+    be converted, or a full disk, leaves the folder as it was. An index of the folder
+    (``deprules.index``) is removed: it described the files replaced (``extract generate``
+    and ``ledger export`` write a new one for CSV).
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown extract format {fmt!r}; use csv or parquet")
@@ -63,6 +65,9 @@ def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
+    from .csvindex import INDEX_NAME
+
+    (out / INDEX_NAME).unlink(missing_ok=True)  # it described the files replaced here
     for (tmp, target), table in zip(staged, tables):
         os.replace(tmp, target)
         (out / f"{table}.{other}").unlink(missing_ok=True)

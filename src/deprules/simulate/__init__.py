@@ -90,7 +90,7 @@ def simulate(extract_dir: Path | str, as_of: date, *,
              rules_engine: str | None = None,
              progress: Callable[[int], None] | None = None,
              on_start: Callable[[int], None] | None = None,
-             reasons: str = "examples") -> SimulationResult:
+             reasons: str = "examples", ship_partitions: bool = False) -> SimulationResult:
     """Run baseline (and candidate, when overlays, sets or candidate rules are given) over
     an extract. ``candidate_rules``: a rules folder the candidate uses instead of
     ``rules_dir`` (a rule author's edited rules, with or without configuration changes).
@@ -107,6 +107,10 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     ``examples`` works out the ``reason`` of the accounts impact.json shows (the first
     ``EXAMPLES_PER_TRANSITION`` of each transition and class), ``all`` of every changed account; the
     impact is the same either way, only accounts.csv/.parquet's reason column differs.
+
+    ``vector`` on ``dask`` with a Parquet extract: the workers read their partitions' rows
+    themselves (the extract at the same path on every worker), unless ``ship_partitions``:
+    then this process loads the extract and sends each partition (``vector_dask``).
     """
     from ..extract import load_extract
 
@@ -129,6 +133,28 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     if overlays or sets or candidate_rules is not None:
         candidate = load_setup(config_dir, candidate_rules if candidate_rules is not None
                                else rules_dir, overlays, sets)
+    dates = process_dates(as_of, horizon)
+    job = Job(baseline, candidate, dates, rules_engine, f"simulate-{as_of.isoformat()}")
+    if rules_engine == "vector" and engine == "dask" and not ship_partitions and (
+            candidate is None or extract_context(candidate.config) == extract_context(
+                baseline.config)):
+        started: list[int] = []  # on_start is called once, whichever way runs
+        first_start = on_start
+
+        def on_start(n, first=first_start):
+            if not started and first is not None:
+                first(n)
+            started.append(n)
+
+        done = _dask_reading_rows(job, extract_dir, workers, scheduler, partition_size,
+                                  progress, on_start, reasons)
+        if done is not None:
+            table, months = done
+            with step("impact"):
+                impact = _impact(table, months, as_of, dates, horizon, baseline, candidate,
+                                 candidate_rules)
+            return SimulationResult(impact, table, baseline.config.installation.minor_units,
+                                    str(extract_dir))
     with step("load_extract"):
         # the vector engine reads text columns as Arrow arrays: no Python strings
         text = "arrow" if rules_engine == "vector" else "object"
@@ -136,8 +162,6 @@ def simulate(extract_dir: Path | str, as_of: date, *,
         if candidate is not None and extract_context(candidate.config) != extract_context(
                 baseline.config):
             load_extract(extract_dir, extract_context(candidate.config))  # valid for both
-    dates = process_dates(as_of, horizon)
-    job = Job(baseline, candidate, dates, rules_engine, f"simulate-{as_of.isoformat()}")
     n = len(extract.accounts)
     if on_start is not None:
         on_start(n)
@@ -170,6 +194,48 @@ def simulate(extract_dir: Path | str, as_of: date, *,
         impact = _impact(table, months, as_of, dates, horizon, baseline, candidate,
                          candidate_rules)
     return SimulationResult(impact, table, cfg.installation.minor_units, str(extract_dir))
+
+
+def _dask_reading_rows(job, extract_dir, workers, scheduler, partition_size, progress,
+                       on_start, reasons):
+    """``(table, months)`` with Dask workers that read their own rows of a Parquet
+    extract; None when the command must load it whole (not all Parquet, or a problem:
+    the whole load then reports it as one process does)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .partition import dask_client
+    from .vector_dask import FullLoad, parquet_files, plan_rows, run_vector_dask_rows
+
+    if parquet_files(Path(extract_dir).resolve()) is None:
+        return None
+    ctx = extract_context(job.baseline.config)
+    cluster = dask_client(workers, scheduler)
+    client = None
+    with ThreadPoolExecutor(1) as starter:
+        # a local cluster's processes start (seconds) while the id columns are read
+        pending = starter.submit(cluster.__enter__) if scheduler is None else None
+        try:
+            if pending is None:
+                client = cluster.__enter__()
+                threads = sum(client.nthreads().values())
+            else:
+                threads = max(1, workers)  # single-threaded worker processes
+            try:
+                with step("plan_rows"):
+                    plan = plan_rows(extract_dir, ctx, threads, partition_size, per_thread=1)
+            finally:
+                if pending is not None:
+                    client = pending.result()  # raises when the cluster cannot start
+            if plan is None:
+                return None
+            if on_start is not None:
+                on_start(plan.accounts)
+            return run_vector_dask_rows(job, plan, client, progress, reasons=reasons)
+        except FullLoad:
+            return None
+        finally:
+            if client is not None:
+                cluster.__exit__(None, None, None)
 
 
 def _impact(table, months, as_of, dates, horizon, baseline, candidate, candidate_rules):
