@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
+import orjson
 from fastapi import Request  # a module-level name: FastAPI resolves the annotations
 
 from .api import SCHEMA_VERSION, Decider, RequestError, check_request, digest, field_problem
@@ -520,7 +521,7 @@ class _Edge:
             if k == b"authorization":
                 auth = v.decode("latin-1")
         status, body, headers = await handler(auth, b"".join(chunks))
-        data = json.dumps(body, separators=(",", ":"), default=str).encode()
+        data = answer_bytes(body)
         raw_headers = [(b"content-type", b"application/json"),
                        (b"content-length", str(len(data)).encode())]
         for k, v in (headers or {}).items():
@@ -531,6 +532,22 @@ class _Edge:
 
 class _TooLarge(Exception):
     pass
+
+
+#: orjson: dates, datetimes and dataclasses go to ``default=str`` as with json (orjson's own
+#: forms of them differ: "T" in a datetime, a dataclass as an object)
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def answer_bytes(body: Any) -> bytes:
+    """A decision answer as compact JSON: the document ``json.dumps(body, separators=(",",
+    ":"), default=str)`` gives (the same values; text as UTF-8 rather than escaped), by
+    orjson, several times faster (a tenth of a small evaluation's time went to json);
+    json itself for what orjson refuses (integers beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(body, default=str, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(body, separators=(",", ":"), default=str).encode()
 
 
 async def _send_json(send, status: int, body: dict) -> None:
