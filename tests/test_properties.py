@@ -42,6 +42,22 @@ def test_months_held_matches_add_months(start, m):
     assert months_held(start, end - timedelta(days=1)) == m - 1 if m > 0 else True
 
 
+@given(st.sampled_from([0, 2, 3]), st.sampled_from(["", "+", "-"]),
+       st.text("0123456789", min_size=1, max_size=18), st.text("0123456789", max_size=4),
+       st.booleans())
+def test_money_cells_are_parse_money(mu, sign, whole, frac, point):
+    # the extract readers' money cell reads the digits directly; parse_money (Decimal) is
+    # the definition, for every text the cell pattern admits
+    from deprules.extract.cells import money_cell, money_pattern
+    import re
+
+    text = sign + whole + ("." + frac if point else "")
+    if re.match(money_pattern(mu), text):
+        assert money_cell(text, mu) == parse_money(text, mu), text
+    else:
+        assert money_cell(text, mu) is None
+
+
 def _months_held_by_definition(start, on):
     # the definition: the most whole months m with add_months(start, m) <= on
     if on < start:
