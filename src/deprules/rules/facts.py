@@ -102,24 +102,24 @@ class FactBuilder:
     def build(self, cash_deposit_only: bool = False) -> list[dict]:
         state, on = self.state, self.on
         sas = state.sas
-        templates = self._templates
-        if len(sas) != self._sa_count or any(
-                (tp := templates.get(sa.sa_id)) is None or tp[0] != sa.sa_type
-                or tp[1] != sa.start_date for sa in sas.values()):
+        if len(sas) != self._sa_count:
             self._refresh()
-            templates = self._templates
-        # the account's final bill of each SA (the last one), its open DEPREF To Dos, and
-        # each deposit class's SAs not finished: one pass each instead of one per SA
+        templates = self._templates
+        # each deposit class's SAs not finished, the account's final bill of each SA (the
+        # last one) and its open DEPREF To Dos: one pass each instead of one per SA
+        unfinished: dict = {}
+        for sa in sas.values():
+            tp = templates.get(sa.sa_id)
+            if tp is None or tp[0] != sa.sa_type or tp[1] != sa.start_date:
+                self._refresh()  # then every SA has its template
+                return self.build(cash_deposit_only)
+            if sa.status not in FINISHED:
+                unfinished[tp[3]] = unfinished.get(tp[3], 0) + 1
         bills = {}
         for b in state.bills:
             bills[b.sa_id] = b
         depref = {td.sa_id for td in state.todos
                   if td.todo_type == "DEPREF" and td.status != "complete"}
-        unfinished: dict = {}
-        for sa in sas.values():
-            if sa.status not in FINISHED:
-                dc = templates[sa.sa_id][3]
-                unfinished[dc] = unfinished.get(dc, 0) + 1
         periodic = self._periodic
         facts = []
         for sa in sas.values():
