@@ -27,10 +27,16 @@ class FactBuilder:
     Between two calls only the executor may change the state: it never changes the
     account, the set of SAs, an SA's type or start date, or the non-cash deposits, which
     the templates hold (an SA whose type or start date differs from its template's gets a
-    new one, so a caller that does change them still gets right facts)."""
+    new one, so a caller that does change them still gets right facts).
+
+    Incremental: an SA whose moving fields are made of the same values as when its fact
+    was last built (its status, dates, balances, final bill, To Dos and the class's
+    unfinished SAs) gets that same fact object again, in the next round or the next
+    process. Facts are read, never changed, by their users (matchers, the trace, the
+    observers)."""
 
     __slots__ = ("state", "config", "on", "_base", "_periodic", "_templates",
-                 "_sa_count")
+                 "_sa_count", "_last")
 
     def __init__(self, state: AccountState, config: Config, on: date):
         self.state, self.config, self.on = state, config, on
@@ -52,6 +58,8 @@ class FactBuilder:
                 self._periodic[code] = (dc.months_between_interest, dc.interest.min_days_held)
         self._templates: dict[str, tuple] = {}
         self._sa_count = -1
+        # sa_id -> (what its moving fields were made of, template, fact) of its last build
+        self._last: dict[str, tuple] = {}
 
     def _template(self, sa, others: int) -> tuple:
         """(sa_type, start_date, is_cash_deposit, deposit_class, fact template)."""
@@ -121,15 +129,28 @@ class FactBuilder:
         depref = {td.sa_id for td in state.todos
                   if td.todo_type == "DEPREF" and td.status != "complete"}
         periodic = self._periodic
+        last_facts = self._last
         facts = []
         for sa in sas.values():
-            _, _, cash, dc, template = templates[sa.sa_id]
+            sa_id = sa.sa_id
+            _, _, cash, dc, template = templates[sa_id]
             if cash_deposit_only and not cash:
                 continue
             stop = sa.stop_date
             start = sa.start_date
             status = sa.status
-            bill = bills.get(sa.sa_id)
+            bill = bills.get(sa_id)
+            others = unfinished.get(dc, 0) - (status not in FINISHED)
+            # everything the moving fields are made of: the same as in the last round that
+            # built this SA's fact, the same fact
+            moved = (status, stop, sa.payoff_balance, sa.current_balance, sa.last_interest_date,
+                     None if bill is None else (bill.status, bill.refund_method_applied,
+                                                bill.due_date),
+                     sa_id in depref, others)
+            last = last_facts.get(sa_id)
+            if last is not None and last[0] == moved and last[1] is template:
+                facts.append(last[2])
+                continue
             due = 0
             if dc in periodic:
                 first, last = period_range(start, sa.last_interest_date, on, *periodic[dc])
@@ -153,9 +174,9 @@ class FactBuilder:
                 f["sa__final_bill"] = bill.status
                 f["sa__refund_method_applied"] = int(bool(bill.refund_method_applied))
                 f["sa__days_past_due"] = (on - bill.due_date).days if bill.due_date else NO_DUE
-            f["sa__open_depref_todo"] = int(sa.sa_id in depref)
-            f["sa__other_same_class_unfinished"] = (unfinished.get(dc, 0)
-                                                    - (status not in FINISHED))
+            f["sa__open_depref_todo"] = int(sa_id in depref)
+            f["sa__other_same_class_unfinished"] = others
+            last_facts[sa_id] = (moved, template, f)
             facts.append(f)
         return facts
 
