@@ -328,7 +328,15 @@ class Jobs:
     def _run(self, job: Job, whatif: dict | None) -> None:
         if job.status == "canceled":
             return
-        slot = self._take_slot(job)
+        try:
+            slot = self._take_slot(job)
+        except OSError as exc:  # the jobs folder's slot files cannot be made or locked
+            log.error("simulation job %s: no --max-jobs slot: %s", job.id, exc)
+            job.status = "failed"
+            job.error = {"kind": "internal", "message": "internal error; see the service "
+                         f"log for job {job.id}"}
+            self._finish(job)
+            return
         if slot is None:
             return
         if job.status == "canceled":  # while it took the slot
