@@ -210,3 +210,51 @@ def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
     release.set()
     a.close()
     assert first.status == "done"
+
+
+def _ended(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    # SIGKILL cannot be passed on: the workers learn of it from the kernel (parent-death
+    # signal) and shut down instead of serving the socket on their own
+    if not sys.platform.startswith("linux"):
+        return
+    tokens = tmp_path / "tokens.json"
+    h = {"Authorization": f"Bearer {add_token(tokens, 'olga', ['operator'])[0]}"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "deprules"), "serve",
+                             "--port", "0", "--workers", "2", "--config", str(ROOT / "config"),
+                             "--rules", str(ROOT / "rules"), "--tokens", str(tokens),
+                             "--reload-interval", "0", "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    pids: list[int] = []
+    try:
+        text = ""
+        while not text.rstrip().endswith("}"):
+            line = proc.stdout.readline()
+            assert line, "deprules serve ended before it listened"
+            text += line
+        url = json.loads(text)["listening"]
+        wait_for(lambda: _get(url + "/health"), "the workers to answer")
+        r = wait_for(lambda: (lambda r: r if all(w["pid"] for w in r.json()["workers"])
+                              else None)(httpx.post(url + "/v1/config/reload", headers=h,
+                                                    timeout=DEADLINE)),
+                     "every worker's pid")
+        pids = [w["pid"] for w in r.json()["workers"]]
+        assert len(set(pids)) == 2 and proc.pid not in pids
+        proc.kill()
+        proc.wait(DEADLINE)
+        wait_for(lambda: all(_ended(p) for p in pids) or None, "the workers to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in pids:
+            if not _ended(p):
+                os.kill(p, signal.SIGKILL)

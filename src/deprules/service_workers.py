@@ -128,6 +128,8 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
     stopping: dict = {"signal": None}
     quick_deaths = [0]
 
+    parent = os.getpid()
+
     def spawn(k: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
@@ -135,6 +137,7 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _end_with(parent)
                 _worker(replace(base, worker=k), sock, uvicorn_options)
                 code = 0
             except BaseException:
@@ -186,6 +189,24 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
         signal.signal(stopping["signal"], signal.SIG_DFL)
         os.kill(os.getpid(), stopping["signal"])
     return status
+
+
+def _end_with(parent: int) -> None:
+    """A worker gets SIGTERM (a graceful shutdown) when its parent ends, however it ends:
+    a parent killed with SIGKILL cannot pass a signal on, and its workers would otherwise
+    go on serving the socket (Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it ended before the call
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _worker(settings, sock, uvicorn_options: dict) -> None:
