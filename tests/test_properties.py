@@ -42,6 +42,49 @@ def test_months_held_matches_add_months(start, m):
     assert months_held(start, end - timedelta(days=1)) == m - 1 if m > 0 else True
 
 
+@given(st.sampled_from([0, 2, 3]), st.sampled_from(["", "+", "-"]),
+       st.text("0123456789", min_size=1, max_size=18), st.text("0123456789", max_size=4),
+       st.booleans())
+def test_money_cells_are_parse_money(mu, sign, whole, frac, point):
+    # the extract readers' money cell reads the digits directly; parse_money (Decimal) is
+    # the definition, for every text the cell pattern admits
+    from deprules.extract.cells import money_cell, money_pattern
+    import re
+
+    text = sign + whole + ("." + frac if point else "")
+    if re.match(money_pattern(mu), text):
+        assert money_cell(text, mu) == parse_money(text, mu), text
+    else:
+        assert money_cell(text, mu) is None
+
+
+def _months_held_by_definition(start, on):
+    # the definition: the most whole months m with add_months(start, m) <= on
+    if on < start:
+        return 0
+    m = (on.year - start.year) * 12 + (on.month - start.month)
+    while m > 0 and add_months(start, m) > on:
+        m -= 1
+    return max(m, 0)
+
+
+@given(st.dates(date(1990, 1, 1), date(2060, 12, 31)), st.dates(date(1990, 1, 1),
+                                                                 date(2060, 12, 31)))
+def test_months_held_closed_form_is_the_definition(start, on):
+    assert months_held(start, on) == _months_held_by_definition(start, on)
+
+
+def test_months_held_closed_form_on_every_day_of_four_years():
+    # every start over a leap-year cycle against month ends, month starts and days around
+    # them over the next five years (a wrong month-end rule fails on the 28th to 31st)
+    starts = [date(2023, 1, 1) + timedelta(days=i) for i in range(4 * 366)]
+    ons = [date(2023, 1, 1) + timedelta(days=i) for i in range(0, 6 * 366)
+           if (date(2023, 1, 1) + timedelta(days=i)).day in (1, 2, 15, 27, 28, 29, 30, 31)]
+    for s in starts[::3]:
+        for o in ons:
+            assert months_held(s, o) == _months_held_by_definition(s, o), (s, o)
+
+
 SA_TYPES = ["E-RES", "G-RES", "E-RES", "DEP-RES"]
 STATUSES = ["active", "active", "pending_stop", "stopped"]
 

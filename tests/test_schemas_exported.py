@@ -24,6 +24,31 @@ def test_exported_output_schemas_match_the_package(root):
             f"{path} is stale: run `deprules schema export schemas`")
 
 
+def test_exported_http_schemas_are_the_services(root):
+    # schemas/http/ holds what `schema export` writes of the service's schemas (and
+    # openapi.json), text for text; tests/test_service_schemas.py compares them with what a
+    # running server answers
+    from deprules.config.schema import http_schema_texts
+    from deprules.http_schemas import http_schemas
+
+    want = http_schema_texts()
+    assert set(want) == {f"{n}.schema.json" for n in http_schemas()} | {"openapi.json"}
+    folder = root / "schemas" / "http"
+    assert {p.name for p in folder.iterdir()} == set(want), "run `deprules schema export schemas`"
+    for name, text in sorted(want.items()):
+        assert (folder / name).read_text(encoding="utf-8") == text, (
+            f"{folder / name} is stale: run `deprules schema export schemas`")
+
+
+def test_schema_export_writes_the_http_schemas(tmp_path):
+    from deprules.config.schema import export_schemas, http_schema_texts
+
+    written = export_schemas(tmp_path)
+    http = {p.name for p in written if p.parent == tmp_path / "http"}
+    assert http == set(http_schema_texts())
+    assert {p.name for p in (tmp_path / "http").iterdir()} == http
+
+
 def test_output_schemas_are_what_their_generator_writes(root):
     run = subprocess.run([sys.executable, str(root / "tools" / "output_schemas.py"), "--check"],
                          capture_output=True, text=True)

@@ -70,3 +70,31 @@ def test_explain_batches_are_per_account(srv, tokens):
     r = srv.client.post("/v1/evaluate/batch", json={**body, "engine": "fast"},
                         headers=auth(tokens))
     assert r.status_code == 422 and r.json()["problems"][0]["field"] == "engine"
+
+
+def test_vector_batch_with_effective_dated_values(tmp_path):
+    # the replay of the vector batch takes the configuration as it applies on the batch's
+    # date, as the per-account runner does: months_between_interest 12, then 3 from
+    # 2026-06-01 (it took the first values and refused the batch: "changed nothing when
+    # replayed")
+    import shutil
+
+    from deprules.api import Decider
+
+    config = tmp_path / "config"
+    shutil.copytree(SAMPLE.parents[1] / "config", config)
+    p = config / "deposit_classes.yaml"
+    text = p.read_text()
+    assert "    months_between_interest: 12\n" in text
+    p.write_text(text.replace("    months_between_interest: 12\n",
+                              "    months_between_interest:\n      - value: 12\n"
+                              "      - {effective: \"2026-06-01\", value: 3}\n"))
+    tables = {t: read_table(SAMPLE, t) for t in TABLES}
+    with Decider(config, SAMPLE.parents[1] / "rules") as d:
+        for as_of in ("2026-05-20", AS_OF, "2027-02-10"):
+            vector = d.evaluate_batch({"as_of": as_of, **tables})
+            python = d.evaluate_batch({"as_of": as_of, "engine": "python", **tables})
+            assert vector["engine"] == "vector"
+            assert vector["results"] == python["results"], as_of
+            assert any(t["rule"] == "depintrf/periodic-interest"
+                       for doc in vector["results"] for t in doc["trace"]), as_of

@@ -112,3 +112,28 @@ def _mutations():
 def test_same_answer_for_odd_rows(deciders, name, body):
     fast, files = deciders
     assert outcome(fast, body) == outcome(files, body), name
+
+
+def test_answers_encoded_by_orjson_are_the_json_documents():
+    # the decision answers are encoded by orjson; the values are json.dumps's, and what
+    # orjson refuses (an integer beyond 64 bits, a lone surrogate) is encoded by json
+    import dataclasses
+    import datetime
+    import decimal
+    import json
+
+    from deprules.service import answer_bytes
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    cases = [
+        {"text": "é \u2028 \"q\" \\ \x01", "n": [0, -1, 2**63 - 1, True, False, None],
+         "date": datetime.date(2026, 11, 21), "time": datetime.datetime(2026, 1, 2, 3, 4, 5),
+         "money": decimal.Decimal("-102.42"), "point": Point(1), "nested": {"a": [{}, []]}},
+        {"big": 2**70}, {"lone": "\ud800"}, [], "x",
+    ]
+    for case in cases:
+        want = json.dumps(case, separators=(",", ":"), default=str)
+        assert json.loads(answer_bytes(case)) == json.loads(want)

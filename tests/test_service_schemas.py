@@ -35,6 +35,24 @@ def test_schemas_are_valid_and_served(srv):
     assert refs and refs <= set(listed.values())  # every body named is served
 
 
+def test_committed_http_schemas_are_what_the_server_serves(srv):
+    # schemas/http/ (written by `deprules schema export schemas`) against a running server
+    from test_service import ROOT
+
+    folder = ROOT / "schemas" / "http"
+    listed = srv.client.get("/v1/schemas").json()["schemas"]
+    files = {p.name for p in folder.glob("*.schema.json")}
+    assert files == {f"{name}.schema.json" for name in listed}
+    for name, path in sorted(listed.items()):
+        served = srv.client.get(path)
+        assert served.status_code == 200
+        assert json.loads((folder / f"{name}.schema.json").read_text(encoding="utf-8")) == \
+            served.json(), f"schemas/http/{name}.schema.json is stale: run `deprules schema " \
+            "export schemas`"
+    assert json.loads((folder / "openapi.json").read_text(encoding="utf-8")) == \
+        srv.client.get("/openapi.json").json()
+
+
 def test_real_requests_and_answers_validate(srv, tokens):
     h = auth(tokens)
     account_id = SAMPLE_IDS[2]

@@ -83,10 +83,28 @@ def test_workers_share_metrics_reloads_and_the_decision_log(tmp_path):
             r = one.post("/v1/config/reload", headers=h)
             assert r.status_code == 200 and r.json()["config_hash"] != old
             new = r.json()["config_hash"]
+            # the answer reports both workers, each done with this reload, on the new hash
+            workers = r.json()["workers"]
+            assert [w["worker"] for w in workers] == [0, 1], workers
+            assert all(w["reloaded"] and w["ok"] and w["config_hash"] == new
+                       and w["problems"] == 0 for w in workers), workers
+            assert len({w["pid"] for w in workers}) == 2
+            # an invalid change: refused by both, both still serving the new hash
+            good = path.read_text()
+            path.write_text(good.replace("hold_months: 13", "hold_months: -1", 1))
+            r = one.post("/v1/config/reload", headers=h)
+            assert r.status_code == 422 and r.json()["config_hash"] == new
+            workers = r.json()["workers"]
+            assert all(w["reloaded"] and not w["ok"] and w["problems"] >= 1
+                       and w["config_hash"] == new for w in workers), workers
+            path.write_text(good)
+            r = one.post("/v1/config/reload", headers=h)
+            assert r.status_code == 200 and all(w["ok"] for w in r.json()["workers"])
             wait_for(lambda: f'deprules_config_info{{config_hash="{new}"}} 2'
                      in one.get("/metrics").text, "both workers to serve the new hash")
-            assert metric(one.get("/metrics").text,
-                          'deprules_config_reloads_total{result="ok"}') == 2
+            text = one.get("/metrics").text
+            assert metric(text, 'deprules_config_reloads_total{result="ok"}') == 4  # 2 x 2
+            assert metric(text, 'deprules_config_reloads_total{result="invalid"}') == 2
             for _ in range(6):
                 r = httpx.get(url + "/health", timeout=DEADLINE)
                 assert r.json()["config_hash"] == new
@@ -131,3 +149,112 @@ def test_jobs_outlive_a_restart_and_unfinished_ones_are_interrupted(tmp_path):
         text = srv.client.get("/metrics").text
         assert re.search(r'deprules_simulation_jobs\{status="interrupted"\} 1', text)
         assert re.search(r'deprules_simulation_jobs\{status="done"\} 1', text)
+
+
+def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
+    # two workers' Jobs over one jobs folder (as --workers 2 has them): --max-jobs 1 lets
+    # one simulation run at a time in the whole service, and the queue's limit (max_jobs +
+    # max_queued_jobs) counts both workers' jobs; a stopping worker's waiting job is canceled
+    import threading
+
+    import pytest
+
+    import deprules.simulate as simulate_module
+    from deprules.api import RequestError
+    from deprules.service_jobs import Jobs
+
+    running, peak, release = [0], [0], threading.Event()
+    lock = threading.Lock()
+
+    class Result:
+        impact = {"accounts": 0}
+
+        def write(self, folder):
+            return []
+
+    def fake_simulate(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait(DEADLINE)
+        with lock:
+            running[0] -= 1
+        return Result()
+
+    monkeypatch.setattr(simulate_module, "simulate", fake_simulate)
+    settings = ServiceSettings(jobs_dir=tmp_path / "jobs", max_jobs=1, max_queued_jobs=2,
+                               instance="one-start")
+    a, b = Jobs(settings), Jobs(settings)
+    a.SLOT_POLL = b.SLOT_POLL = 0.02
+    req = {"extract_path": "x", "as_of": AS_OF}
+    jobs = [a.submit("ann", req, None), b.submit("ann", req, None), a.submit("ann", req, None)]
+    with pytest.raises(RequestError) as refused:  # 3 = max_jobs + max_queued_jobs, in all
+        b.submit("ann", req, None)
+    assert refused.value.status == 429
+    wait_for(lambda: running[0] == 1 or None, "one simulation running")
+    statuses = sorted(j.status for j in jobs)
+    assert statuses == ["queued", "queued", "running"]
+    release.set()
+    for j in jobs:
+        wait_for(lambda: j.status == "done" or None, "the simulations")
+    assert peak[0] == 1
+    # each job's file says so too, for every worker to read
+    assert {x.id: x.status for x in a.all()} == {j.id: "done" for j in jobs}
+    # a job waiting for a slot when its worker stops is canceled, the slot's holder runs on
+    release.clear()
+    first = a.submit("ann", req, None)
+    wait_for(lambda: first.status == "running" or None, "a simulation running")
+    waiting = b.submit("ann", req, None)
+    b.close()
+    assert waiting.status == "canceled" and running[0] == 1
+    release.set()
+    a.close()
+    assert first.status == "done"
+
+
+def _ended(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    # SIGKILL cannot be passed on: the workers learn of it from the kernel (parent-death
+    # signal) and shut down instead of serving the socket on their own
+    if not sys.platform.startswith("linux"):
+        return
+    tokens = tmp_path / "tokens.json"
+    h = {"Authorization": f"Bearer {add_token(tokens, 'olga', ['operator'])[0]}"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "deprules"), "serve",
+                             "--port", "0", "--workers", "2", "--config", str(ROOT / "config"),
+                             "--rules", str(ROOT / "rules"), "--tokens", str(tokens),
+                             "--reload-interval", "0", "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    pids: list[int] = []
+    try:
+        text = ""
+        while not text.rstrip().endswith("}"):
+            line = proc.stdout.readline()
+            assert line, "deprules serve ended before it listened"
+            text += line
+        url = json.loads(text)["listening"]
+        wait_for(lambda: _get(url + "/health"), "the workers to answer")
+        r = wait_for(lambda: (lambda r: r if all(w["pid"] for w in r.json()["workers"])
+                              else None)(httpx.post(url + "/v1/config/reload", headers=h,
+                                                    timeout=DEADLINE)),
+                     "every worker's pid")
+        pids = [w["pid"] for w in r.json()["workers"]]
+        assert len(set(pids)) == 2 and proc.pid not in pids
+        proc.kill()
+        proc.wait(DEADLINE)
+        wait_for(lambda: all(_ended(p) for p in pids) or None, "the workers to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in pids:
+            if not _ended(p):
+                os.kill(p, signal.SIGKILL)

@@ -44,10 +44,8 @@ class _MemTable:
         self.readable = True
         self.unusable: set[str] = set()
         self._rows = rows
-
-    @property
-    def complete(self) -> bool:
-        return all(c.name in self.positions for c in TABLES[self.table] if c.required)
+        # the header is the table's for good: whether it has every required column is too
+        self.complete = all(c.name in self.positions for c in TABLES[table] if c.required)
 
     def search(self, column: str, wanted: set[str], first: bool) -> list[_Row]:
         pos = self.positions.get(column)

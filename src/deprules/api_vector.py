@@ -18,7 +18,6 @@ from datetime import date
 
 from .ledger.executor import Executor
 from .ledger.model import AccountState
-from .rules.facts import build_facts
 from .rules.vocabulary import PROCESSES
 from .runner import AccountRun, Runner
 from .errors import EngineError
@@ -65,15 +64,18 @@ def replay(runner: Runner, state: AccountState, on: date, firings) -> AccountRun
     ``Runner.run_process`` builds them): the same rows, trace and inputs as ``run_cycle``.
     A firing that changes nothing means the two back ends disagree: an error."""
     run = AccountRun(state)
-    config = runner.config
+    # the configuration as it applies on ``on`` (effective-dated values), as run_process
+    # takes it: the executor's interest periods and the facts' depend on it
+    book = runner.book.on(on)
+    config = book.config
+    facts = run.fact_builder(config, on)
     executor, current, round_key, by_id = None, None, None, {}
     for process, rnd, variant, sa_id in firings:
         if process != current:
             executor, current = Executor(state, config, on), process
         if (process, rnd) != round_key:
             round_key = (process, rnd)
-            by_id = {f["id"]: f for f in build_facts(
-                state, config, on, cash_deposit_only=runner.book.cash_deposit_only(process))}
+            by_id = {f["id"]: f for f in facts.build(book.cash_deposit_only(process))}
         fact = by_id.get(sa_id)
         if fact is None or not runner._fire(executor, run, variant, sa_id, fact, process,
                                             on, rnd):

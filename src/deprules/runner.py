@@ -23,7 +23,7 @@ from .money import format_money
 from .rules.book import RuleBook, Variant
 from .rules.conditions import Cmp, Const, In, evaluate, key, render
 from .rules.engine import Matcher, make_matcher
-from .rules.facts import build_facts
+from .rules.facts import FactBuilder
 from .rules.vocabulary import FIELDS, PARAMS, PROCESSES
 
 MAX_ROUNDS = 25
@@ -72,6 +72,15 @@ class AccountRun:
     state: AccountState
     trace: list[TraceEntry] = field(default_factory=list)
     why_not: list[WhyNot] = field(default_factory=list)
+    # the facts of the run's processes: what the executor never changes is computed once
+    # for every round of every process run on this date with this configuration
+    facts: FactBuilder | None = field(default=None, repr=False, compare=False)
+
+    def fact_builder(self, config, on: date) -> FactBuilder:
+        fb = self.facts
+        if fb is None or fb.config is not config or fb.on != on or fb.state is not self.state:
+            fb = self.facts = FactBuilder(self.state, config, on)
+        return fb
 
 
 class Runner:
@@ -95,6 +104,10 @@ class Runner:
         self.user = user
         self.reason = reason
         self.minor_units = self.config.installation.minor_units
+        # id(variant) -> (variant, how its trace inputs are read): the same for every firing
+        self._plans: dict[int, tuple[Variant, list]] = {}
+        # (process, rule id) -> (the Cause's other fields, Cause) of the last firing
+        self._causes: dict[tuple[str, str], tuple[tuple, Cause]] = {}
 
     # ---- public ------------------------------------------------------------------------
     def run_cycle(self, state: AccountState, on: date, processes=PROCESSES,
@@ -125,6 +138,7 @@ class Runner:
         fired: set[tuple[str, str]] = set()  # (rule, SA) that fired in any round
         why_not_from = len(run.why_not)
         cash_only = book.cash_deposit_only(process)
+        facts_of = run.fact_builder(config, on)
 
         def done() -> bool:
             # a rule that did not match in round 1 but fired in a later one is not a "why not"
@@ -134,7 +148,7 @@ class Runner:
             return changed_any
 
         for rnd in range(1, MAX_ROUNDS + 1):
-            facts = build_facts(state, config, on, cash_deposit_only=cash_only)
+            facts = facts_of.build(cash_only)
             if not facts:
                 return done()
             matches = matcher.match(process, facts, state.account_id)
@@ -187,9 +201,18 @@ class Runner:
         return run
 
     def cause(self, process: str, rule) -> Cause:
-        """The cause of what ``rule`` does in ``process`` in this run."""
-        return Cause(process=process, rule=rule.id, seed_step=rule.seed_step, run_id=self.run_id,
-                     config_hash=self.book.hash, user=self.user, reason=self.reason)
+        """The cause of what ``rule`` does in ``process`` in this run (one frozen object per
+        rule, made again when the runner's run id, user or reason change)."""
+        k = (process, rule.id)
+        rest = (rule.seed_step, self.run_id, self.book.hash, self.user, self.reason)
+        hit = self._causes.get(k)
+        if hit is not None and hit[0] == rest:
+            return hit[1]
+        cause = Cause(process=process, rule=rule.id, seed_step=rule.seed_step,
+                      run_id=self.run_id, config_hash=self.book.hash, user=self.user,
+                      reason=self.reason)
+        self._causes[k] = (rest, cause)
+        return cause
 
     # ---- internals ------------------------------------------------------------------------
     def _resolve(self, matches: list[tuple[Variant, str]]) -> list[tuple[Variant, str]]:
@@ -215,20 +238,34 @@ class Runner:
 
     def _inputs(self, variant: Variant, fact: dict) -> dict:
         """The values the rule saw, keyed by short names (the full name where ambiguous)."""
-        values: list[tuple[str, Any]] = []
+        out: dict[str, Any] = {}
+        show = self._show
+        for k, kind, fact_key, value in self._input_plan(variant):
+            out[k] = value if kind is None else show(kind, fact.get(fact_key))
+        return out
+
+    def _input_plan(self, variant: Variant) -> list[tuple[str, str | None, str | None, Any]]:
+        """``(key, field kind, fact key, None)`` per field the rule reads, then ``(key, None,
+        None, shown value)`` per parameter it has a value of: which names a trace entry
+        shows, and each parameter's value, depend on the variant alone."""
+        hit = self._plans.get(id(variant))
+        if hit is not None and hit[0] is variant:
+            return hit[1]
+        values: list[tuple[str, str | None, str | None, Any]] = []
         for name in sorted(variant.rule.fields):
-            values.append((name, self._show(FIELDS[name][0], fact.get(key(name)))))
+            values.append((name, FIELDS[name][0], key(name), None))
         for name in sorted(variant.rule.params):
             value = variant.params.get(name)
             if value is not None:
-                values.append((name, self._show(PARAMS[name][0], value)))
-        short = Counter(n.split(".")[-1] for n, _ in values)
-        out: dict[str, Any] = {}
-        for name, value in values:
+                values.append((name, None, None, self._show(PARAMS[name][0], value)))
+        short = Counter(n.split(".")[-1] for n, *_ in values)
+        plan = []
+        for name, kind, fact_key, value in values:
             leaf = name.split(".")[-1]
             k = leaf if short[leaf] == 1 else ".".join(name.split(".")[-2:])
-            out[k] = value
-        return out
+            plan.append((k, kind, fact_key, value))
+        self._plans[id(variant)] = (variant, plan)
+        return plan
 
     def _show(self, kind: str, value: Any) -> Any:
         if kind == "money" and isinstance(value, int):

@@ -125,6 +125,7 @@ class Jobs:
     the service, or a process that is gone) is reported ``interrupted``, never lost."""
 
     PROGRESS_EVERY = 0.5  # seconds between job.json rewrites for progress
+    SLOT_POLL = 0.2  # seconds between looks for a free --max-jobs slot
 
     def __init__(self, settings):  # service.ServiceSettings
         self.settings = settings
@@ -142,6 +143,7 @@ class Jobs:
         # batch runs one at a time (each holds the store's write transaction anyway)
         self._runs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deprules-run")
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self.jobs: dict[str, Job] = {}  # the jobs of this process
         self._recover()
 
@@ -210,17 +212,60 @@ class Jobs:
             c.setdefault(k, 0)
         return c
 
+    # ---- the --max-jobs slots, shared by every process of the jobs folder ---------------------
+    def _lock_file(self, name: str, wait: bool):
+        """The open file ``JOBS_DIR/.slots/NAME`` holding an exclusive ``flock``, or None
+        when another holder has it and ``wait`` is False. The kernel releases it when the
+        file is closed or its process ends, so a killed worker never keeps a slot."""
+        import fcntl
+
+        folder = self.dir / ".slots"
+        folder.mkdir(exist_ok=True)
+        f = open(folder / name, "a+b")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.close()
+            return None
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    def _take_slot(self, job: Job):
+        """One of the ``--max-jobs`` slots (``.slots/slot-K``), waited for while ``job`` stays
+        queued: with ``--workers N`` the limit holds for the service, not per worker. None
+        when the job was canceled (the service is stopping) while it waited."""
+        while True:
+            for k in range(max(1, self.settings.max_jobs)):
+                f = self._lock_file(f"slot-{k}", wait=False)
+                if f is not None:
+                    return f
+            if job.status == "canceled" or self._closing.wait(self.SLOT_POLL):
+                return None
+
+    def _waiting(self) -> int:
+        """Simulations queued or running in any process of this start of the service."""
+        return sum(1 for j in self.all() if j.kind == "simulation" and
+                   j.status in ("queued", "running") and not self._stale(j))
+
     def submit(self, user: str, req: dict, overlays_doc: dict | None) -> Job:
-        with self._lock:
-            waiting = sum(1 for j in self.jobs.values() if j.status in ("queued", "running"))
+        # counted and recorded under the jobs folder's lock: the queue's limit is the
+        # service's, whichever worker takes the request
+        gate = self._lock_file("submit", wait=True)
+        try:
+            waiting = self._waiting()
             if waiting >= self.settings.max_queued_jobs + self.settings.max_jobs:
-                raise RequestError([field_problem("", f"{waiting} simulations are queued or "
-                                                  "running; try again later", "busy")],
+                raise RequestError([field_problem("", f"{waiting} simulations are queued "
+                                                  "or running; try again later", "busy")],
                                    status=429)
             job = Job(uuid.uuid4().hex[:16], user, req, instance=self.instance,
                       pid=os.getpid())
-            self.jobs[job.id] = job
-        self.save(job)
+            with self._lock:
+                self.jobs[job.id] = job
+            self.save(job)
+        finally:
+            gate.close()
         self._pool.submit(self._run, job, overlays_doc)
         return job
 
@@ -281,10 +326,30 @@ class Jobs:
             log.error("%s job %s: cannot write its job.json: %s", job.kind, job.id, exc)
 
     def _run(self, job: Job, whatif: dict | None) -> None:
-        from .simulate import simulate
-
         if job.status == "canceled":
             return
+        try:
+            slot = self._take_slot(job)
+        except OSError as exc:  # the jobs folder's slot files cannot be made or locked
+            log.error("simulation job %s: no --max-jobs slot: %s", job.id, exc)
+            job.status = "failed"
+            job.error = {"kind": "internal", "message": "internal error; see the service "
+                         f"log for job {job.id}"}
+            self._finish(job)
+            return
+        if slot is None:
+            return
+        if job.status == "canceled":  # while it took the slot
+            slot.close()
+            return
+        try:
+            self._simulate(job, whatif)
+        finally:
+            slot.close()
+
+    def _simulate(self, job: Job, whatif: dict | None) -> None:
+        from .simulate import simulate
+
         job.status, job.started = "running", utc_now()
         self.save(job)
         out = self.dir / job.id
@@ -345,6 +410,7 @@ class Jobs:
             queued = [j for j in self.jobs.values() if j.status == "queued"]
             for j in queued:
                 j.status = "canceled"
+        self._closing.set()  # a job waiting for a slot stops waiting
         for j in queued:
             try:
                 self.save(j)

@@ -15,8 +15,10 @@ parent, removed at exit):
   lag another worker by up to half a second). A restarted worker starts from its file:
   counters never go backwards.
 - ``reload-requests``: ``POST /v1/config/reload`` reloads the worker that answers it and
-  appends a byte here; every other worker sees the file grow within half a second and
-  reloads too. Changed files are noticed by each worker's own watcher.
+  appends a byte here; every other worker sees the file grow within half a second, reloads
+  too and publishes the file's size it has followed (``reload_generation``) with its
+  configuration hash, so the answering worker reports every worker's result. Changed files
+  are noticed by each worker's own watcher.
 
 The decision log is opened by each worker in append mode and every line is one
 ``write``, so lines of different workers never interleave. Simulation jobs are files
@@ -82,13 +84,32 @@ class Peers:
         except OSError:
             return 0
 
-    def request_reload(self) -> None:
+    def request_reload(self) -> int:
+        """Ask every other worker to reload; returns the request's generation (a worker
+        whose snapshot's ``reload_generation`` is at least that has done it)."""
         fd = os.open(self._requests, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, b".")
         finally:
             os.close(fd)
         self.seen = self.reload_generation()
+        return self.seen
+
+    def reloaded(self, generation: int, workers: int, wait: float) -> dict[int, dict]:
+        """worker index -> its last snapshot, once every other worker of ``workers`` has
+        published one done with reload request ``generation``, or after ``wait`` seconds
+        (then those still behind are as they were)."""
+        deadline = time.monotonic() + wait
+        while True:
+            found = {}
+            for snap in self.snapshots():
+                if isinstance(snap.get("worker"), int):
+                    found[snap["worker"]] = snap
+            behind = [k for k in range(workers) if k != self.index and
+                      found.get(k, {}).get("reload_generation", -1) < generation]
+            if not behind or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
 
 
 def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
@@ -107,6 +128,8 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
     stopping: dict = {"signal": None}
     quick_deaths = [0]
 
+    parent = os.getpid()
+
     def spawn(k: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
@@ -114,6 +137,7 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _end_with(parent)
                 _worker(replace(base, worker=k), sock, uvicorn_options)
                 code = 0
             except BaseException:
@@ -167,6 +191,24 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
     return status
 
 
+def _end_with(parent: int) -> None:
+    """A worker gets SIGTERM (a graceful shutdown) when its parent ends, however it ends:
+    a parent killed with SIGKILL cannot pass a signal on, and its workers would otherwise
+    go on serving the socket (Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it ended before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker(settings, sock, uvicorn_options: dict) -> None:
     import uvicorn
 
@@ -182,11 +224,11 @@ def publisher(service, stop: threading.Event) -> None:
     peers = service.peers
     while not stop.wait(PUBLISH_EVERY):
         try:
-            peers.publish(service.peer_snapshot())
             gen = peers.reload_generation()
             if gen != peers.seen:
-                peers.seen = gen
                 service.check_reload(force=True, broadcast=False)
+                peers.seen = gen  # published below: the reload asked for is done here
+            peers.publish(service.peer_snapshot())
         except Exception:  # never let it die
             log.error("worker %d: %s", peers.index, traceback.format_exc())
     try:

@@ -182,8 +182,10 @@ def schema_group():
 @report_errors
 def schema_export(out_dir, fmt):
     """Write every JSON Schema to OUT_DIR (for editors and other tools): the configuration,
-    rule and pack files' schemas, and those of the JSON documents deprules prints, in
-    OUT_DIR/output/ (docs/json-output.md)."""
+    rule and pack files' schemas, those of the JSON documents deprules prints, in
+    OUT_DIR/output/ (docs/json-output.md), and those of the decision service's requests and
+    answers, in OUT_DIR/http/, with its OpenAPI document, OUT_DIR/http/openapi.json (what
+    deprules serve answers at /v1/schemas/NAME and /openapi.json; docs/service.md)."""
     from ..config.schema import export_schemas
 
     written = export_schemas(out_dir)

@@ -42,7 +42,8 @@ from .main import cli
               help="Where simulation reports are written (default: a temporary folder "
                    "removed at exit).")
 @click.option("--max-jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Simulations running at once (more are queued, up to 8 more).")
+              help="Simulations running at once, in all the workers together (more are "
+                   "queued, up to 8 more; beyond that 429).")
 @click.option("--max-body", "max_body", type=click.IntRange(1024), default=8 * 1024 * 1024,
               show_default=True, metavar="BYTES",
               help="Largest request body (batch: 8 times this).")

@@ -158,4 +158,27 @@ def export_schemas(out_dir) -> list:
         target = out / "output" / f"{kind}.schema.json"
         target.write_text(schema_file(kind).read_text())
         written.append(target)
+    # the decision service's requests and answers (GET /v1/schemas/NAME) and its OpenAPI
+    # document (GET /openapi.json): docs/service.md, "Schemas and OpenAPI"
+    (out / "http").mkdir(exist_ok=True)
+    for file, text in sorted(http_schema_texts().items()):
+        target = out / "http" / file
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
     return written
+
+
+def http_schema_texts() -> dict[str, str]:
+    """File name -> text of what ``schema export`` writes under ``http/``: each HTTP schema
+    of the service as ``NAME.schema.json`` (the document ``GET /v1/schemas/NAME`` answers)
+    and ``openapi.json`` (``GET /openapi.json``), indented."""
+    import json
+
+    from ..http_schemas import http_schemas, openapi
+
+    def text(doc: dict) -> str:
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    out = {f"{name}.schema.json": text(schema) for name, schema in http_schemas().items()}
+    out["openapi.json"] = text(openapi())
+    return out

@@ -242,7 +242,11 @@ def money_cell(text: str, mu: int) -> int | None:
         rx = _MONEY_RE[mu] = re.compile(money_pattern(mu))
     if not rx.match(text):
         return None
-    return parse_money(text, mu)
+    # the pattern admits a sign, at most 18 ASCII digits and at most ``mu`` decimals: what
+    # parse_money would give (its Decimal) is the integer of the digits, read directly
+    whole, _, frac = text.lstrip("+-").partition(".")
+    value = int(whole) * 10**mu + (int(frac) * 10 ** (mu - len(frac)) if frac else 0)
+    return -value if text[0] == "-" else value
 
 
 def int_cell(text: str, signed: bool) -> int | None:

@@ -168,11 +168,11 @@ def _parse_rows(t: _Table, rows: list[_Row], ctx, report: Report) -> None:
 
 
 def _parse_cell(file, row: _Row, spec, pos, text, ctx, mu, report: Report) -> None:
-    where = (file, row.line, pos, spec.name)
     kind = spec.kind
     if text == "":
         if not spec.nullable:
-            report.add(*where, cells.missing_message(spec.name), "missing-value")
+            report.add(file, row.line, pos, spec.name, cells.missing_message(spec.name),
+                       "missing-value")
         row.values[spec.name] = None
         return
     value, problem = text, None
@@ -202,7 +202,7 @@ def _parse_cell(file, row: _Row, spec, pos, text, ctx, mu, report: Report) -> No
         if value is None:
             problem = (cells.status_message(text), "unknown-status")
     if problem is not None:
-        report.add(*where, *problem)
+        report.add(file, row.line, pos, spec.name, *problem)
         value = None
     else:
         row.valid.add(spec.name)
