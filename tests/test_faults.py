@@ -272,7 +272,10 @@ def test_ctrl_c_during_a_cycle_with_worker_processes(generated, tmp_path):
         [sys.executable, "-c", PAUSING_CLI, "run", "cycle", "--store", str(store), "--date", ON],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PAUSE_POINT": "written",
-             "DEPRULES_WORKER_CHUNK": "20", "DEPRULES_WORKERS": "2"})
+             "DEPRULES_WORKER_CHUNK": "20", "DEPRULES_WORKERS": "2"},
+        # as from a terminal: a suite started in the background of a shell without job
+        # control runs with SIGINT ignored, and a child would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     line = proc.stderr.readline().decode()
     assert line.startswith("paused written"), line
     workers = _children(proc.pid)
