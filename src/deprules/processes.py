@@ -185,29 +185,15 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
 
     from .batchpool import BatchPool, pool_chunk, possible_variants
     from .vector.engine import Engine
-    from .ledger.sqlcheck import generation
-    from . import storeread
-    from .vector.fromstore import SCOPE, _queries, reading_beside, scope_accounts, store_state
+    from .vector.fromstore import batch_state
 
     processes = PROCESSES if process == "cycle" else (process,)
     chunk = chunk or BATCH_CHUNK
     conn = session.writer.conn
-    # nothing written yet in this transaction: a second connection sees what this one sees
-    untouched = conn.total_changes == 0
+    n_accounts = conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
     # accounts no rule can fire on are not read at all
     scope = scope_sql(setup.book.on(on), setup.config, processes)  # the values of the date
-    scoped = scope is not None
-    n_accounts = conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
-    # the columns read by two child processes as Arrow (storeread.py), else here
-    raw = storeread.read(session.writer.store.path, scope, _queries(SCOPE if scoped else "",
-                                                                     False),
-                         generation(conn), n_accounts) if untouched else None
-    beside = None
-    if raw is None:
-        if scoped:
-            scope_accounts(conn, scope)
-        beside = reading_beside(session.writer.store, conn, scoped) if untouched else None
-    static, mut = store_state(conn, setup.config, scoped=scoped, beside=beside, raw=raw)
+    static, mut = batch_state(session.writer.store, conn, setup.config, scope, n_accounts)
     engine = Engine(setup.book, static, mut)
     log = engine.run(on, processes)
     summary = BatchSummary(process, on, run_id,

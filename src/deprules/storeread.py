@@ -35,7 +35,7 @@ READER_ENV = "DEPRULES_STORE_READER"
 READERS = ("auto", "arrow", "python")
 # auto: children from this many accounts in the store. Starting two interpreters with the
 # driver costs about 0.3 s more than reading in process at 20,000 accounts; at 1,000,000 the
-# children save about 7 s (docs/performance.md), so they pay off from about 50,000.
+# no-op cycle takes 6.2 - 7.9 s with them, 19.9 s without (docs/performance.md).
 CHILDREN_FROM = 50_000
 # two children of about equal work (measured at 1,000,000 accounts: 2.6 and 2.2 s of CPU)
 GROUPS = (("service_agreements", "accounts", "bills"),
@@ -70,7 +70,7 @@ def read(path, scope_select: str | None, queries: dict[str, str], generation: in
     import json
     import subprocess
     import sys
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     groups = [[n for n in g if n in queries] for g in GROUPS]
     groups.append([n for n in queries if not any(n in g for g in GROUPS)])
@@ -78,43 +78,36 @@ def read(path, scope_select: str | None, queries: dict[str, str], generation: in
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (here, os.environ.get("PYTHONPATH")) if p)}
     children = []
+    out: dict[str, list] = {}
+    why = None
     try:
+        requests = []
         for names in (g for g in groups if g):
-            child = subprocess.Popen([sys.executable, "-m", "deprules.storeread"], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-            children.append(child)
-            child.stdin.write(json.dumps({"path": str(path), "scope": scope_select,
-                                          "queries": {n: queries[n] for n in names},
-                                          "generation": generation}).encode())
-            child.stdin.close()
-        outputs: list = [None] * len(children)
-
-        def take(i: int) -> None:
-            outputs[i] = children[i].stdout.read()
-
-        readers = [threading.Thread(target=take, args=(i,)) for i in range(len(children))]
-        for t in readers:
-            t.start()
-        for t in readers:
-            t.join()
-        out: dict[str, list] = {}
-        for child, data in zip(children, outputs):
-            err = child.stderr.read().decode(errors="replace").strip()
-            if child.wait() != 0:
-                return _failed(err.splitlines()[-1] if err else
-                               f"exit status {child.returncode}")
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "deprules.storeread"], env=env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            requests.append(json.dumps({"path": str(path), "scope": scope_select,
+                                        "queries": {n: queries[n] for n in names},
+                                        "generation": generation}).encode())
+        # each child's request, columns and messages through communicate(), in threads
+        with ThreadPoolExecutor(len(children)) as pool:
+            answers = list(pool.map(lambda c, r: c.communicate(r), children, requests))
+        for child, (data, err) in zip(children, answers):
+            if child.returncode != 0:
+                err = err.decode(errors="replace").strip()
+                why = err.splitlines()[-1] if err else f"exit status {child.returncode}"
+                break
             out.update(_unpack(data))
-        return out
     except Exception as exc:  # any failure: the caller reads in process (same result)
-        return _failed(repr(exc))
+        why = repr(exc)
     finally:
         for child in children:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-            for f in (child.stdout, child.stderr):
+            for f in (child.stdin, child.stdout, child.stderr):
                 f.close()
+    return out if why is None else _failed(why)
 
 
 def _failed(why: str) -> None:

@@ -304,4 +304,26 @@ def store_state(conn, config: Config, for_frames: bool = False, scoped: bool = F
     return static, mut
 
 
-__all__ = ["StoreExtract", "reading_beside", "scope_accounts", "store_state"]
+def batch_state(store, conn, config: Config, scope: str | None,
+                accounts: int) -> tuple[st.Static, st.Mutable]:
+    """:func:`store_state` for a store batch inside ``conn``'s write transaction, scoped by
+    ``scope`` (``processes.scope_sql``; None: every account) on a store of ``accounts``
+    accounts. While the transaction has written nothing, another reader sees what ``conn``
+    sees: the columns are then read by the reading children (:mod:`deprules.storeread`), or
+    here on two connections (:func:`reading_beside`); otherwise on ``conn`` alone."""
+    from .. import storeread
+    from ..ledger.sqlcheck import generation
+
+    scoped = scope is not None
+    untouched = conn.total_changes == 0
+    raw = storeread.read(store.path, scope, _queries(SCOPE if scoped else "", False),
+                         generation(conn), accounts) if untouched else None
+    beside = None
+    if raw is None:
+        if scoped:
+            scope_accounts(conn, scope)
+        beside = reading_beside(store, conn, scoped) if untouched else None
+    return store_state(conn, config, scoped=scoped, beside=beside, raw=raw)
+
+
+__all__ = ["StoreExtract", "batch_state", "reading_beside", "scope_accounts", "store_state"]
