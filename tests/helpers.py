@@ -98,3 +98,17 @@ def simple_state(aid: str):
     s.journal.append(JournalEntry(1, aid, f"{aid}-D", d, "adjustment", f"{aid}-ADJ001",
                                   {"amount": "5.00"}, c))
     return s
+
+
+def assert_same_simulation(got, want, tmp_path: Path) -> None:
+    """Two simulations give the same per-account table (exactly), the same impact JSON,
+    and the same files written, byte for byte."""
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(got.table, want.table, check_exact=True)
+    assert got.json() == want.json()
+    a, b = tmp_path / "want", tmp_path / "got"
+    want.write(a)
+    got.write(b)
+    for name in ("impact.json", "accounts.csv", "accounts.parquet", "report.html"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name

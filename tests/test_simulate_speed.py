@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import assert_same_simulation
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
@@ -64,13 +65,7 @@ def test_the_forked_candidate_gives_the_one_process_result(root, generated, tmp_
     monkeypatch.setattr(forked_mod, "Forked", Spy)
     two = _sim(root, generated, **kw)
     assert forked_pids and all(forked_pids), "the candidate did not run in a child"
-    pd.testing.assert_frame_equal(two.table, one.table, check_exact=True)
-    assert two.json() == one.json()
-    a, b = tmp_path / "one", tmp_path / "two"
-    one.write(a)
-    two.write(b)
-    for name in ("impact.json", "accounts.csv", "accounts.parquet", "report.html"):
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert_same_simulation(two, one, tmp_path)
 
 
 def test_a_failing_or_dying_child_is_reported():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import assert_same_simulation
 
 AS_OF = date(2026, 11, 21)
 HOLD_18 = "deposit_classes.RES.refund_criteria.hold_months=18"
@@ -122,20 +123,12 @@ def test_vector_on_a_dask_local_cluster_equals_one_process(root, generated, tmp_
     """Issue 18: the vector back end on account partitions of a 2-worker LocalCluster
     gives the table (frame equality) and the files (bytes) of the one-process run."""
     pytest.importorskip("distributed", reason="dask[distributed] is not installed")
-    import pandas as pd
-
     kw = dict(kw)
     if kw.get("overlays") == "whatif":
         kw["overlays"] = [root / "examples" / "whatif"]
     local = _sim(root, generated, **kw)
     dask = _sim(root, generated, engine="dask", workers=2, partition_size=173, **kw)
-    pd.testing.assert_frame_equal(dask.table, local.table, check_exact=True)
-    assert dask.json() == local.json()
-    a, b = tmp_path / "local", tmp_path / "dask"
-    local.write(a)
-    dask.write(b)
-    for name in ("impact.json", "accounts.csv", "accounts.parquet", "report.html"):
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert_same_simulation(dask, local, tmp_path)
     if kw.get("reasons") == "examples":  # partitions' own examples were blanked again
         assert 0 < (local.table["reason"] != "").sum() < local.table["changed"].sum()
 
@@ -171,8 +164,6 @@ def test_dask_workers_reading_their_rows_equal_one_process(root, generated_parqu
     """Issue 18: on a Parquet extract each Dask worker reads its partition's row groups
     (the command reads only the id columns); the table and files are one process's."""
     pytest.importorskip("distributed", reason="dask[distributed] is not installed")
-    import pandas as pd
-
     kw = dict(kw)
     if kw.get("overlays") == "whatif":
         kw["overlays"] = [root / "examples" / "whatif"]
@@ -180,13 +171,7 @@ def test_dask_workers_reading_their_rows_equal_one_process(root, generated_parqu
     with monkeypatch.context() as m:
         _no_load_in_the_command(m)
         dask = _sim(root, generated_parquet, engine="dask", workers=2, partition_size=173, **kw)
-    pd.testing.assert_frame_equal(dask.table, local.table, check_exact=True)
-    assert dask.json() == local.json()
-    a, b = tmp_path / "local", tmp_path / "dask"
-    local.write(a)
-    dask.write(b)
-    for name in ("impact.json", "accounts.csv", "accounts.parquet", "report.html"):
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert_same_simulation(dask, local, tmp_path)
     shipped = _sim(root, generated_parquet, engine="dask", workers=2, partition_size=400,
                    ship_partitions=True, **kw)
     assert shipped.json() == local.json()
