@@ -95,8 +95,11 @@ def test_vector_store_run_after_csr_work_and_single_processes(tmp_path, root):
 
 def test_changed_accounts_applied_in_small_chunks_give_the_same_store(tmp_path, monkeypatch):
     """The changed accounts are read, changed and written a chunk at a time inside the one
-    transaction; chunks of 7 accounts give the rows of one pass."""
+    transaction; chunks of 7 accounts give the rows of one pass (every account replayed:
+    written from columns, a fresh store's accounts would not be read at all)."""
     from deprules import processes
+
+    monkeypatch.setenv("DEPRULES_STORE_ROWS", "replay")
 
     extract = generated(tmp_path, 150, 9)
     vec, ref = init(extract, tmp_path / "vec.db"), init(extract, tmp_path / "ref.db")
@@ -110,8 +113,10 @@ def test_worker_processes_write_the_rows_of_one_process(tmp_path, monkeypatch):
     """``--workers 2`` with chunks of 7 accounts (workers start from 14 changed accounts):
     the workers read, replay and return each chunk's rows and the parent writes them in
     order, so the store is the one a single process writes, row for row in rowid order,
-    over a horizon; the journal says how many workers applied the batch."""
+    over a horizon; the journal says how many workers applied the batch (every account
+    replayed: written from columns, a fresh store's accounts need no workers)."""
     monkeypatch.setenv("DEPRULES_WORKER_CHUNK", "7")
+    monkeypatch.setenv("DEPRULES_STORE_ROWS", "replay")
     extract = generated(tmp_path, 200, 4)
     pooled, one, ref = (init(extract, tmp_path / f"{n}.db") for n in ("pooled", "one", "ref"))
     for on in HORIZON:
@@ -388,7 +393,9 @@ def test_vector_store_runs_with_effective_dated_values(tmp_path, root, monkeypat
     fired = []
     for on in HORIZON:
         a, b = run(vec, on, "vector", *config), run(ref, on, "python", *config)
+        monkeypatch.setenv("DEPRULES_STORE_ROWS", "replay")  # the workers replay every account
         c = run(pooled, on, "vector", *config, "--workers", "2")
+        monkeypatch.delenv("DEPRULES_STORE_ROWS")
         assert a == b == c
         assert rows(vec) == rows(ref) == rows(pooled)
         fired.append(a["rules_fired"])

@@ -185,6 +185,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
 
     from .batchpool import BatchPool, pool_chunk, possible_variants
     from .vector.engine import Engine
+    from .vector import storerows
     from .vector.fromstore import batch_state
 
     processes = PROCESSES if process == "cycle" else (process,)
@@ -194,15 +195,24 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     # accounts no rule can fire on are not read at all
     scope = scope_sql(setup.book.on(on), setup.config, processes)  # the values of the date
     static, mut = batch_state(session.writer.store, conn, setup.config, scope, n_accounts)
+    columns = column_rows()
     engine = Engine(setup.book, static, mut)
+    engine.record = columns
+    before = storerows.balances_before(mut) if columns else None
     log = engine.run(on, processes)
     summary = BatchSummary(process, on, run_id,
                            minor_units=setup.config.installation.minor_units)
     summary.accounts = n_accounts
     fallback = engine.flagged | engine.fb
+    runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
+    written = np.zeros(static.n_acct, bool)
+    if columns:
+        # accounts with no rows yet are written from the engine's columns, not replayed
+        written = _write_columns(session, engine, log, fallback, before, on, runner, summary)
+        del before
     firings: dict[int, list] = {}
-    fired = log.firings(static, fallback)
-    if fired is not None:
+    fired = log.firings(static, fallback | written)
+    if fired is not None and len(fired[0]):
         acct, pidx, rnd, vi, rows = fired
         sa_ids = static.sa_id[rows].tolist()
         cuts = np.flatnonzero(np.r_[True, acct[1:] != acct[:-1], True]).tolist()
@@ -214,7 +224,6 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     ids = [static.account_id[a] for a in todo]
     variants = engine.variants_all
     del engine, log, static, mut
-    runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
     if workers > 1 and len(todo) >= 2 * pool_chunk():
         if possible_variants(setup.book.on(on)) != variants:
             raise AssertionError("the workers would number the rule variants differently")
@@ -232,6 +241,63 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
         if progress is not None:
             progress(min(start + chunk, len(todo)), len(todo))
     return summary
+
+
+ROWS_ENV = "DEPRULES_STORE_ROWS"
+ROWS_MODES = ("auto", "replay")
+
+
+def column_rows() -> bool:
+    """Whether a store batch writes the changed accounts that have no rows yet from the
+    vector engine's columns: ``$DEPRULES_STORE_ROWS`` ``auto`` (the default), or ``replay``
+    (every changed account replayed through the executor; the same rows, slower)."""
+    import os
+
+    want = os.environ.get(ROWS_ENV, "").strip().lower() or "auto"
+    if want not in ROWS_MODES:
+        from .errors import InputError
+
+        raise InputError(f"{ROWS_ENV} is {want!r}; it must be one of {', '.join(ROWS_MODES)} "
+                         "(default auto)")
+    return want == "auto"
+
+
+def _write_columns(session, engine, log, fallback, before: dict, on: date, runner: Runner,
+                   summary: BatchSummary):
+    """Write the changed accounts of ``log`` that have no entity rows yet (and that the
+    engine did not hand to the per-account runner) from its columns
+    (:class:`deprules.vector.storerows.StoreRows`), after checking their invariants; count
+    them in ``summary``. Returns the accounts written (a boolean per account position)."""
+    import numpy as np
+
+    from .errors import InvariantError
+    from .ledger.sqlstore import _hook
+    from .ledger.sqlrows import cause_key
+    from .vector import storerows
+
+    static = engine.s
+    changed = np.zeros(static.n_acct, bool)
+    for rows, _, _, _ in log.trace:
+        changed[static.acct[rows]] = True
+    cand = np.flatnonzero(changed & ~fallback)
+    keep = np.zeros(static.n_acct, bool)
+    keep[cand[storerows.fresh_accounts(session.writer.conn, static, cand)]] = True
+    if not keep.any():
+        return keep
+    writer = session.writer
+    variants = engine.variants_all
+    cause_ids = np.array([writer.cause_ids.id(cause_key(runner.cause(v.rule.process, v.rule)))
+                          for v in variants] or [0], np.int64)
+    rows = storerows.StoreRows(engine, log, keep, before, on, cause_ids)
+    problems = rows.problems()
+    if problems:
+        raise InvariantError(f"{session.command}: refusing to commit, ledger invariants "
+                             "broken:\n" + "\n".join(problems[:20]))
+    writer.rows_written += rows.write(writer.conn)
+    _hook("written", writer.conn)
+    rows.count(summary, storerows.trace_rules(log, static, keep, variants))
+    session.flushed.extend(static.account_ids.take(np.flatnonzero(keep)).to_pylist())
+    return keep
 
 
 def run_approval_timeouts(ledger: Ledger, setup: Setup, on: date, run_id: str = "run",

@@ -257,7 +257,7 @@ def run_process(process, store_dir, on, backend, allow_backdate, workers, who, r
     A date earlier than the store's last run is refused unless --allow-backdate.
     """
     from ..batchpool import default_workers, pool_chunk
-    from ..processes import run_approval_timeouts, run_batch, run_store_batch
+    from ..processes import column_rows, run_approval_timeouts, run_batch, run_store_batch
     from ..storeops import store_session
 
     setup = load(config_dir, rules_dir)
@@ -267,6 +267,7 @@ def run_process(process, store_dir, on, backend, allow_backdate, workers, who, r
     vector = backend == "vector" and process != "ADTIMEOUT"
     if vector:
         pool_chunk()  # a bad $DEPRULES_WORKER_CHUNK is refused before the store is opened
+        column_rows()  # and a bad $DEPRULES_STORE_ROWS
     scope = (lambda r: r.accounts_where("adjustments", "status = 'pending_approval'")) \
         if process == "ADTIMEOUT" else () if vector else None
     with store_session(store_dir, setup, who, f"run {process} {on.isoformat()}", reason,

@@ -57,6 +57,7 @@ Environment:
   DEPRULES_WORKERS           --workers of run: processes applying a batch (default: cores)
   DEPRULES_WORKER_CHUNK      accounts a run worker applies at a time (default 4000)
   DEPRULES_STORE_READER      how run reads a store's columns: auto, arrow or python
+  DEPRULES_STORE_ROWS        how run writes a store's new rows: auto (from columns) or replay
   DEPRULES_DEBUG             set (e.g. 1): show the traceback of an internal error
   DEPRULES_YAML_MAX_BYTES    largest YAML file read (default 5242880)
   DEPRULES_YAML_MAX_DEPTH    deepest YAML nesting (default 50, at most 500)

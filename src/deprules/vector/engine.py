@@ -40,6 +40,12 @@ from .interest import ClassInterest
 from .state import NONE, STATUS_CODE
 
 MAX_ROUNDS = 25
+# what Engine.record logs besides adjustments and To Dos (payload columns a, b, c, d)
+EV_STATUS = 1  # a: status before, b: status after, c: stop day after
+EV_BILL = 2  # a: the bill's amount (the SA's current balance)
+EV_REFUND_METHOD = 3  # the variant's refund method algorithm
+EV_BILL_COMPLETE = 4  # a: due day
+EV_SETTLED = 5  # a: from day (NONE: blank), b: to day, c: amount, d: 1 below minimum | 2 periodic
 BALANCE_VERBS = frozenset({"post_interest", "post_periodic_interest", "create_adjustment",
                            "apply_deposit_to_debt"})
 _CLOSED_OR_CANCELED = st.status_lut("closed", "canceled")
@@ -79,6 +85,8 @@ class Log:
 
     adj: list = field(default_factory=list)
     todo: list = field(default_factory=list)
+    # with Engine.record: the other journaled changes (EV_* kinds), for the store's rows
+    events: list = field(default_factory=list)
     why_not: list = field(default_factory=list)
     trace: list = field(default_factory=list)
     rounds: dict = field(default_factory=dict)  # process -> rounds run
@@ -105,6 +113,7 @@ class Engine:
         self.base = book
         self.s, self.m = static, mut
         self.fb = np.zeros(static.n_acct, bool)  # accounts run by the per-account runner
+        self.record = False  # log every journaled change (Log.events), for a store batch
         self._interest: dict[int, ClassInterest | None] = {}
         self._use(book)
 
@@ -311,6 +320,22 @@ class Engine:
             changed |= fn(ctx, idx, action.args)
         return changed
 
+    def _event(self, ctx: Ctx, kind: int, rows: np.ndarray, sub=0, micro=0, a=0, b=0, c=0,
+               d=0) -> None:
+        """Log a journaled change of ``rows`` (with :attr:`record`): its order inside the
+        account is (process, round, SA rank, action, ``sub``, ``micro``)."""
+        if not self.record or len(rows) == 0:
+            return
+        n = len(rows)
+
+        def col(v):
+            return np.broadcast_to(np.asarray(v, np.int64), (n,)).copy()
+
+        self.log.events.append(dict(
+            kind=np.full(n, kind, np.int8), sa=rows, acct=self.s.acct[rows],
+            **ctx.order(self.s.rank[rows], sub), micro=col(micro),
+            vi=np.full(n, ctx.vi, np.int32), a=col(a), b=col(b), c=col(c), d=col(d)))
+
     def _fail(self, ctx: Ctx, rows: np.ndarray, message: str):
         r = int(rows[0])
         acct = self.s.account_id[self.s.acct[r]]
@@ -348,6 +373,8 @@ class Engine:
             m.stop[rows[none]] = self.on_day
             if to == "pending_stop" and stop_arg:
                 m.stop[rows[~none]] = self.on_day
+        if self.record:
+            self._event(ctx, EV_STATUS, rows, a=cur[ch], b=to_c, c=m.stop[rows])
         m.status[rows] = to_c
         return ch
 
@@ -433,6 +460,7 @@ class Engine:
             r = rows[bad][:1]
             self._fail(ctx, r, f"SA {self.s.sa_id[r[0]]} is {STATUSES[m.status[r[0]]]}; only a "
                        "stopped SA gets a final bill")
+        self._event(ctx, EV_BILL, rows, a=m.current[rows])
         m.bill_n[rows] += 1
         m.bill_status[rows] = st.BILL_CODE["frozen"]
         m.bill_amount[rows] = m.current[rows]
@@ -446,6 +474,7 @@ class Engine:
         m = self.m
         ok = (m.bill_n[idx] > 0) & ~m.rma[idx]
         m.rma[idx[ok]] = True
+        self._event(ctx, EV_REFUND_METHOD, idx[ok])
         return ok
 
     def _act_complete_bill(self, ctx, idx, args):
@@ -461,6 +490,7 @@ class Engine:
         m.bill_status[rows] = st.BILL_CODE["complete"]
         m.bill_completed[rows] = self.on_day
         m.bill_due[rows] = self.on_day + self.config.installation.bill_due_days
+        self._event(ctx, EV_BILL_COMPLETE, rows, a=m.bill_due[rows])
         return frozen
 
     # ---- interest -------------------------------------------------------------------
@@ -484,6 +514,9 @@ class Engine:
         nz = amount != 0
         code = self.config.batch_types["deposit_interest"]
         self._adjust(ctx, rows[nz], rows[nz], code, -amount[nz])
+        if self.record:
+            below = (to - s.start[rows]) < self._min_days(s.dclass[rows])
+            self._event(ctx, EV_SETTLED, rows, micro=5, a=li[elig], b=to, c=amount, d=below)
         m.last_int[rows] = to
         return elig
 
@@ -508,8 +541,20 @@ class Engine:
             amount = self._interest_of(rows, frm, to)
             nz = amount != 0
             self._adjust(ctx, rows[nz], rows[nz], code, -amount[nz], sub=j)
+            if self.record:
+                below = (to - s.start[rows]) < self._min_days(cls[at])
+                self._event(ctx, EV_SETTLED, rows, sub=j, micro=5, a=frm, b=to, c=amount,
+                            d=2 + below)
             m.last_int[rows] = to
         return count > 0
+
+    def _min_days(self, dclass: np.ndarray) -> np.ndarray:
+        """Each deposit class's min_days_held (none below it for a class without interest:
+        the executor then settles with no result)."""
+        mins = np.array([-2**40 if self.config.deposit_classes[c].interest is None else
+                         self.config.deposit_classes[c].interest.min_days_held
+                         for c in self.s.class_codes] or [0], np.int64)
+        return mins[dclass]
 
     def _interest_of(self, rows: np.ndarray, frm: np.ndarray, to: np.ndarray) -> np.ndarray:
         """REFUNDINT of each SA over [frm, to), in minor units (0 for a class without it)."""
