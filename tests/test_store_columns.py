@@ -164,3 +164,42 @@ def test_a_bad_store_rows_mode_is_refused_before_the_store_is_opened(tmp_path, m
     assert r.exit_code == 2
     assert f"DEPRULES_STORE_ROWS is {value!r}; it must be one of auto, replay" in r.output
     assert Store.open(store).generation() == 1
+
+
+def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(tmp_path):
+    """``run cycle`` draws its progress on standard error when that is a terminal (a real
+    pseudo-terminal here), and writes nothing but the summary to a pipe."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    extract = tmp_path / "x"
+    write_generated(generate.generate_extract(200, seed=6, as_of=ON), extract)
+    stores = [init(extract, tmp_path / f"{n}.db") for n in ("tty", "pipe")]
+    cmd = [sys.executable, str(root / "cli.py"), "run", "cycle", "--date", ON.isoformat(),
+           "--config", str(root / "config"), "--rules", str(root / "rules"), "--store"]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(cmd + [str(stores[0])], stdout=subprocess.PIPE, stderr=follower,
+                            env=env)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the terminal's other side closed
+            break
+        if not data:
+            break
+        seen += data
+    out, _ = proc.communicate(timeout=300)
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"cycle 2026-11-21: applying" in seen and b"100%" in seen
+    assert out.startswith(b"cycle on 2026-11-21")
+    piped = subprocess.run(cmd + [str(stores[1])], capture_output=True, env=env, timeout=300)
+    assert piped.returncode == 0 and piped.stderr == b""
+    assert piped.stdout.replace(b"g2-run", b"") == out.replace(b"g2-run", b"")

@@ -208,7 +208,8 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     written = np.zeros(static.n_acct, bool)
     if columns:
         # accounts with no rows yet are written from the engine's columns, not replayed
-        written = _write_columns(session, engine, log, fallback, before, on, runner, summary)
+        written = _write_columns(session, engine, log, fallback, before, on, runner, summary,
+                                 progress)
         del before
     firings: dict[int, list] = {}
     fired = log.firings(static, fallback | written)
@@ -263,11 +264,12 @@ def column_rows() -> bool:
 
 
 def _write_columns(session, engine, log, fallback, before: dict, on: date, runner: Runner,
-                   summary: BatchSummary):
+                   summary: BatchSummary, progress=None):
     """Write the changed accounts of ``log`` that have no entity rows yet (and that the
     engine did not hand to the per-account runner) from its columns
     (:class:`deprules.vector.storerows.StoreRows`), after checking their invariants; count
-    them in ``summary``. Returns the accounts written (a boolean per account position)."""
+    them in ``summary``; ``progress(done, total)`` after each chunk of accounts written.
+    Returns the accounts written (a boolean per account position)."""
     import numpy as np
 
     from .errors import InvariantError
@@ -293,7 +295,7 @@ def _write_columns(session, engine, log, fallback, before: dict, on: date, runne
     if problems:
         raise InvariantError(f"{session.command}: refusing to commit, ledger invariants "
                              "broken:\n" + "\n".join(problems[:20]))
-    writer.rows_written += rows.write(writer.conn)
+    writer.rows_written += rows.write(writer.conn, progress)
     _hook("written", writer.conn)
     rows.count(summary, storerows.trace_rules(log, static, keep, variants))
     session.flushed.extend(static.account_ids.take(np.flatnonzero(keep)).to_pylist())

@@ -196,7 +196,8 @@ def _journal_line(e: dict) -> str:
 @contextmanager
 def _progress(label: str):
     """A progress bar on standard error while the changed accounts are applied, when it is a
-    terminal (nothing otherwise: logs and pipes stay clean)."""
+    terminal (nothing otherwise: logs and pipes stay clean): one bar for the accounts
+    written from the engine's columns, then one for the accounts replayed."""
     if not sys.stderr.isatty():
         yield None
         return
@@ -204,6 +205,9 @@ def _progress(label: str):
 
     def progress(done: int, total: int) -> None:
         bar = state.get("bar")
+        if bar is not None and bar.length != total:  # the next part of the batch
+            bar.__exit__(None, None, None)
+            bar = None
         if bar is None:
             bar = state["bar"] = click.progressbar(length=total, label=f"{label}: applying",
                                                    file=sys.stderr)

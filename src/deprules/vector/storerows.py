@@ -42,7 +42,7 @@ from .engine import (EV_BILL, EV_BILL_COMPLETE, EV_REFUND_METHOD, EV_SETTLED, EV
 from .frames import _concat, _creation_order
 
 # accounts written per chunk (their rows are built, inserted and let go together)
-CHUNK_ACCOUNTS = 50_000
+CHUNK_ACCOUNTS = 20_000
 # the tables an account with none of their rows may be written from columns
 ENTITY_TABLES = ("account_journal", "adjustments", "fts", "bills", "todos", "checks")
 _ORDER = ("pidx", "rnd", "rank", "ai", "sub")
@@ -138,6 +138,29 @@ def _json_or_null(arr: pa.Array) -> pa.Array:
 
 def _lut(values: list) -> pa.Array:
     return pa.array(values, pa.string())
+
+
+class _Same:
+    """A column whose every value is ``value``: written as a literal of the INSERT, not
+    bound row by row (binding is most of what an insert costs from Python)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def sql(self) -> str:
+        v = self.value
+        if v is None:
+            return "NULL"
+        if isinstance(v, int):
+            return str(int(v))
+        return "'" + str(v).replace("'", "''") + "'"
+
+
+def _insert_sql(layout, cols: list) -> str:
+    """``layout``'s INSERT with ``cols``' constant columns as literals."""
+    names = ", ".join(f'"{c}"' for c in layout.stored_columns)
+    marks = ", ".join(c.sql() if isinstance(c, _Same) else "?" for c in cols)
+    return f"INSERT INTO {layout.table} ({names}) VALUES ({marks})"
 
 
 class StoreRows:
@@ -321,9 +344,10 @@ class StoreRows:
         for start in range(0, len(accts), CHUNK_ACCOUNTS):
             lo, hi = accts[start], accts[min(start + CHUNK_ACCOUNTS, len(accts)) - 1] + 1
             for name, cols in self._chunk(lo, hi).items():
-                if cols and len(cols[0]):
-                    conn.executemany(LAYOUTS[name].insert_sql(), zip(*cols))
-                    written += len(cols[0])
+                bound = [c for c in cols if not isinstance(c, _Same)]
+                if bound and len(bound[0]):
+                    conn.executemany(_insert_sql(LAYOUTS[name], cols), zip(*bound))
+                    written += len(bound[0])
             if progress is not None:
                 progress(min(start + CHUNK_ACCOUNTS, len(accts)), len(accts))
         return written
@@ -342,8 +366,8 @@ class StoreRows:
             return pc.binary_join_element_wise(s.account_ids.take(pa.array(acct_rows)), nums,
                                                "-" + kind)
 
-        def rep(v, n: int) -> list:
-            return [v] * n
+        def rep(v, n: int) -> _Same:
+            return _Same(v)
 
         out: dict[str, list] = {}
         a = {k: v[part(self.adj["acct"])] for k, v in self.adj.items()}
@@ -522,7 +546,7 @@ class StoreRows:
         n = len(order)
         op = pa.array(order)
         return [seq.tolist(), s.account_ids.take(pa.array(acct)).to_pylist(),
-                s.sa_ids.take(pa.array(sa)).to_pylist(), [self.on_text] * n,
+                s.sa_ids.take(pa.array(sa)).to_pylist(), _Same(self.on_text),
                 np.concatenate(kinds)[order].tolist(),
                 pa.concat_arrays(entity).take(op).to_pylist(),
                 pa.concat_arrays(detail).take(op).to_pylist(),
