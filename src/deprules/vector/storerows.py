@@ -93,11 +93,30 @@ def _sorted_cols(chunks: list, names, keep: np.ndarray, micro: bool = False) -> 
     at = keep[cols["acct"]]
     cols = {k: v[at] for k, v in cols.items()}
     if micro:
-        parts = [cols["acct"], *(cols[k] for k in _ORDER), cols["micro"]]
-        order = np.lexsort(tuple(reversed(parts)))
+        order = _sort_order([cols["acct"], *(cols[k] for k in _ORDER), cols["micro"]])
     else:
         order = _creation_order(cols, cols["acct"])
     return {k: v[order] for k, v in cols.items()}
+
+
+JOURNAL_KINDS = ("adjustment", "freeze", "check", "todo", "status", "bill", "refund_method",
+                 "bill_complete", "interest_settled")
+_KIND_TEXT = np.array(JOURNAL_KINDS, object)
+
+
+def _sort_order(parts: list) -> np.ndarray:
+    """The order that sorts rows by ``parts`` (non-negative integer columns, the first
+    most significant): one stable sort of a combined key when it fits in 63 bits."""
+    sizes = [int(p.max()) + 1 if len(p) else 1 for p in parts]
+    total = 1
+    for z in sizes:
+        total *= z
+    if total >= 2**62:
+        return np.lexsort(tuple(reversed(parts)))
+    key = np.zeros(len(parts[0]), np.int64)
+    for p, z in zip(parts, sizes):
+        key = key * z + p.astype(np.int64)
+    return np.argsort(key, kind="stable")
 
 
 def _ordinal(acct: np.ndarray) -> np.ndarray:
@@ -207,11 +226,13 @@ class StoreRows:
         self.t_ext = np.array([t.category in EXTERNAL for t in types])
         self.t_code = _lut([t.code for t in types])
         self.t_category = _lut([t.category for t in types])
-        self.t_dist = _lut([t.distribution_code for t in types])
-        self.t_request = _lut([t.ap_request_type or "" for t in types])
         self.t_cat_code = [t.category for t in types]
-        self.sa_dist = _lut([self.config.sa_types[c].distribution_code
-                             for c in self.s.type_codes])
+        self.o_code, self.o_category, self.o_dist, self.o_request = (
+            np.array(x, object) for x in ([t.code for t in types], self.t_cat_code,
+                                          [t.distribution_code for t in types],
+                                          [t.ap_request_type or "" for t in types]))
+        self.o_sa_dist = np.array([self.config.sa_types[c].distribution_code
+                                   for c in self.s.type_codes], object)
         # the adjustment types' JSON detail pieces
         self.t_code_json = _quoted(self.t_code)
         self.t_category_json = _quoted(self.t_category)
@@ -356,8 +377,7 @@ class StoreRows:
                     "WHERE sa_id = ? AND account_id = ?",
                     zip(status[sl], _iso(m.stop[r]).to_pylist(), m.current[r].tolist(),
                         m.payoff[r].tolist(), _iso(m.last_int[r]).to_pylist(),
-                        self.s.sa_ids.take(pa.array(r)).to_pylist(),
-                        self.s.account_ids.take(pa.array(self.s.acct[r])).to_pylist()))
+                        self.s.sa_id[r].tolist(), self.s.account_id[self.s.acct[r]].tolist()))
             written += len(rows)
         accts = np.flatnonzero(self.keep)
         for start in range(0, len(accts), CHUNK_ACCOUNTS):
@@ -390,20 +410,20 @@ class StoreRows:
         out: dict[str, list] = {}
         a = {k: v[part(self.adj["acct"])] for k, v in self.adj.items()}
         na = len(a["acct"])
-        acct_txt = s.account_ids.take(pa.array(a["acct"]))
-        sa_txt = s.sa_ids.take(pa.array(a["sa"]))
         adj_id = ids(a["acct"], "ADJ", a["n"])
         ft_id = ids(a["acct"], "FT", a["n"])
         twin = a["twin"].astype(np.int64)
         twin_id = pc.if_else(pa.array(twin != 0), ids(a["acct"], "ADJ", a["n"] + twin),
                              pa.scalar("", pa.string()))
         cause = self.cause_ids[a["vi"]].tolist()
-        typ = pa.array(a["type"].astype(np.int32))
-        code = self.t_code.take(typ)
-        acct_l, sa_l, adj_l, ft_l = (x.to_pylist() for x in (acct_txt, sa_txt, adj_id, ft_id))
+        # ids of accounts and SAs: the Python strings made once per store (Static's
+        # object arrays), not one per row
+        acct_o, sa_o = s.account_id[a["acct"]], s.sa_id[a["sa"]]
+        acct_l, sa_l = acct_o.tolist(), sa_o.tolist()
+        adj_l, ft_l = adj_id.to_pylist(), ft_id.to_pylist()
         amount_l = a["amount"].tolist()
-        out["adjustments"] = [adj_l, acct_l, sa_l, code.to_pylist(),
-                              self.t_category.take(typ).to_pylist(), amount_l,
+        out["adjustments"] = [adj_l, acct_l, sa_l, self.o_code[a["type"]].tolist(),
+                              self.o_category[a["type"]].tolist(), amount_l,
                               rep("frozen", na), rep("batch", na), rep(on, na), cause,
                               twin_id.to_pylist(), ft_l, rep("", na), rep("", na),
                               rep("", na), rep("", na)]
@@ -412,23 +432,22 @@ class StoreRows:
         gl = np.flatnonzero(self.t_gl[a["type"]])
         g2 = np.repeat(gl, 2)
         seq = np.tile(np.array([1, 2], np.int64), len(gl))
-        sa_code = self.sa_dist.take(pa.array(s.sa_type[a["sa"][gl]].astype(np.int32)))
-        dist = self.t_dist.take(pa.array(a["type"][gl].astype(np.int32)))
         codes = np.empty(2 * len(gl), object)
-        codes[0::2], codes[1::2] = sa_code.to_pylist(), dist.to_pylist()
+        codes[0::2] = self.o_sa_dist[s.sa_type[a["sa"][gl]]]
+        codes[1::2] = self.o_dist[a["type"][gl]]
         gl_amount = np.where(seq == 1, a["amount"][g2], -a["amount"][g2])
         out["gl_lines"] = [ft_id.take(pa.array(g2)).to_pylist(),
-                           acct_txt.take(pa.array(g2)).to_pylist(), seq.tolist(),
+                           acct_o[g2].tolist(), seq.tolist(),
                            codes.tolist(), gl_amount.tolist()]
         ck = np.flatnonzero(a["chk"])
         nck = len(ck)
         ckp = pa.array(ck)
         chk_id = ids(a["acct"][ck], "CHK", a["chk"][ck])
-        out["checks"] = [chk_id.to_pylist(), acct_txt.take(ckp).to_pylist(),
-                         sa_txt.take(ckp).to_pylist(), adj_id.take(ckp).to_pylist(),
-                         acct_txt.take(ckp).to_pylist(), a["amount"][ck].tolist(),
+        out["checks"] = [chk_id.to_pylist(), acct_o[ck].tolist(),
+                         sa_o[ck].tolist(), adj_id.take(ckp).to_pylist(),
+                         acct_o[ck].tolist(), a["amount"][ck].tolist(),
                          rep("not_selected", nck),
-                         self.t_request.take(pa.array(a["type"][ck].astype(np.int32))).to_pylist(),
+                         self.o_request[a["type"][ck]].tolist(),
                          rep(on, nck), [cause[i] for i in ck.tolist()]]
         # bills
         bp = part(self.bill_acct)
@@ -436,8 +455,8 @@ class StoreRows:
         nb = len(b_sa)
         m = self.m
         bill_id = ids(b_acct, "BILL", b_n)
-        out["bills"] = [bill_id.to_pylist(), s.account_ids.take(pa.array(b_acct)).to_pylist(),
-                        s.sa_ids.take(pa.array(b_sa)).to_pylist(), self.bill_amount[bp].tolist(),
+        out["bills"] = [bill_id.to_pylist(), s.account_id[b_acct].tolist(),
+                        s.sa_id[b_sa].tolist(), self.bill_amount[bp].tolist(),
                         np.asarray(st.BILL_STATES, object)[m.bill_status[b_sa]].tolist(),
                         rep(on, nb), self.cause_ids[self.bill_vi[bp]].tolist(),
                         _iso(m.bill_completed[b_sa]).to_pylist(),
@@ -447,8 +466,8 @@ class StoreRows:
         t = {k: v[part(self.todo["acct"])] for k, v in self.todo.items()}
         nt = len(t["acct"])
         td_id = ids(t["acct"], "TD", t["n"])
-        t_acct = s.account_ids.take(pa.array(t["acct"])).to_pylist()
-        t_sa = s.sa_ids.take(pa.array(t["sa"])).to_pylist()
+        t_acct = s.account_id[t["acct"]].tolist()
+        t_sa = s.sa_id[t["sa"]].tolist()
         types = t["type"].tolist()
         tts = self.config.todo_types
         balance = money(t["balance"]).to_pylist()
@@ -459,11 +478,11 @@ class StoreRows:
                         messages, rep("open", nt), rep(on, nt),
                         self.cause_ids[t["vi"]].tolist(), rep("", nt), rep("", nt),
                         rep(None, nt), rep("", nt)]
-        out["journal"] = self._journal(lo, hi, a, adj_id, ft_id, sa_txt, t, td_id)
+        out["journal"] = self._journal(lo, hi, a, adj_id, ft_id, t, td_id)
         return {k: out[k] for k in ("adjustments", "fts", "gl_lines", "bills", "todos",
                                     "checks", "journal")}
 
-    def _journal(self, lo, hi, a, adj_id, ft_id, sa_txt, t, td_id) -> list:
+    def _journal(self, lo, hi, a, adj_id, ft_id, t, td_id) -> list:
         """The journal rows of accounts ``lo``..``hi``: every entry of the adjustments
         (``a``, with their ids), To Dos (``t``) and other events, in the executor's order."""
         s, mu = self.s, self.mu
@@ -472,12 +491,11 @@ class StoreRows:
 
         def add(cols: dict, at: np.ndarray, sub, micro, kind: str, ent: pa.Array,
                 det: pa.Array) -> None:
-            keys.append(np.stack([cols["acct"][at], cols["pidx"][at].astype(np.int64),
-                                  cols["rnd"][at].astype(np.int64), cols["rank"][at],
-                                  cols["ai"][at].astype(np.int64), np.asarray(sub, np.int64),
-                                  np.broadcast_to(np.asarray(micro, np.int64), (len(at),))]))
+            keys.append([cols["acct"][at], cols["pidx"][at], cols["rnd"][at], cols["rank"][at],
+                         cols["ai"][at], np.broadcast_to(np.asarray(sub, np.int64), (len(at),)),
+                         np.broadcast_to(np.asarray(micro, np.int64), (len(at),))])
             sa_rows.append(cols["sa"][at])
-            kinds.append(np.full(len(at), kind, object))
+            kinds.append(np.full(len(at), JOURNAL_KINDS.index(kind), np.int8))
             entity.append(ent)
             detail.append(det)
             vi.append(cols["vi"][at])
@@ -556,16 +574,14 @@ class StoreRows:
                             ', "to_date": "', _iso(ev["b"][at]), '"}')
                 ent = ev_sa.take(atp)
             add(ev, at, ev["sub"][at], ev["micro"][at], name, ent, det)
-        key = np.concatenate(keys, axis=1)
-        order = np.lexsort(key[::-1])
-        acct = key[0][order]
+        order = _sort_order([np.concatenate([k[i] for k in keys]) for i in range(7)])
+        acct = np.concatenate([k[0] for k in keys])[order]
         seq = _ordinal(acct)
         sa = np.concatenate(sa_rows)[order]
-        n = len(order)
         op = pa.array(order)
-        return [seq.tolist(), s.account_ids.take(pa.array(acct)).to_pylist(),
-                s.sa_ids.take(pa.array(sa)).to_pylist(), _Same(self.on_text),
-                np.concatenate(kinds)[order].tolist(),
+        return [seq.tolist(), s.account_id[acct].tolist(), s.sa_id[sa].tolist(),
+                _Same(self.on_text),
+                _KIND_TEXT[np.concatenate(kinds)[order]].tolist(),
                 pa.concat_arrays(entity).take(op).to_pylist(),
                 pa.concat_arrays(detail).take(op).to_pylist(),
                 self.cause_ids[np.concatenate(vi)[order]].tolist()]
