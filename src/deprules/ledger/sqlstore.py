@@ -224,6 +224,10 @@ class Store:
         """The store's write transaction (BEGIN IMMEDIATE) for the ``with`` block: committed
         by :meth:`Writer.commit`, rolled back otherwise."""
         with self._conn(timeout=wait) as conn:
+            # statement journals (a multi-row INSERT or an UPDATE keeps one) and temporary
+            # tables in memory, not in temporary files: a fifth of the system time of a
+            # first cycle (docs/performance.md); set before the transaction, or it is ignored
+            conn.execute("PRAGMA temp_store=MEMORY")
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
