@@ -207,7 +207,7 @@ def run_store_batch(session, setup: Setup, process: str, on: date, run_id: str =
     runner = Runner(setup.book, backend="python", run_id=run_id, user="batch")
     written = np.zeros(static.n_acct, bool)
     if columns:
-        # accounts with no rows yet are written from the engine's columns, not replayed
+        # changed accounts are written from the engine's columns, not replayed
         written = _write_columns(session, engine, log, fallback, before, on, runner, summary,
                                  progress)
         del before
@@ -249,8 +249,8 @@ ROWS_MODES = ("auto", "replay")
 
 
 def column_rows() -> bool:
-    """Whether a store batch writes the changed accounts that have no rows yet from the
-    vector engine's columns: ``$DEPRULES_STORE_ROWS`` ``auto`` (the default), or ``replay``
+    """Whether a store batch writes the changed accounts it can from the vector engine's
+    columns (:func:`_write_columns`): ``$DEPRULES_STORE_ROWS`` ``auto`` (the default), or ``replay``
     (every changed account replayed through the executor; the same rows, slower)."""
     import os
 
@@ -265,10 +265,11 @@ def column_rows() -> bool:
 
 def _write_columns(session, engine, log, fallback, before: dict, on: date, runner: Runner,
                    summary: BatchSummary, progress=None):
-    """Write the changed accounts of ``log`` that have no entity rows yet (and that the
-    engine did not hand to the per-account runner) from its columns
-    (:class:`deprules.vector.storerows.StoreRows`), after checking their invariants; count
-    them in ``summary``; ``progress(done, total)`` after each chunk of accounts written.
+    """Write the changed accounts of ``log`` from its columns
+    (:class:`deprules.vector.storerows.StoreRows`), after checking their invariants: all
+    but those the engine handed to the per-account runner and those whose run changes a
+    bill that existed before (its row changes in place: they are replayed). New ids and
+    journal entries continue from each account's counts of rows. Count them in ``summary``; ``progress(done, total)`` after each chunk of accounts written.
     Returns the accounts written (a boolean per account position)."""
     import numpy as np
 
@@ -281,16 +282,16 @@ def _write_columns(session, engine, log, fallback, before: dict, on: date, runne
     changed = np.zeros(static.n_acct, bool)
     for rows, _, _, _ in log.trace:
         changed[static.acct[rows]] = True
-    cand = np.flatnonzero(changed & ~fallback)
-    keep = np.zeros(static.n_acct, bool)
-    keep[cand[storerows.fresh_accounts(session.writer.conn, static, cand)]] = True
+    # an account whose run changes an existing bill's row in place is replayed
+    keep = changed & ~fallback & ~storerows.touches_old_bills(log, static, before)
     if not keep.any():
         return keep
+    counts = storerows.account_counts(session.writer.conn, static, np.flatnonzero(keep))
     writer = session.writer
     variants = engine.variants_all
     cause_ids = np.array([writer.cause_ids.id(cause_key(runner.cause(v.rule.process, v.rule)))
                           for v in variants] or [0], np.int64)
-    rows = storerows.StoreRows(engine, log, keep, before, on, cause_ids)
+    rows = storerows.StoreRows(engine, log, keep, before, on, cause_ids, counts)
     problems = rows.problems()
     if problems:
         raise InvariantError(f"{session.command}: refusing to commit, ledger invariants "

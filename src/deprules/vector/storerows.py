@@ -1,24 +1,26 @@
 """The rows a store batch writes, built as columns from the vector engine's log.
 
 A store batch (:func:`deprules.processes.run_store_batch`) decides for every account at once
-on the vector back end. For an account that has no entity rows yet (no adjustment, FT,
-bill, To Do, check request or journal entry: every account on a store's first cycle) the
-rows the executor would write follow from the engine's log (``Engine.record``) alone:
+on the vector back end. For an account whose run only adds rows and moves its SAs (every
+account but those whose run changes a bill that existed before) the rows the executor
+would write follow from the engine's log (``Engine.record``) and the account's counts of
+rows (:func:`account_counts`) alone:
 
 - each adjustment the engine made is one ``adjustments`` row, frozen, with its FT (the FT
   algorithm of its type), the FT's two GL lines (unless the algorithm posts none) and, for
   an A/P type, its check request;
 - each To Do, final bill, status move, refund method, bill completion and interest
   settlement is its row and/or journal entry;
-- ids number an account's entities in the order the executor creates them (per account and
-  kind: process, round, SA, action, then the step inside the action), and the journal's
-  ``seq`` numbers its entries in the same order;
+- ids number an account's new entities after the ones it has, in the order the executor
+  creates them (per account and kind: process, round, SA, action, then the step inside the
+  action), and the journal's ``seq`` numbers its new entries in the same order;
 - the SAs whose status, dates or balances moved are updated in place.
 
 Nothing is replayed through the executor and no account object is built. The rows are the
 executor's, value for value (``tests/test_store_columns.py`` holds them equal to the replay
-on generated stores); every other account (one with rows already, or one the engine hands
-to the per-account runner) is still replayed. The invariants of the accounts written are
+on generated stores); every other account (one whose run changes an existing bill's row,
+:func:`touches_old_bills`, or one the engine hands to the per-account runner) is still
+replayed. The invariants of the accounts written are
 checked on these columns before anything is written (:meth:`StoreRows.problems`).
 """
 
@@ -43,8 +45,6 @@ from .frames import _concat, _creation_order
 
 # accounts written per chunk (their rows are built, inserted and let go together)
 CHUNK_ACCOUNTS = 20_000
-# the tables an account with none of their rows may be written from columns
-ENTITY_TABLES = ("account_journal", "adjustments", "fts", "bills", "todos", "checks")
 _ORDER = ("pidx", "rnd", "rank", "ai", "sub")
 _ADJ_COLS = (("sa", np.int64), ("acct", np.int64), ("type", np.int16), ("amount", np.int64),
              ("vi", np.int32), ("twin", np.int8), ("pidx", np.int8), ("rnd", np.int8),
@@ -58,33 +58,54 @@ _TODO_COLS = (("sa", np.int64), ("acct", np.int64), ("vi", np.int32), ("balance"
               ("pidx", np.int8), ("rnd", np.int8), ("rank", np.int64), ("ai", np.int8),
               ("sub", np.int64))
 _BALANCES = ("status", "stop", "last_int", "payoff", "current")
+_BEFORE = _BALANCES + ("bill_n",)
 
 
-def fresh_accounts(conn, static: st.Static, candidates: np.ndarray) -> np.ndarray:
-    """Which of ``candidates`` (account positions) have no row in any entity table
-    (:data:`ENTITY_TABLES`) in ``conn``'s snapshot: a boolean per candidate."""
-    if len(candidates) == 0:
-        return np.zeros(0, bool)
-    busy = [t for t in ENTITY_TABLES
+# the entity tables whose rows an account already has: new ids and journal entries continue
+# from their counts (per account and kind, as the executor numbers them)
+COUNTED = {"adj": "adjustments", "ft": "fts", "chk": "checks", "todo": "todos",
+           "bill": "bills", "journal": "account_journal"}
+
+
+def account_counts(conn, static: st.Static, accounts: np.ndarray) -> dict[str, np.ndarray]:
+    """How many rows each of ``accounts`` (positions) has in each table of :data:`COUNTED`
+    in ``conn``'s snapshot, as arrays over every account position (0 elsewhere)."""
+    out = {k: np.zeros(static.n_acct, np.int64) for k in COUNTED}
+    busy = [k for k, t in COUNTED.items()
             if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0]]
-    if not busy:
-        return np.ones(len(candidates), bool)
-    ids = static.account_ids.take(pa.array(candidates)).to_pylist()
+    if not busy or len(accounts) == 0:
+        return out
+    ids = static.account_ids.take(pa.array(accounts)).to_pylist()
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS batch_columns (account_id TEXT PRIMARY KEY) "
                  "WITHOUT ROWID")
     conn.execute("DELETE FROM temp.batch_columns")
     conn.executemany("INSERT OR IGNORE INTO temp.batch_columns VALUES (?)", [(a,) for a in ids])
-    used = " OR ".join(f"EXISTS (SELECT 1 FROM {t} x WHERE x.account_id = b.account_id)"
-                       for t in busy)
-    taken = {r[0] for r in conn.execute(
-        f"SELECT b.account_id FROM temp.batch_columns b WHERE {used}")}
+    at = {a: p for a, p in zip(ids, accounts.tolist())}
+    for k in busy:
+        for aid, n in conn.execute(
+                f"SELECT b.account_id, COUNT(*) FROM temp.batch_columns b JOIN {COUNTED[k]} x "
+                "ON x.account_id = b.account_id GROUP BY b.account_id"):
+            out[k][at[aid]] = n
     conn.execute("DELETE FROM temp.batch_columns")
-    return np.array([a not in taken for a in ids], bool)
+    return out
+
+
+def touches_old_bills(log: Log, static: st.Static, before: dict) -> np.ndarray:
+    """The accounts (a boolean per position) where a refund method or a completion lands on
+    a bill that existed before the run: that bill's row changes in place, which only the
+    replay writes."""
+    out = np.zeros(static.n_acct, bool)
+    for c in log.events:
+        k = ((c["kind"] == EV_REFUND_METHOD) | (c["kind"] == EV_BILL_COMPLETE)) & \
+            (before["bill_n"][c["sa"]] > 0)
+        out[c["acct"][k]] = True
+    return out
 
 
 def balances_before(mut: st.Mutable) -> dict[str, np.ndarray]:
-    """The SA columns a batch may change, copied before the engine runs."""
-    return {k: getattr(mut, k).copy() for k in _BALANCES}
+    """The SA columns a batch may change (and each SA's bill count), copied before the
+    engine runs."""
+    return {k: getattr(mut, k).copy() for k in _BEFORE}
 
 
 def _sorted_cols(chunks: list, names, keep: np.ndarray, micro: bool = False) -> dict:
@@ -207,15 +228,20 @@ class StoreRows:
     (:func:`balances_before`); ``cause_ids``: the causes' ids by variant number."""
 
     def __init__(self, engine: Engine, log: Log, keep: np.ndarray, before: dict, on: date,
-                 cause_ids: np.ndarray):
+                 cause_ids: np.ndarray, counts: dict | None = None):
         self.e, self.s, self.m = engine, engine.s, engine.m
         self.config = engine.config
         self.keep, self.before, self.on = keep, before, on
         self.on_text = on.isoformat()
         self.cause_ids = cause_ids
         self.mu = self.config.installation.minor_units
+        zero = np.zeros(engine.s.n_acct, np.int64)
+        self.counts = counts = {k: (counts or {}).get(k, zero) for k in COUNTED}
         adj = _sorted_cols(log.adj, _ADJ_COLS, keep)
-        adj["n"] = _ordinal(adj["acct"])
+        k_adj = _ordinal(adj["acct"])
+        # each new adjustment posts one FT, in the same order: both continue their counts
+        adj["n"] = k_adj + counts["adj"][adj["acct"]]
+        adj["ftn"] = k_adj + counts["ft"][adj["acct"]]
         self.adj = adj
         types = [self.config.adjustment_types[c] for c in engine.adj_codes]
         algs = [FT_ALGORITHMS[t.ft_algorithm] for t in types]
@@ -242,19 +268,19 @@ class StoreRows:
         adj["chk"] = np.where(ap, 0, 0)
         if ap.any():  # check numbers: the A/P adjustments' order within each account
             k = np.flatnonzero(ap)
-            adj["chk"][k] = _ordinal(adj["acct"][k])
+            adj["chk"][k] = _ordinal(adj["acct"][k]) + counts["chk"][adj["acct"][k]]
         ev = _sorted_cols(log.events, _EV_COLS, keep, micro=True)
         self.ev = ev
         todo = _sorted_cols(log.todo, _TODO_COLS, keep)
-        todo["n"] = _ordinal(todo["acct"])
+        todo["n"] = _ordinal(todo["acct"]) + counts["todo"][todo["acct"]]
         self.todo = todo
         bills = ev["kind"] == EV_BILL
         self.bill_sa = ev["sa"][bills]
         self.bill_acct = ev["acct"][bills]
-        self.bill_n = _ordinal(self.bill_acct)
+        self.bill_n = _ordinal(self.bill_acct) + counts["bill"][self.bill_acct]
         self.bill_amount = ev["a"][bills]
         self.bill_vi = ev["vi"][bills]
-        # each SA's bill number (fresh accounts: at most one bill per SA)
+        # each SA's new bill's number (a final bill is made only for an SA without one)
         self.sa_bill = np.zeros(self.s.n_sa, np.int64)
         self.sa_bill[self.bill_sa] = self.bill_n
         # the SAs that moved
@@ -411,7 +437,7 @@ class StoreRows:
         a = {k: v[part(self.adj["acct"])] for k, v in self.adj.items()}
         na = len(a["acct"])
         adj_id = ids(a["acct"], "ADJ", a["n"])
-        ft_id = ids(a["acct"], "FT", a["n"])
+        ft_id = ids(a["acct"], "FT", a["ftn"])
         twin = a["twin"].astype(np.int64)
         twin_id = pc.if_else(pa.array(twin != 0), ids(a["acct"], "ADJ", a["n"] + twin),
                              pa.scalar("", pa.string()))
@@ -576,7 +602,7 @@ class StoreRows:
             add(ev, at, ev["sub"][at], ev["micro"][at], name, ent, det)
         order = _sort_order([np.concatenate([k[i] for k in keys]) for i in range(7)])
         acct = np.concatenate([k[0] for k in keys])[order]
-        seq = _ordinal(acct)
+        seq = _ordinal(acct) + self.counts["journal"][acct]
         sa = np.concatenate(sa_rows)[order]
         op = pa.array(order)
         return [seq.tolist(), s.account_id[acct].tolist(), s.sa_id[sa].tolist(),
@@ -599,4 +625,5 @@ def trace_rules(log: Log, static: st.Static, keep: np.ndarray, variants: list) -
     return out
 
 
-__all__ = ["CHUNK_ACCOUNTS", "StoreRows", "balances_before", "fresh_accounts", "trace_rules"]
+__all__ = ["CHUNK_ACCOUNTS", "StoreRows", "account_counts", "balances_before",
+           "touches_old_bills", "trace_rules"]
