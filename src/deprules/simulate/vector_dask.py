@@ -89,8 +89,9 @@ def run_vector_dask(job: Job, extract, workers: int, scheduler: str | None,
 
 
 def merge(job: Job, tables: list[pd.DataFrame], months: list[list[dict]], reasons: str):
-    """The tables of partitions in account order, their per-date totals summed."""
-    table = pd.concat(tables, ignore_index=True) if len(tables) != 1 else tables[0]
+    """The tables of partitions in account order, their per-date totals summed (the
+    partitions' tables are emptied on the way: each column is freed once merged)."""
+    table = _concat(tables) if len(tables) != 1 else tables[0]
     total = [{"baseline": MonthTotals(), "candidate": MonthTotals()} for _ in job.dates]
     for part in months:
         for k, m in enumerate(part):
@@ -99,6 +100,21 @@ def merge(job: Job, tables: list[pd.DataFrame], months: list[list[dict]], reason
     if job.candidate is not None and reasons == "examples" and len(tables) > 1:
         table = _example_reasons_only(table)
     return table, total
+
+
+def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(tables, ignore_index=True)`` a column at a time, each partition's column
+    dropped once it is merged: at 10,000,000 accounts the merge then holds one table and
+    one column, not two tables."""
+    columns = list(tables[0].columns) if tables else []
+    merged = {}
+    for name in columns:
+        merged[name] = np.concatenate([t[name].to_numpy() for t in tables])
+        for t in tables:
+            del t[name]
+    # object columns stay object (as ``table.build`` makes them)
+    return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in merged.items()},
+                        columns=columns)
 
 
 def _example_reasons_only(table: pd.DataFrame) -> pd.DataFrame:
@@ -115,9 +131,8 @@ def _example_reasons_only(table: pd.DataFrame) -> pd.DataFrame:
                            table["deposit_class"].to_numpy(object), changed)] = True
     reason = table["reason"].to_numpy(object).copy()
     reason[~keep] = ""
-    table = table.copy()
-    table["reason"] = pd.Series(reason, index=table.index, dtype=object)  # as tbl.build
-    return table
+    # a new column on a shallow copy: the other columns are not copied
+    return table.assign(reason=pd.Series(reason, index=table.index, dtype=object))
 
 
 # ---- workers that read their own rows ------------------------------------------------------
