@@ -110,8 +110,13 @@ def steps(stderr: str) -> dict:
         if line.startswith("step "):
             parts = line.split()
             vals = dict(p.split("=", 1) for p in parts[2:])
-            got[parts[1]] = {"wall": float(vals["wall"]), "cpu": float(vals["cpu"]),
-                             "peak_rss_mib": float(vals["peak_rss_mib"])}
+            # a step of every partition: summed (peak: the largest)
+            was = got.get(parts[1], {"wall": 0.0, "cpu": 0.0, "peak_rss_mib": 0.0, "n": 0})
+            got[parts[1]] = {"wall": was["wall"] + float(vals["wall"]),
+                             "cpu": was["cpu"] + float(vals["cpu"]),
+                             "peak_rss_mib": max(was["peak_rss_mib"],
+                                                 float(vals["peak_rss_mib"])),
+                             "n": was["n"] + 1}
     return got
 
 
@@ -217,6 +222,10 @@ def cost_per_account(exe: Path, sizes: list[int], args) -> dict:
                     print(f"{n:>10,} accounts: simulate {s['wall']:.2f} s wall, "
                           f"{s['cpu']:.2f} s CPU, {s['peak_mib']:.0f} MiB; load average "
                           f"{s['loadavg']:.2f}", file=sys.stderr, flush=True)
+                    if args.steps:  # summed over the partitions
+                        for name, v in s["steps"].items():
+                            print(f"      {name:16} {v['wall']:7.2f} s wall {v['cpu']:7.2f} s "
+                                  f"CPU  x{v['n']}", file=sys.stderr)
         finally:
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
