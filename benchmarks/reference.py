@@ -20,6 +20,15 @@ medians of ``--repeat`` runs, and the load average is printed with every run.
 
 The ratio printed is simulate ÷ reference (the goal: at most 1). Nothing here asserts a
 time: the figures are for docs/performance.md.
+
+**Cost per account** (``--accounts``, issue 18): for each size, generate the extract
+(``deprules extract generate --accounts N --seed 7 --file-format parquet`` into
+``--work``, itself measured), run the same ``simulate`` (every report) ``--repeat`` times
+(once from ``--once-from`` accounts), print wall, CPU, peak RSS, the load average and
+CPU µs per account, and delete the extract (``--keep`` keeps it):
+
+    nice .venv/bin/python benchmarks/reference.py --accounts 100,10000,100000,1000000,10000000 \
+        --repeat 3 --work /tmp/bench
 """
 
 from __future__ import annotations
@@ -101,14 +110,26 @@ def steps(stderr: str) -> dict:
         if line.startswith("step "):
             parts = line.split()
             vals = dict(p.split("=", 1) for p in parts[2:])
-            got[parts[1]] = {"wall": float(vals["wall"]), "cpu": float(vals["cpu"]),
-                             "peak_rss_mib": float(vals["peak_rss_mib"])}
+            # a step of every partition: summed (peak: the largest)
+            was = got.get(parts[1], {"wall": 0.0, "cpu": 0.0, "peak_rss_mib": 0.0, "n": 0})
+            got[parts[1]] = {"wall": was["wall"] + float(vals["wall"]),
+                             "cpu": was["cpu"] + float(vals["cpu"]),
+                             "peak_rss_mib": max(was["peak_rss_mib"],
+                                                 float(vals["peak_rss_mib"])),
+                             "n": was["n"] + 1}
     return got
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--extract", type=Path, required=True)
+    ap.add_argument("--extract", type=Path, help="the extract of the reference comparison")
+    ap.add_argument("--accounts", help="cost per account: sizes to generate and simulate, "
+                                       "e.g. 10000,100000,1000000,10000000")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()),
+                    help="with --accounts: where the extracts are generated")
+    ap.add_argument("--once-from", type=int, default=5_000_000,
+                    help="with --accounts: one run from this many accounts")
+    ap.add_argument("--keep", action="store_true", help="with --accounts: keep the extracts")
     ap.add_argument("--extract-csv", type=Path, help="the same extract as CSV, measured too")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--steps", action="store_true", help="print simulate's steps")
@@ -119,6 +140,13 @@ def main() -> None:
         print(json.dumps(worker_reference(args.worker)))
         return
     exe = Path(sys.executable).with_name("deprules")
+    if args.accounts:
+        results = cost_per_account(exe, [int(a) for a in args.accounts.split(",")], args)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        return
+    if args.extract is None:
+        ap.error("--extract or --accounts is needed")
     results = {}
     for extract in [args.extract] + ([args.extract_csv] if args.extract_csv else []):
         ref_runs, sim_runs = [], []
@@ -160,6 +188,62 @@ def main() -> None:
               f"{sim['loadavg']:.2f} (medians)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+
+
+def _simulate(exe: Path, extract: Path, out: str) -> dict:
+    s = run([str(exe), "simulate", "--extract", str(extract), "--as-of", ON, "--whatif",
+             "examples/whatif", "--out", out, "--format", "json"],
+            env={"DEPRULES_SIMULATE_TIMINGS": "1"})
+    s["steps"] = steps(s.pop("stderr"))
+    s.pop("stdout")
+    return s
+
+
+def cost_per_account(exe: Path, sizes: list[int], args) -> dict:
+    """Generate each size, simulate it, print the figures; the extracts deleted after."""
+    import shutil
+
+    results = {}
+    for n in sizes:
+        folder = args.work / f"deprules-bench-{n}"
+        shutil.rmtree(folder, ignore_errors=True)
+        g = run([str(exe), "extract", "generate", "--accounts", str(n), "--seed", "7",
+                 "--out", str(folder), "--file-format", "parquet"])
+        print(f"{n:>10,} accounts: generate {g['wall']:.2f} s wall, {g['cpu']:.2f} s CPU, "
+              f"{g['peak_mib']:.0f} MiB; load average {g['loadavg']:.2f}", file=sys.stderr,
+              flush=True)
+        g.pop("stdout"), g.pop("stderr")
+        runs = []
+        try:
+            with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+                for _ in range(1 if n >= args.once_from else args.repeat):
+                    s = _simulate(exe, folder, f"{tmp}/out")
+                    runs.append(s)
+                    print(f"{n:>10,} accounts: simulate {s['wall']:.2f} s wall, "
+                          f"{s['cpu']:.2f} s CPU, {s['peak_mib']:.0f} MiB; load average "
+                          f"{s['loadavg']:.2f}", file=sys.stderr, flush=True)
+                    if args.steps:  # summed over the partitions
+                        for name, v in s["steps"].items():
+                            print(f"      {name:16} {v['wall']:7.2f} s wall {v['cpu']:7.2f} s "
+                                  f"CPU  x{v['n']}", file=sys.stderr)
+        finally:
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        med = {f: statistics.median(r[f] for r in runs) for f in ("wall", "cpu", "peak_mib",
+                                                                  "loadavg")}
+        results[n] = {"generate": g, "simulate": runs, "medians": med}
+    print(f"simulate --whatif examples/whatif --out DIR, Parquet, seed 7 (medians; "
+          f"one run from {args.once_from:,})")
+    print("  accounts      wall       CPU   CPU µs/account (beyond the first size's)   "
+          "peak RSS   load | generate: wall, CPU, peak")
+    n0, cpu0 = sizes[0], results[sizes[0]]["medians"]["cpu"]
+    for n, r in results.items():
+        m, g = r["medians"], r["generate"]
+        beyond = f"{(m['cpu'] - cpu0) / (n - n0) * 1e6:8.1f}" if n > n0 else "       -"
+        print(f"  {n:>10,} {m['wall']:7.2f} s {m['cpu']:7.2f} s {m['cpu'] / n * 1e6:10.1f} "
+              f"({beyond}) {m['peak_mib']:8.0f} MiB {m['loadavg']:5.2f} | {g['wall']:.2f} s, "
+              f"{g['cpu']:.2f} s, {g['peak_mib']:.0f} MiB")
+    return results
 
 
 if __name__ == "__main__":

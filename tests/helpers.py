@@ -112,3 +112,53 @@ def assert_same_simulation(got, want, tmp_path: Path) -> None:
     got.write(b)
     for name in ("impact.json", "accounts.csv", "accounts.parquet", "report.html"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def no_whole_load(monkeypatch) -> None:
+    """``simulate`` must not load the extract whole (it reads partitions' rows)."""
+    import deprules.extract as ex
+
+    def refuse(*a, **k):
+        raise AssertionError("the extract was loaded whole by the command")
+
+    monkeypatch.setattr(ex, "load_extract", refuse)
+
+
+def damaged_copy(extract: Path, folder: Path, damage: str) -> Path:
+    """A copy of a Parquet extract with one bad cell (``bad-money``), an FT of an unknown
+    SA (``unknown-sa``) or an SA id twice, far apart (``duplicate-sa``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    for path in extract.glob("*.parquet"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    if damage == "unknown-sa":
+        path, column, row, value = folder / "financial_transactions.parquet", "sa_id", 30, "S9"
+    elif damage == "duplicate-sa":
+        path, column, row, value = folder / "service_agreements.parquet", "sa_id", 1500, "S0000007"
+    else:
+        path, column, row, value = (folder / "service_agreements.parquet", "payoff_balance",
+                                    1700, "12.345")
+    data = pq.read_table(path)
+    values = data.column(column).to_pylist()
+    values[row] = value
+    data = data.set_column(data.schema.get_field_index(column), column,
+                           pa.array(values, data.schema.field(column).type))
+    pq.write_table(data, path, row_group_size=1024)
+    return folder
+
+
+def shuffled_copy(extract: Path, folder: Path) -> Path:
+    """A copy of a Parquet extract with every table's rows in no particular order (an
+    account's rows spread over row groups of 500)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for path in extract.glob("*.parquet"):
+        data = pq.read_table(path)
+        pq.write_table(data.take(rng.permutation(data.num_rows)), folder / path.name,
+                       row_group_size=500)
+    return folder

@@ -140,3 +140,62 @@ def test_generated_extract_is_valid_in_both_formats(tmp_path):
 def test_zero_accounts_is_an_empty_extract():
     ex = generate_extract(0, seed=1)
     assert all(frame.empty for frame in ex.tables().values())
+
+
+def _digest(folder, fmt: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(folder.glob(f"*.{fmt}")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# the files of the whole-array generator (before it was generated in chunks, main at
+# c63cb19), written by write_extract(..., row_group_rows=1000)
+FORMER = {(1, 7): ("4985b32e870942f2", "57759889a01ff0a9"),
+          (57, 3): ("bd5b1a1b4be4f10a", "d649e8800d3b27de"),
+          (2000, 7): ("64b20a0c99fe76b6", "19d6d36ca869c972"),
+          (20011, 11): ("8268cff70fa4c76a", "ae4c961236dd7b7b")}
+
+
+@pytest.mark.parametrize("accounts,seed", sorted(FORMER))
+def test_chunks_write_the_files_of_the_whole_array_generator(tmp_path, accounts, seed):
+    """Issue 18: generated and written in chunks of accounts (any size: the last one
+    short, one account), the files are byte for byte those of the former generator."""
+    from deprules.extract.generate import generate_chunks
+    from deprules.extract.writer import write_extract_chunks
+
+    for k, fmt in enumerate(("csv", "parquet")):
+        write_extract(generate_extract(accounts, seed), tmp_path / f"whole-{fmt}", fmt,
+                      row_group_rows=1000)
+        assert _digest(tmp_path / f"whole-{fmt}", fmt) == FORMER[accounts, seed][k]
+        for chunk in sorted({1, max(1, accounts // 7 + 1), 999}):
+            if accounts > 100 and chunk == 1:
+                continue  # thousands of chunks of one account: slow, nothing more to learn
+            out = tmp_path / f"{fmt}-{chunk}"
+            rows = write_extract_chunks(
+                lambda: generate_chunks(accounts, seed, chunk_accounts=chunk), out, fmt,
+                row_group_rows=1000)
+            assert _digest(out, fmt) == FORMER[accounts, seed][k], (fmt, chunk)
+            assert rows["accounts"] == accounts
+
+
+def test_a_csv_value_that_needs_quoting_quotes_the_table_as_one_write_does(tmp_path):
+    from dataclasses import replace
+
+    from deprules.extract.writer import write_extract_chunks
+
+    a, b = generate_extract(30, seed=1), generate_extract(30, seed=2)
+    accounts = b.accounts.copy()
+    accounts.loc[3, "customer_class"] = 'R,"ES'
+    b = replace(b, accounts=accounts)
+    whole = replace(a, **{t: pd.concat([a.tables()[t], b.tables()[t]], ignore_index=True)
+                          for t in TABLES})
+    write_extract(whole, tmp_path / "one", "csv")
+    write_extract_chunks(lambda: iter([a, b]), tmp_path / "two", "csv")
+    for name in TABLES:
+        assert ((tmp_path / "one" / f"{name}.csv").read_bytes()
+                == (tmp_path / "two" / f"{name}.csv").read_bytes()), name
+    assert '"R,""ES"' in (tmp_path / "two" / "accounts.csv").read_text()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import assert_same_simulation
+from helpers import (assert_same_simulation, damaged_copy, no_whole_load,
+                     shuffled_copy)
 
 AS_OF = date(2026, 11, 21)
 HOLD_18 = "deposit_classes.RES.refund_criteria.hold_months=18"
@@ -28,16 +29,6 @@ def band(root, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("band") / "band.yaml"
     path.write_text(text[text.index("write_off_controls:"):])
     return path
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> Path:
-    from deprules.extract import generate_extract
-    from deprules.extract import write_extract as write_generated
-
-    folder = tmp_path_factory.mktemp("gen2000") / "extract"
-    write_generated(generate_extract(2000, seed=7), folder, "csv")
-    return folder
 
 
 def _same(root, tmp_path, extract, **kw):
@@ -115,10 +106,12 @@ def test_unknown_reasons_are_refused(root):
 
 
 @pytest.mark.parametrize("kw", [
-    {"overlays": "whatif", "reasons": "examples"},
+    # changes in both customer classes: the examples kept per class survive the merge
+    {"overlays": "whatif", "sets": ["deposit_classes.COM.refund_criteria.hold_months=36"],
+     "reasons": "examples"},
     {"sets": [HOLD_18], "reasons": "all", "horizon": 2},
     {},  # baseline only
-], ids=["whatif-examples", "hold18-all-horizon2", "baseline"])
+], ids=["whatif-com36-examples", "hold18-all-horizon2", "baseline"])
 def test_vector_on_a_dask_local_cluster_equals_one_process(root, generated, tmp_path, kw):
     """Issue 18: the vector back end on account partitions of a 2-worker LocalCluster
     gives the table (frame equality) and the files (bytes) of the one-process run."""
@@ -131,27 +124,6 @@ def test_vector_on_a_dask_local_cluster_equals_one_process(root, generated, tmp_
     assert_same_simulation(dask, local, tmp_path)
     if kw.get("reasons") == "examples":  # partitions' own examples were blanked again
         assert 0 < (local.table["reason"] != "").sum() < local.table["changed"].sum()
-
-
-@pytest.fixture(scope="module")
-def generated_parquet(tmp_path_factory) -> Path:
-    """The 2,000 accounts of ``generated`` as Parquet in small row groups."""
-    from deprules.extract import generate_extract
-    from deprules.extract import write_extract as write_generated
-
-    folder = tmp_path_factory.mktemp("gen2000pq") / "extract"
-    write_generated(generate_extract(2000, seed=7), folder, "parquet", row_group_rows=1024)
-    return folder
-
-
-def _no_load_in_the_command(monkeypatch):
-    """The command must not load the extract: its workers read their rows."""
-    import deprules.extract as ex
-
-    def refuse(*a, **k):
-        raise AssertionError("the extract was loaded whole by the command")
-
-    monkeypatch.setattr(ex, "load_extract", refuse)
 
 
 @pytest.mark.parametrize("kw", [
@@ -169,7 +141,7 @@ def test_dask_workers_reading_their_rows_equal_one_process(root, generated_parqu
         kw["overlays"] = [root / "examples" / "whatif"]
     local = _sim(root, generated_parquet, **kw)
     with monkeypatch.context() as m:
-        _no_load_in_the_command(m)
+        no_whole_load(m)
         dask = _sim(root, generated_parquet, engine="dask", workers=2, partition_size=173, **kw)
     assert_same_simulation(dask, local, tmp_path)
     shipped = _sim(root, generated_parquet, engine="dask", workers=2, partition_size=400,
@@ -181,20 +153,11 @@ def test_dask_workers_read_rows_of_a_parquet_extract_in_any_order(root, generate
                                                                   tmp_path, monkeypatch):
     """Rows in no particular order (an account's rows spread over row groups): the same."""
     pytest.importorskip("distributed", reason="dask[distributed] is not installed")
-    import numpy as np
-    import pyarrow.parquet as pq
-
-    folder = tmp_path / "shuffled"
-    folder.mkdir()
-    rng = np.random.default_rng(3)
-    for path in generated_parquet.glob("*.parquet"):
-        data = pq.read_table(path)
-        pq.write_table(data.take(rng.permutation(data.num_rows)), folder / path.name,
-                       row_group_size=500)
+    folder = shuffled_copy(generated_parquet, tmp_path / "shuffled")
     kw = {"overlays": [root / "examples" / "whatif"]}
     local = _sim(root, generated_parquet, **kw)
     with monkeypatch.context() as m:
-        _no_load_in_the_command(m)
+        no_whole_load(m)
         dask = _sim(root, folder, engine="dask", workers=2, partition_size=600, **kw)
     assert dask.json() == local.json()
 
@@ -203,28 +166,9 @@ def test_dask_workers_read_rows_of_a_parquet_extract_in_any_order(root, generate
 def test_a_problem_found_by_dask_workers_is_reported_as_one_process_reports_it(
         root, generated_parquet, tmp_path, damage):
     pytest.importorskip("distributed", reason="dask[distributed] is not installed")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from deprules.errors import ExtractError
 
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    for path in generated_parquet.glob("*.parquet"):
-        (folder / path.name).write_bytes(path.read_bytes())
-    if damage == "unknown-sa":
-        path, column, row, value = folder / "financial_transactions.parquet", "sa_id", 30, "S9"
-    elif damage == "duplicate-sa":
-        path, column, row, value = folder / "service_agreements.parquet", "sa_id", 1500, "S0000007"
-    else:
-        path, column, row, value = (folder / "service_agreements.parquet", "payoff_balance",
-                                    1700, "12.345")
-    data = pq.read_table(path)
-    values = data.column(column).to_pylist()
-    values[row] = value
-    data = data.set_column(data.schema.get_field_index(column), column,
-                           pa.array(values, data.schema.field(column).type))
-    pq.write_table(data, path, row_group_size=1024)
+    folder = damaged_copy(generated_parquet, tmp_path / "bad", damage)
     with pytest.raises(ExtractError) as one:
         _sim(root, folder)
     with pytest.raises(ExtractError) as dask:

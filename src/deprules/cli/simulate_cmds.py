@@ -32,7 +32,8 @@ from .main import cli
               metavar="N",
               help="Dask workers of a local cluster (--engine dask, every rules engine), or "
                    "worker processes of the per-account rules engines (python, durable) with "
-                   "--engine local, where --rules-engine vector runs in one process.")
+                   "--engine local, where --rules-engine vector runs in this process (its "
+                   "candidate in a second one).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where partitions run.")
 @click.option("--scheduler", metavar="ADDRESS",
@@ -46,13 +47,16 @@ from .main import cli
               metavar="N",
               help="Accounts per partition (at most). Default: 5000 for the per-account "
                    "engines; with --engine dask and the vector engine, two partitions per "
-                   "worker of at least 20000 accounts.")
+                   "worker of at least 20000 accounts; with --engine local and the vector "
+                   "engine, the whole extract at once below 400000 accounts, else "
+                   "partitions of 250000 one after the other (bounded memory; a Parquet "
+                   "extract is read partition by partition).")
 @click.option("--rules-engine", "rules_engine",
               type=click.Choice(["vector", "python", "durable"]), default=None,
               help="vector (default): set-at-a-time, the same results as python, far "
-                   "faster: the whole extract in one process, or partitions of accounts on "
-                   "Dask (--engine dask); python: per account, in partitions; durable: per "
-                   "account, the reference matcher.")
+                   "faster: in this process (the whole extract, or partitions of a large "
+                   "one), or partitions of accounts on Dask (--engine dask); python: per "
+                   "account, in partitions; durable: per account, the reference matcher.")
 @click.option("--reasons", type=click.Choice(["examples", "all"]), default="examples",
               show_default=True,
               help="With --rules-engine vector: work out the reason of the example accounts "

@@ -11,6 +11,7 @@ Statuses are written as names in both.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,20 @@ def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
     (``deprules.index``) is removed: it described the files replaced (``extract generate``
     and ``ledger export`` write a new one for CSV).
     """
+    write_extract_chunks(lambda: iter([extract]), out_dir, fmt, minor_units, row_group_rows)
+    return Path(out_dir)
+
+
+def write_extract_chunks(chunks: Callable[[], Iterator[Extract]], out_dir: str | Path,
+                         fmt: str = "csv", minor_units: int = 2,
+                         row_group_rows: int = ROW_GROUP_ROWS) -> dict[str, int]:
+    """:func:`write_extract` of the extract whose tables are the chunks' tables one after
+    the other (``chunks()``: a fresh iterator of them, e.g. ``generate_chunks``), one chunk
+    in memory at a time; the same files as :func:`write_extract` of the whole (Parquet row
+    groups of ``row_group_rows`` rows across chunks). The rows written per table.
+
+    A CSV table with a value that needs quoting is written again, quoted, from a second
+    ``chunks()`` (as :func:`write_extract` quotes a whole table then)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown extract format {fmt!r}; use csv or parquet")
     out = Path(out_dir)
@@ -51,40 +66,109 @@ def write_extract(extract: Extract, out_dir: str | Path, fmt: str = "csv",
         raise InputError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     other = "parquet" if fmt == "csv" else "csv"
-    tables = {t: _to_arrow(t, frame, fmt, minor_units) for t, frame in extract.tables().items()}
-    staged: list[tuple[Path, Path]] = []
+    staged = {t: (out / f".{t}.{fmt}.tmp", out / f"{t}.{fmt}") for t in TABLES}
+    rows = {t: 0 for t in TABLES}
     try:
-        for table, data in tables.items():
-            tmp = out / f".{table}.{fmt}.tmp"
-            staged.append((tmp, out / f"{table}.{fmt}"))
-            if fmt == "csv":
-                _write_csv(data, tmp)
-            else:
-                pq.write_table(data, tmp, row_group_size=row_group_rows)
+        quoted = _write_pass(chunks(), staged, fmt, minor_units, row_group_rows, rows, set())
+        if quoted:  # CSV tables with a value to quote: those again, every string quoted
+            _write_pass(chunks(), staged, fmt, minor_units, row_group_rows, {}, quoted)
     except BaseException:
-        for tmp, _ in staged:
+        for tmp, _ in staged.values():
             tmp.unlink(missing_ok=True)
         raise
     from .csvindex import INDEX_NAME
 
     (out / INDEX_NAME).unlink(missing_ok=True)  # it described the files replaced here
-    for (tmp, target), table in zip(staged, tables):
+    for table, (tmp, target) in staged.items():
         os.replace(tmp, target)
         (out / f"{table}.{other}").unlink(missing_ok=True)
-    return out
+    return rows
 
 
-def _write_csv(data: pa.Table, path: Path) -> None:
-    with open(path, "wb") as f:
-        # unquoted is easier to read (Arrow would quote the header and every string);
-        # a value with a comma, quote or line break needs quoting, so then quote
-        f.write((",".join(data.column_names) + "\n").encode("utf-8"))
-        try:
-            pv.write_csv(data, f, pv.WriteOptions(include_header=False, quoting_style="none"))
-        except pa.ArrowInvalid:
-            f.seek(0)
-            f.truncate()
-            pv.write_csv(data, f, pv.WriteOptions(quoting_style="needed"))
+def _write_pass(chunks: Iterator[Extract], staged: dict, fmt: str, mu: int, group: int,
+                rows: dict[str, int], quoted: set[str]) -> set[str]:
+    """Write every table (or only the ``quoted`` ones, quoted) of the chunks; the CSV
+    tables that need quoting (written no further in this pass)."""
+    tables = list(quoted) if quoted else list(TABLES)
+    sinks = {t: (_CsvSink(staged[t][0], bool(quoted)) if fmt == "csv" else
+                 _ParquetSink(staged[t][0], group)) for t in tables}
+    needs: set[str] = set()
+    try:
+        for chunk in chunks:
+            for table in tables:
+                frame = getattr(chunk, table)
+                if table in rows:
+                    rows[table] += len(frame)
+                if table in needs:
+                    continue
+                if not sinks[table].write(_to_arrow(table, frame, fmt, mu)):
+                    needs.add(table)
+    finally:
+        for sink in sinks.values():
+            sink.close()
+    return needs
+
+
+class _CsvSink:
+    """A CSV table written chunk by chunk: the header, then the rows unquoted (easier to
+    read; Arrow would quote the header and every string), or with ``quote`` every string
+    quoted, as Arrow writes a table whose values need it."""
+
+    def __init__(self, path: Path, quote: bool):
+        self.f = open(path, "wb")
+        self.quote, self.first = quote, True
+
+    def write(self, data: pa.Table) -> bool:
+        """False when a value needs quoting (a comma, quote or line break) and this sink
+        does not quote."""
+        if self.quote:
+            pv.write_csv(data, self.f, pv.WriteOptions(include_header=self.first,
+                                                       quoting_style="needed"))
+        else:
+            if self.first:
+                self.f.write((",".join(data.column_names) + "\n").encode("utf-8"))
+            try:
+                pv.write_csv(data, self.f, pv.WriteOptions(include_header=False,
+                                                           quoting_style="none"))
+            except pa.ArrowInvalid:
+                return False
+        self.first = False
+        return True
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _ParquetSink:
+    """A Parquet table written chunk by chunk in row groups of ``group`` rows (the last
+    one smaller), as ``pq.write_table(whole, row_group_size=group)`` writes them."""
+
+    def __init__(self, path: Path, group: int):
+        self.path, self.group = path, group
+        self.writer: pq.ParquetWriter | None = None
+        self.pending: pa.Table | None = None
+        self.written = 0
+
+    def write(self, data: pa.Table) -> bool:
+        self.pending = data if self.pending is None else pa.concat_tables([self.pending, data])
+        full = self.pending.num_rows // self.group * self.group
+        if full:
+            self._write(self.pending.slice(0, full))
+            self.pending = self.pending.slice(full)
+        return True
+
+    def _write(self, data: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, data.schema)
+        self.writer.write_table(data, row_group_size=self.group)
+        self.written += data.num_rows
+
+    def close(self) -> None:
+        if self.pending is not None and (self.pending.num_rows or not self.written):
+            self._write(self.pending)
+        self.pending = None
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _to_arrow(table: str, frame: pd.DataFrame, fmt: str, mu: int) -> pa.Table:

@@ -8,7 +8,8 @@ impact compared account by account.
     result.write("out/demo")   # accounts.csv/.parquet, impact.json, report.html
 
 The extract is never modified. The default rules engine, ``vector``, runs the whole
-extract set-at-a-time in this process (``vector_path``), or partitions of accounts
+extract set-at-a-time in this process (``vector_path``), a large one in partitions of
+accounts one after the other (``vector_local``: bounded memory), or partitions of accounts
 set-at-a-time on a Dask cluster (``engine="dask"``, ``vector_dask``). The per-account
 engines (``python``, ``durable``) run accounts in partitions on worker processes
 (``workers``) or on a Dask cluster. The impact is byte-identical whatever the rules engine,
@@ -99,8 +100,11 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     with the number of accounts, before the runs begin. Raises ConfigError (a candidate
     problem points at the overlay file), ExtractError, InputError or SimulationError.
 
-    ``rules_engine``: ``vector`` (the default; with ``engine="local"`` the whole extract in
-    this process, so ``workers`` and ``partition_size`` are not used; with ``engine="dask"``
+    ``rules_engine``: ``vector`` (the default; with ``engine="local"`` in this process,
+    ``workers`` not used: the whole extract at once, or from
+    ``vector_local.AUTO_MIN_ACCOUNTS`` accounts, or when ``partition_size`` is given,
+    partitions of accounts one after the other, each read from the row groups of a
+    Parquet extract; with ``engine="dask"``
     partitions of accounts on the cluster, two per worker thread of at least 20,000
     accounts unless ``partition_size`` is given), ``python`` or ``durable`` (per account, in
     partitions of ``partition_size``, default 5,000). ``reasons`` (vector only):
@@ -135,9 +139,11 @@ def simulate(extract_dir: Path | str, as_of: date, *,
                                else rules_dir, overlays, sets)
     dates = process_dates(as_of, horizon)
     job = Job(baseline, candidate, dates, rules_engine, f"simulate-{as_of.isoformat()}")
-    if rules_engine == "vector" and engine == "dask" and not ship_partitions and (
-            candidate is None or extract_context(candidate.config) == extract_context(
-                baseline.config)):
+    same_context = candidate is None or extract_context(candidate.config) == extract_context(
+        baseline.config)
+    by_rows = rules_engine == "vector" and same_context and (
+        engine == "local" or not ship_partitions)
+    if by_rows:
         started: list[int] = []  # on_start is called once, whichever way runs
         first_start = on_start
 
@@ -146,8 +152,14 @@ def simulate(extract_dir: Path | str, as_of: date, *,
                 first(n)
             started.append(n)
 
-        done = _dask_reading_rows(job, extract_dir, workers, scheduler, partition_size,
-                                  progress, on_start, reasons)
+        if engine == "dask":
+            done = _dask_reading_rows(job, extract_dir, workers, scheduler, partition_size,
+                                      progress, on_start, reasons)
+        else:
+            from .vector_local import run_from_rows
+
+            done = run_from_rows(job, extract_dir, partition_size, progress, on_start,
+                                 reasons)
         if done is not None:
             table, months = done
             with step("impact"):
@@ -171,9 +183,14 @@ def simulate(extract_dir: Path | str, as_of: date, *,
         table, months = run_vector_dask(job, extract, workers, scheduler, partition_size,
                                         progress, reasons=reasons)
     elif rules_engine == "vector":
+        from .vector_local import partition_accounts, run_slices
         from .vector_path import run_vector
 
-        table, months = run_vector(job, extract, progress, reasons=reasons)
+        size = partition_accounts(n, partition_size)
+        if size is None:
+            table, months = run_vector(job, extract, progress, reasons=reasons)
+        else:  # the cycles' memory bounded by a partition
+            table, months = run_slices(job, extract, size, progress, reasons)
     else:
         size = _effective_size(n, partition_size or DEFAULT_PARTITION_SIZE, workers)
         parts = partitions(extract, size)

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .impact import EXAMPLES_PER_TRANSITION, first_of_each
+from .impact import example_positions
 from .partition import Job, MonthTotals, dask_client, partitions, submit_partitions
 
 Progress = Callable[[int], None]
@@ -89,8 +89,9 @@ def run_vector_dask(job: Job, extract, workers: int, scheduler: str | None,
 
 
 def merge(job: Job, tables: list[pd.DataFrame], months: list[list[dict]], reasons: str):
-    """The tables of partitions in account order, their per-date totals summed."""
-    table = pd.concat(tables, ignore_index=True) if len(tables) != 1 else tables[0]
+    """The tables of partitions in account order, their per-date totals summed (the
+    partitions' tables are emptied on the way: each column is freed once merged)."""
+    table = _concat(tables) if len(tables) != 1 else tables[0]
     total = [{"baseline": MonthTotals(), "candidate": MonthTotals()} for _ in job.dates]
     for part in months:
         for k, m in enumerate(part):
@@ -101,22 +102,37 @@ def merge(job: Job, tables: list[pd.DataFrame], months: list[list[dict]], reason
     return table, total
 
 
+def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(tables, ignore_index=True)`` a column at a time, each partition's column
+    dropped once it is merged: at 10,000,000 accounts the merge then holds one table and
+    one column, not two tables."""
+    columns = list(tables[0].columns) if tables else []
+    merged = {}
+    for name in columns:
+        merged[name] = np.concatenate([t[name].to_numpy() for t in tables])
+        for t in tables:
+            del t[name]
+    # object columns stay object (as ``table.build`` makes them)
+    return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in merged.items()},
+                        columns=columns)
+
+
 def _example_reasons_only(table: pd.DataFrame) -> pd.DataFrame:
-    """Blank the reason of every changed account but the first ``EXAMPLES_PER_TRANSITION``
-    of each transition (``vector_path._to_explain`` over the whole table)."""
-    idx = np.flatnonzero(table["changed"].to_numpy(bool))
-    if not len(idx):
+    """Blank the reason of every changed account but the examples impact.json shows over
+    the whole table (``impact.example_positions``: the first ``EXAMPLES_PER_TRANSITION``
+    of each transition, customer class and deposit class; ``vector_path._to_explain``)."""
+    changed = table["changed"].to_numpy(bool)
+    if not changed.any():
         return table
-    ob = table["outcome_baseline"].to_numpy(object)[idx]
-    oc = table["outcome_candidate"].to_numpy(object)[idx]
-    codes, _ = pd.factorize(pd.Series(ob).astype(str) + "\x00" + pd.Series(oc).astype(str))
     keep = np.zeros(len(table), bool)
-    keep[idx[first_of_each(np.asarray(codes, np.int64), EXAMPLES_PER_TRANSITION)]] = True
+    keep[example_positions(table["outcome_baseline"].to_numpy(object),
+                           table["outcome_candidate"].to_numpy(object),
+                           table["customer_class"].to_numpy(object),
+                           table["deposit_class"].to_numpy(object), changed)] = True
     reason = table["reason"].to_numpy(object).copy()
     reason[~keep] = ""
-    table = table.copy()
-    table["reason"] = pd.Series(reason, index=table.index, dtype=object)  # as tbl.build
-    return table
+    # a new column on a shallow copy: the other columns are not copied
+    return table.assign(reason=pd.Series(reason, index=table.index, dtype=object))
 
 
 # ---- workers that read their own rows ------------------------------------------------------
@@ -310,22 +326,36 @@ def plan_rows(folder, ctx, threads: int, partition_size: int | None,
     return RowsPlan(folder, n, parts, sizes)
 
 
-def _run_rows(job: Job, index: int, folder, rows: dict, reasons: str):
-    """One partition on a worker: its rows read and checked, sorted, run."""
+def run_rows(job: Job, folder, rows: dict, reasons: str, fork: bool | None = False):
+    """One partition from its rows (``RowsPlan.parts``): read and checked
+    (``extract.load_rows``), sorted as ``partitions`` sorts a slice, run by
+    ``run_vector`` (``fork``: its candidate in a second process). ``(table, months)``, or
+    None when the rows have a problem (the whole load then reports it); OSError when the
+    files cannot be read."""
     from ..extract.reader import load_rows
     from ..workspace import extract_context
+    from .steps import step
     from .vector_path import run_vector
 
-    try:
+    with step("load_rows"):
         problems, extract = load_rows(folder, extract_context(job.baseline.config), rows,
                                       text="arrow")
+    if problems:
+        return None
+    part = next(partitions(extract, max(1, len(extract.accounts))))
+    return run_vector(job, part, None, reasons=reasons, fork=fork)
+
+
+def _run_rows(job: Job, index: int, folder, rows: dict, reasons: str):
+    """:func:`run_rows` on a Dask worker: ``(index, table, months)``; ``(index, None,
+    message)`` when the files cannot be read, ``(index, None, None)`` on a problem."""
+    try:
+        done = run_rows(job, folder, rows, reasons)
     except OSError as exc:
         return index, None, f"cannot read the extract {folder}: {exc.strerror or exc}"
-    if problems:
+    if done is None:
         return index, None, None
-    part = next(partitions(extract, max(1, len(extract.accounts))))
-    table, months = run_vector(job, part, None, reasons=reasons, fork=False)
-    return index, table, months
+    return index, *done
 
 
 def run_vector_dask_rows(job: Job, plan: RowsPlan, client, progress: Progress | None = None,
