@@ -116,6 +116,64 @@ def test_workers_share_metrics_reloads_and_the_decision_log(tmp_path):
             proc.wait()
 
 
+def test_workers_take_keep_alive_connections_in_turn(tmp_path):
+    # left to the kernel, the worker that wakes first takes every waiting connection (29 of
+    # 32 seen); each worker now accepts only while it holds no more connections than the
+    # other, and counts a connection before serving it, so connections opened one after
+    # the other alternate between the workers whatever the machine's speed
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "deprules"), "serve",
+                             "--port", "0", "--workers", "2", "--config", str(ROOT / "config"),
+                             "--rules", str(ROOT / "rules"), "--reload-interval", "0",
+                             "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    clients: list[httpx.Client] = []
+
+    def worker_of(client: httpx.Client) -> int:
+        r = client.get("/ready")
+        assert r.status_code == 200 and r.json()["pid"] != proc.pid, r.text
+        return r.json()["worker"]
+
+    try:
+        text = ""
+        while not text.rstrip().endswith("}"):
+            line = proc.stdout.readline()
+            assert line, "deprules serve ended before it listened"
+            text += line
+        url = json.loads(text)["listening"]
+        wait_for(lambda: _get(url + "/health"), "the workers to answer")
+        # until both workers accept (the second may still be loading), connections held
+        # open: while one worker holds one, the next goes to the other once it accepts
+        seen: set[int] = set()
+
+        def both() -> bool:
+            clients.append(httpx.Client(base_url=url, timeout=DEADLINE))
+            seen.add(worker_of(clients[-1]))
+            return len(seen) == 2
+
+        wait_for(both, "both workers to accept")
+        for c in clients:
+            c.close()
+        clients.clear()
+        held = []
+        for _ in range(8):
+            clients.append(httpx.Client(base_url=url, timeout=DEADLINE))
+            held.append(worker_of(clients[-1]))
+        assert sorted(held) == [0, 0, 0, 0, 1, 1, 1, 1], held
+        # each connection stays with its worker (keep-alive)
+        assert [worker_of(c) for c in clients] == held
+        for c in clients:
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(DEADLINE) in (0, -signal.SIGTERM)
+    finally:
+        for c in clients:
+            c.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _settings(tmp_path, tokens) -> ServiceSettings:
     return ServiceSettings(config_dir=ROOT / "config", rules_dir=ROOT / "rules",
                            tokens=tokens, extracts=ROOT / "examples",

@@ -724,7 +724,8 @@ def create_app(service: Service):
     @app.get("/ready")
     async def ready():
         body = {"ready": not service.stopping, "config_hash": service.decider.hash,
-                "loaded_at": service.loaded_at, "reload": service.reload_status()}
+                "loaded_at": service.loaded_at, "reload": service.reload_status(),
+                "worker": settings.worker, "pid": os.getpid()}
         return answer(503 if service.stopping else 200, body)
 
     @app.get("/metrics")
