@@ -270,6 +270,65 @@ def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
     assert first.status == "done"
 
 
+def test_the_queue_limit_reads_no_job_file_and_frees_a_dead_process_place(tmp_path,
+                                                                          monkeypatch):
+    # the jobs folder keeps every finished job (with --jobs-dir, across restarts): a
+    # submission counts the locked markers of the jobs queued or running, never job.json;
+    # a marker nobody holds (its process was killed) is removed, its place free
+    import threading
+
+    import pytest
+
+    import deprules.simulate as simulate_module
+    from deprules.api import RequestError
+    from deprules.service_jobs import Job, Jobs
+
+    release = threading.Event()
+
+    class Result:
+        impact = {"accounts": 0}
+
+        def write(self, folder):
+            return []
+
+    def fake_simulate(*args, **kwargs):
+        release.wait(DEADLINE)
+        return Result()
+
+    monkeypatch.setattr(simulate_module, "simulate", fake_simulate)
+    settings = ServiceSettings(jobs_dir=tmp_path / "jobs", max_jobs=1, max_queued_jobs=1,
+                               instance="one-start")
+    a, b = Jobs(settings), Jobs(settings)
+    a.SLOT_POLL = b.SLOT_POLL = 0.02
+    for k in range(50):  # finished jobs of earlier starts
+        a.save(Job(f"{k:016x}", "ann", {"as_of": AS_OF}, status="done", instance="earlier"))
+    read = []
+    monkeypatch.setattr(Jobs, "_read", lambda self, job_id: read.append(job_id))
+    req = {"extract_path": "x", "as_of": AS_OF}
+    first = a.submit("ann", req, None)
+    second = b.submit("ann", req, None)  # 2 = max_jobs + max_queued_jobs, in both
+    with pytest.raises(RequestError) as refused:
+        a.submit("ann", req, None)
+    assert refused.value.status == 429
+    with pytest.raises(RequestError):
+        b.submit("ann", req, None)
+    assert read == []  # three submissions, not one job.json read
+    active = tmp_path / "jobs" / ".slots" / "active"
+    assert sorted(p.name for p in active.iterdir()) == sorted([first.id, second.id])
+    # a process killed with its job queued leaves its marker, unlocked (the kernel frees a
+    # dead process's locks): b's marker as it would be then
+    b._markers.pop(second.id).close()
+    third = a.submit("ann", req, None)
+    assert sorted(p.name for p in active.iterdir()) == sorted([first.id, third.id])
+    release.set()
+    for j in (first, third):
+        wait_for(lambda: j.status == "done" or None, "the simulations")
+    wait_for(lambda: not list(active.iterdir()) or None, "the finished jobs' markers gone")
+    a.close()
+    b.close()
+    assert read == []
+
+
 def _ended(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
