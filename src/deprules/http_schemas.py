@@ -120,7 +120,7 @@ def http_schemas() -> dict[str, dict]:
                         "results": {"type": "array", "items": {"$ref": "#/$defs/evaluate"}}}},
         ("evaluate",))
     s["problems"] = _doc(
-        "problems", "400, 413, 422, 429 with located problems",
+        "problems", "400, 408, 413, 422, 429 with located problems",
         "A request refused for what it holds; every problem found.",
         {"type": "object", "required": ["schema_version", "ok", "problems"],
          "properties": {"schema_version": VERSION, "ok": {"const": False},

@@ -330,12 +330,21 @@ def _end_with(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+_service = None  # this worker's Service (current_hash)
+
+
+def current_hash() -> str:
+    """The configuration hash this worker serves ('' before it has loaded one)."""
+    return _service.decider.hash if _service is not None else ""
+
+
 def _worker(settings, sock, uvicorn_options: dict, board: Board) -> None:
     import uvicorn
 
     from .service import Service, create_app
 
-    service = Service(settings)
+    global _service
+    service = _service = Service(settings)
     config = uvicorn.Config(create_app(service), **uvicorn_options)
     balanced_server(config, sock, board, settings.worker).run()
 
