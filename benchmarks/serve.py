@@ -17,8 +17,11 @@ Prints one JSON line per run and the median of the runs. Each run also reports t
 time the server's processes used per request (``server_cpu_ms``, from /proc: user + system
 of the server and its workers), the client's (``client_cpu_ms``), the share of the
 machine's CPU that went to neither (``others_cpu``: other work on a shared machine, from
-/proc/stat) and the load average when it ended: on a shared machine the requests per
-second depend on what else runs, the CPU per request much less.
+/proc/stat), the share of the run each worker's event loop spent ready to run but waiting
+for a CPU (``server_waiting``, the kernel's run-queue wait from /proc/PID/schedstat: the
+part of the latency that is the machine's, not the service's) and the load average when it
+ended: on a shared machine the requests per second depend on what else runs, the CPU per
+request much less.
 """
 
 from __future__ import annotations
@@ -98,6 +101,25 @@ def server_cpu(pid: int) -> float:
     return total
 
 
+def server_waiting(pid: int) -> tuple[float, int]:
+    """(seconds, threads): time the event-loop threads of the server's processes (its
+    workers, or itself with one process) spent runnable but waiting for a CPU, so far
+    (/proc/PID/schedstat: the kernel's run-queue wait)."""
+    pids = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            pids += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    total = 0.0
+    for p in pids or [pid]:
+        try:
+            total += int(Path(f"/proc/{p}/schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+    return total, len(pids or [pid])
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) seconds of CPU of the whole machine so far (/proc/stat)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -117,6 +139,7 @@ def wrk_load(port: int, bodies_file: str, clients: int, seconds: float,
     cmd = ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s",
            "-s", str(Path(__file__).with_name("serve_wrk.lua")), f"http://127.0.0.1:{port}"]
     cpu0 = server_cpu(pid) if pid else 0.0
+    w0 = server_waiting(pid) if pid else (0.0, 1)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     m0 = machine_cpu()
     out = subprocess.run(cmd, capture_output=True, text=True,
@@ -124,6 +147,7 @@ def wrk_load(port: int, bodies_file: str, clients: int, seconds: float,
     m1 = machine_cpu()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = server_cpu(pid) - cpu0 if pid else 0.0
+    w1 = server_waiting(pid) if pid else (0.0, 1)
     if out.returncode != 0:
         raise SystemExit(f"wrk failed ({out.returncode}): {out.stderr.strip()}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -137,6 +161,7 @@ def wrk_load(port: int, bodies_file: str, clients: int, seconds: float,
             "server_cpu_ms": round(cpu / n * 1000, 3),
             "client_cpu_ms": round(client / n * 1000, 3),
             "others_cpu": _shares(cpu, client, m0, m1),
+            "server_waiting": round((w1[0] - w0[0]) / (wall * w1[1]), 3) if wall else 0.0,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
@@ -160,6 +185,7 @@ async def load(port: int, reqs: list[bytes], clients: int, seconds: float,
         writer.close()
 
     cpu0 = server_cpu(pid) if pid else 0.0
+    w0 = server_waiting(pid) if pid else (0.0, 1)
     own0 = os.times()
     m0 = machine_cpu()
     t0 = time.perf_counter()
@@ -168,6 +194,7 @@ async def load(port: int, reqs: list[bytes], clients: int, seconds: float,
     m1 = machine_cpu()
     own1 = os.times()
     cpu = server_cpu(pid) - cpu0 if pid else 0.0
+    w1 = server_waiting(pid) if pid else (0.0, 1)
     mine = (own1.user - own0.user) + (own1.system - own0.system)
     lat.sort()
     q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000  # noqa: E731
@@ -179,6 +206,7 @@ async def load(port: int, reqs: list[bytes], clients: int, seconds: float,
             "server_cpu_ms": round(cpu / n * 1000, 3),
             "client_cpu_ms": round(mine / n * 1000, 3),
             "others_cpu": _shares(cpu, mine, m0, m1),
+            "server_waiting": round((w1[0] - w0[0]) / (wall * w1[1]), 3) if wall else 0.0,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
@@ -203,7 +231,10 @@ def wait_ready(port: int, workers: int, deadline: float = 120.0) -> None:
                 data += chunk
             held.append(s)
             body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b"{}"
-            seen.add(json.loads(body or b"{}").get("worker", 0))
+            doc = json.loads(body or b"{}")
+            if "worker" not in doc:  # a deprules before /ready named its worker
+                return
+            seen.add(doc["worker"])
             if len(held) > 4 * workers:  # a worker still loading: start again
                 for h in held:
                     h.close()
@@ -290,7 +321,7 @@ def main() -> int:
         print(json.dumps({"batch": b}), flush=True)
         med = {k: statistics.median(r[k] for r in runs)
                for k in ("per_second", "p50_ms", "p99_ms", "server_cpu_ms", "client_cpu_ms",
-                         "others_cpu")}
+                         "others_cpu", "server_waiting")}
         print(json.dumps({"median": med, "errors": sum(r["errors"] for r in runs),
                           "batch": b, "cpus": os.cpu_count(), "workers": args.workers,
                           "client": client,
