@@ -1,6 +1,7 @@
 """The connections of the real `deprules serve` (one process and --workers 2): a request
-that stops arriving is answered 408 and its connection closed (--read-timeout), and a
-request in flight when SIGTERM comes is answered before the service ends. The outcomes,
+that stops arriving is answered 408 and its connection closed (--read-timeout), a
+request in flight when SIGTERM comes is answered before the service ends, and the workers
+take keep-alive connections in turn. The outcomes,
 never how long they took, are asserted: the stalled requests stay stalled whatever the
 machine's speed, and the request in flight is seen in flight (/metrics) before the signal."""
 
@@ -132,4 +133,48 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path, workers):
         assert status == 200 and doc["account_id"] == account_id, doc
         assert proc.wait(DEADLINE) in (0, -signal.SIGTERM)
     finally:
+        stop(proc)
+
+
+def test_workers_take_keep_alive_connections_in_turn():
+    # left to the kernel, the worker that wakes first takes every waiting connection (29 of
+    # 32 seen); each worker now accepts only while it holds no more connections than the
+    # other, and counts a connection before serving it, so connections opened one after
+    # the other alternate between the workers whatever the machine's speed
+    proc, url = start("--workers", "2")
+    clients: list[httpx.Client] = []
+
+    def worker_of(client: httpx.Client) -> int:
+        r = client.get("/ready")
+        assert r.status_code == 200 and r.json()["pid"] != proc.pid, r.text
+        return r.json()["worker"]
+
+    try:
+        # until both workers accept (the second may still be loading), connections held
+        # open: while one worker holds one, the next goes to the other once it accepts
+        seen: set[int] = set()
+
+        def both() -> bool:
+            clients.append(httpx.Client(base_url=url, timeout=DEADLINE))
+            seen.add(worker_of(clients[-1]))
+            return len(seen) == 2
+
+        wait_for(both, "both workers to accept")
+        for c in clients:
+            c.close()
+        clients.clear()
+        held = []
+        for _ in range(8):
+            clients.append(httpx.Client(base_url=url, timeout=DEADLINE))
+            held.append(worker_of(clients[-1]))
+        assert sorted(held) == [0, 0, 0, 0, 1, 1, 1, 1], held
+        # each connection stays with its worker (keep-alive)
+        assert [worker_of(c) for c in clients] == held
+        for c in clients:
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(DEADLINE) in (0, -signal.SIGTERM)
+    finally:
+        for c in clients:
+            c.close()
         stop(proc)

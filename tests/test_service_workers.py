@@ -116,64 +116,6 @@ def test_workers_share_metrics_reloads_and_the_decision_log(tmp_path):
             proc.wait()
 
 
-def test_workers_take_keep_alive_connections_in_turn(tmp_path):
-    # left to the kernel, the worker that wakes first takes every waiting connection (29 of
-    # 32 seen); each worker now accepts only while it holds no more connections than the
-    # other, and counts a connection before serving it, so connections opened one after
-    # the other alternate between the workers whatever the machine's speed
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "deprules"), "serve",
-                             "--port", "0", "--workers", "2", "--config", str(ROOT / "config"),
-                             "--rules", str(ROOT / "rules"), "--reload-interval", "0",
-                             "--format", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    clients: list[httpx.Client] = []
-
-    def worker_of(client: httpx.Client) -> int:
-        r = client.get("/ready")
-        assert r.status_code == 200 and r.json()["pid"] != proc.pid, r.text
-        return r.json()["worker"]
-
-    try:
-        text = ""
-        while not text.rstrip().endswith("}"):
-            line = proc.stdout.readline()
-            assert line, "deprules serve ended before it listened"
-            text += line
-        url = json.loads(text)["listening"]
-        wait_for(lambda: _get(url + "/health"), "the workers to answer")
-        # until both workers accept (the second may still be loading), connections held
-        # open: while one worker holds one, the next goes to the other once it accepts
-        seen: set[int] = set()
-
-        def both() -> bool:
-            clients.append(httpx.Client(base_url=url, timeout=DEADLINE))
-            seen.add(worker_of(clients[-1]))
-            return len(seen) == 2
-
-        wait_for(both, "both workers to accept")
-        for c in clients:
-            c.close()
-        clients.clear()
-        held = []
-        for _ in range(8):
-            clients.append(httpx.Client(base_url=url, timeout=DEADLINE))
-            held.append(worker_of(clients[-1]))
-        assert sorted(held) == [0, 0, 0, 0, 1, 1, 1, 1], held
-        # each connection stays with its worker (keep-alive)
-        assert [worker_of(c) for c in clients] == held
-        for c in clients:
-            c.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(DEADLINE) in (0, -signal.SIGTERM)
-    finally:
-        for c in clients:
-            c.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def _settings(tmp_path, tokens) -> ServiceSettings:
     return ServiceSettings(config_dir=ROOT / "config", rules_dir=ROOT / "rules",
                            tokens=tokens, extracts=ROOT / "examples",
@@ -209,17 +151,12 @@ def test_jobs_outlive_a_restart_and_unfinished_ones_are_interrupted(tmp_path):
         assert re.search(r'deprules_simulation_jobs\{status="done"\} 1', text)
 
 
-def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
-    # two workers' Jobs over one jobs folder (as --workers 2 has them): --max-jobs 1 lets
-    # one simulation run at a time in the whole service, and the queue's limit (max_jobs +
-    # max_queued_jobs) counts both workers' jobs; a stopping worker's waiting job is canceled
+def held_simulations(monkeypatch):
+    """deprules.simulate.simulate replaced by one that waits for ``release`` (an Event) and
+    counts how many run at once: ``(running, peak, release)``, the counts as one-item lists."""
     import threading
 
-    import pytest
-
     import deprules.simulate as simulate_module
-    from deprules.api import RequestError
-    from deprules.service_jobs import Jobs
 
     running, peak, release = [0], [0], threading.Event()
     lock = threading.Lock()
@@ -240,6 +177,19 @@ def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
         return Result()
 
     monkeypatch.setattr(simulate_module, "simulate", fake_simulate)
+    return running, peak, release
+
+
+def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
+    # two workers' Jobs over one jobs folder (as --workers 2 has them): --max-jobs 1 lets
+    # one simulation run at a time in the whole service, and the queue's limit (max_jobs +
+    # max_queued_jobs) counts both workers' jobs; a stopping worker's waiting job is canceled
+    import pytest
+
+    from deprules.api import RequestError
+    from deprules.service_jobs import Jobs
+
+    running, peak, release = held_simulations(monkeypatch)
     settings = ServiceSettings(jobs_dir=tmp_path / "jobs", max_jobs=1, max_queued_jobs=2,
                                instance="one-start")
     a, b = Jobs(settings), Jobs(settings)
@@ -275,27 +225,12 @@ def test_the_queue_limit_reads_no_job_file_and_frees_a_dead_process_place(tmp_pa
     # the jobs folder keeps every finished job (with --jobs-dir, across restarts): a
     # submission counts the locked markers of the jobs queued or running, never job.json;
     # a marker nobody holds (its process was killed) is removed, its place free
-    import threading
-
     import pytest
 
-    import deprules.simulate as simulate_module
     from deprules.api import RequestError
     from deprules.service_jobs import Job, Jobs
 
-    release = threading.Event()
-
-    class Result:
-        impact = {"accounts": 0}
-
-        def write(self, folder):
-            return []
-
-    def fake_simulate(*args, **kwargs):
-        release.wait(DEADLINE)
-        return Result()
-
-    monkeypatch.setattr(simulate_module, "simulate", fake_simulate)
+    _, _, release = held_simulations(monkeypatch)
     settings = ServiceSettings(jobs_dir=tmp_path / "jobs", max_jobs=1, max_queued_jobs=1,
                                instance="one-start")
     a, b = Jobs(settings), Jobs(settings)
