@@ -264,6 +264,32 @@ def test_the_queue_limit_reads_no_job_file_and_frees_a_dead_process_place(tmp_pa
     assert read == []
 
 
+def test_job_counts_read_a_finished_job_once(tmp_path, monkeypatch):
+    # /metrics counts the jobs by status at every scrape: the jobs folder keeps every
+    # finished job, whose file never changes again and is read once
+    from deprules.service_jobs import Job, Jobs
+
+    settings = ServiceSettings(jobs_dir=tmp_path / "jobs", instance="one-start")
+    jobs = Jobs(settings)
+    for k in range(20):
+        jobs.save(Job(f"{k:016x}", "ann", {"as_of": AS_OF}, status="done", instance="earlier"))
+    going = Job("f" * 16, "ann", {"as_of": AS_OF}, status="running", instance="one-start",
+                pid=os.getpid())
+    lost = Job("e" * 16, "ann", {"as_of": AS_OF}, status="running", instance="earlier")
+    jobs.save(going)
+    jobs.save(lost)
+    read, original = [], Jobs._read
+    monkeypatch.setattr(Jobs, "_read", lambda self, job_id: read.append(job_id) or
+                        original(self, job_id))
+    first = jobs.counts()
+    assert (first["done"], first["running"], first["interrupted"]) == (20, 1, 1), first
+    assert len(read) == 22
+    read.clear()
+    assert jobs.counts() == first
+    assert read == [going.id]  # only the job still going
+    jobs.close()
+
+
 def _ended(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

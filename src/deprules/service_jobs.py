@@ -146,6 +146,7 @@ class Jobs:
         self._closing = threading.Event()
         self.jobs: dict[str, Job] = {}  # the jobs of this process
         self._markers: dict = {}  # job id -> its open, locked queue marker (_waiting)
+        self._finished: dict[str, tuple[str, str]] = {}  # job id -> (kind, status): counts
         self._recover()
 
     # ---- files -----------------------------------------------------------------------------
@@ -208,7 +209,26 @@ class Jobs:
         return job
 
     def counts(self, kind: str = "simulation") -> Counter:
-        c = Counter(j.status for j in self.all() if j.kind == kind)
+        """Jobs of ``kind`` by status (the /metrics gauges). A finished job's file is read
+        once: a job done, failed, canceled or interrupted never changes again, and the
+        jobs folder keeps them all, so a scrape reads only the files of jobs still going."""
+        kinds: dict[str, tuple[str, str]] = {}
+        for path in self.dir.glob("*/job.json"):
+            job_id = path.parent.name
+            known = self._finished.get(job_id)
+            if known is None:
+                job = self._read(job_id)
+                if job is None:
+                    continue
+                if self._stale(job):  # its process is gone: as GET reports it
+                    job = self._interrupt(job)
+                known = (job.kind, job.status)
+                if job.status not in ("queued", "running"):
+                    self._finished[job_id] = known
+            kinds[job_id] = known
+        with self._lock:
+            kinds.update({j.id: (j.kind, j.status) for j in self.jobs.values()})
+        c = Counter(status for k, status in kinds.values() if k == kind)
         for k in JOB_STATES:
             c.setdefault(k, 0)
         return c
