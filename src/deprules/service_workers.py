@@ -24,14 +24,15 @@ The decision log is opened by each worker in append mode and every line is one
 ``write``, so lines of different workers never interleave. Simulation jobs are files
 (``service.Jobs``): any worker answers for any job.
 
-Connections are spread evenly (:class:`Board`, :class:`BalancedServer`). Left to the
+Connections are spread evenly (:class:`Board`, :func:`balanced_server`). Left to the
 kernel, the worker that wakes first on the shared socket accepts every connection waiting
-(seen: 29 of 32 keep-alive connections in one worker, the other nearly idle), and a
-keep-alive connection stays with its worker: one core saturated, the other idle, the tail
-latency of the busy worker's clients doubled. Each worker publishes its number of open
-connections in a shared memory board made before the fork and accepts only while it has
-no more than the least loaded other worker; the others wait (polling every 2 ms). The
-worker with the fewest connections always accepts, so a connection never waits for one.
+(seen: 29 of 32 keep-alive connections in one worker), and a keep-alive connection stays
+with its worker, so the clients of the one holding more wait behind more requests (what
+it does to the p99 depends on the client: docs/performance.md). Each worker publishes its
+number of open connections in a shared memory board made before the fork and accepts only
+while it has no more than the least loaded other worker; the others wait (polling every
+2 ms). The worker with the fewest connections always accepts, so a connection never
+waits for one.
 """
 
 from __future__ import annotations
