@@ -151,17 +151,12 @@ def test_jobs_outlive_a_restart_and_unfinished_ones_are_interrupted(tmp_path):
         assert re.search(r'deprules_simulation_jobs\{status="done"\} 1', text)
 
 
-def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
-    # two workers' Jobs over one jobs folder (as --workers 2 has them): --max-jobs 1 lets
-    # one simulation run at a time in the whole service, and the queue's limit (max_jobs +
-    # max_queued_jobs) counts both workers' jobs; a stopping worker's waiting job is canceled
+def held_simulations(monkeypatch):
+    """deprules.simulate.simulate replaced by one that waits for ``release`` (an Event) and
+    counts how many run at once: ``(running, peak, release)``, the counts as one-item lists."""
     import threading
 
-    import pytest
-
     import deprules.simulate as simulate_module
-    from deprules.api import RequestError
-    from deprules.service_jobs import Jobs
 
     running, peak, release = [0], [0], threading.Event()
     lock = threading.Lock()
@@ -182,6 +177,19 @@ def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
         return Result()
 
     monkeypatch.setattr(simulate_module, "simulate", fake_simulate)
+    return running, peak, release
+
+
+def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
+    # two workers' Jobs over one jobs folder (as --workers 2 has them): --max-jobs 1 lets
+    # one simulation run at a time in the whole service, and the queue's limit (max_jobs +
+    # max_queued_jobs) counts both workers' jobs; a stopping worker's waiting job is canceled
+    import pytest
+
+    from deprules.api import RequestError
+    from deprules.service_jobs import Jobs
+
+    running, peak, release = held_simulations(monkeypatch)
     settings = ServiceSettings(jobs_dir=tmp_path / "jobs", max_jobs=1, max_queued_jobs=2,
                                instance="one-start")
     a, b = Jobs(settings), Jobs(settings)
@@ -210,6 +218,76 @@ def test_max_jobs_and_the_queue_hold_for_all_workers(tmp_path, monkeypatch):
     release.set()
     a.close()
     assert first.status == "done"
+
+
+def test_the_queue_limit_reads_no_job_file_and_frees_a_dead_process_place(tmp_path,
+                                                                          monkeypatch):
+    # the jobs folder keeps every finished job (with --jobs-dir, across restarts): a
+    # submission counts the locked markers of the jobs queued or running, never job.json;
+    # a marker nobody holds (its process was killed) is removed, its place free
+    import pytest
+
+    from deprules.api import RequestError
+    from deprules.service_jobs import Job, Jobs
+
+    _, _, release = held_simulations(monkeypatch)
+    settings = ServiceSettings(jobs_dir=tmp_path / "jobs", max_jobs=1, max_queued_jobs=1,
+                               instance="one-start")
+    a, b = Jobs(settings), Jobs(settings)
+    a.SLOT_POLL = b.SLOT_POLL = 0.02
+    for k in range(50):  # finished jobs of earlier starts
+        a.save(Job(f"{k:016x}", "ann", {"as_of": AS_OF}, status="done", instance="earlier"))
+    read = []
+    monkeypatch.setattr(Jobs, "_read", lambda self, job_id: read.append(job_id))
+    req = {"extract_path": "x", "as_of": AS_OF}
+    first = a.submit("ann", req, None)
+    second = b.submit("ann", req, None)  # 2 = max_jobs + max_queued_jobs, in both
+    with pytest.raises(RequestError) as refused:
+        a.submit("ann", req, None)
+    assert refused.value.status == 429
+    with pytest.raises(RequestError):
+        b.submit("ann", req, None)
+    assert read == []  # three submissions, not one job.json read
+    active = tmp_path / "jobs" / ".slots" / "active"
+    assert sorted(p.name for p in active.iterdir()) == sorted([first.id, second.id])
+    # a process killed with its job queued leaves its marker, unlocked (the kernel frees a
+    # dead process's locks): b's marker as it would be then
+    b._markers.pop(second.id).close()
+    third = a.submit("ann", req, None)
+    assert sorted(p.name for p in active.iterdir()) == sorted([first.id, third.id])
+    release.set()
+    for j in (first, third):
+        wait_for(lambda: j.status == "done" or None, "the simulations")
+    wait_for(lambda: not list(active.iterdir()) or None, "the finished jobs' markers gone")
+    a.close()
+    b.close()
+    assert read == []
+
+
+def test_job_counts_read_a_finished_job_once(tmp_path, monkeypatch):
+    # /metrics counts the jobs by status at every scrape: the jobs folder keeps every
+    # finished job, whose file never changes again and is read once
+    from deprules.service_jobs import Job, Jobs
+
+    settings = ServiceSettings(jobs_dir=tmp_path / "jobs", instance="one-start")
+    jobs = Jobs(settings)
+    for k in range(20):
+        jobs.save(Job(f"{k:016x}", "ann", {"as_of": AS_OF}, status="done", instance="earlier"))
+    going = Job("f" * 16, "ann", {"as_of": AS_OF}, status="running", instance="one-start",
+                pid=os.getpid())
+    lost = Job("e" * 16, "ann", {"as_of": AS_OF}, status="running", instance="earlier")
+    jobs.save(going)
+    jobs.save(lost)
+    read, original = [], Jobs._read
+    monkeypatch.setattr(Jobs, "_read", lambda self, job_id: read.append(job_id) or
+                        original(self, job_id))
+    first = jobs.counts()
+    assert (first["done"], first["running"], first["interrupted"]) == (20, 1, 1), first
+    assert len(read) == 22
+    read.clear()
+    assert jobs.counts() == first
+    assert read == [going.id]  # only the job still going
+    jobs.close()
 
 
 def _ended(pid: int) -> bool:

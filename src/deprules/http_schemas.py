@@ -120,7 +120,7 @@ def http_schemas() -> dict[str, dict]:
                         "results": {"type": "array", "items": {"$ref": "#/$defs/evaluate"}}}},
         ("evaluate",))
     s["problems"] = _doc(
-        "problems", "400, 413, 422, 429 with located problems",
+        "problems", "400, 408, 413, 422, 429 with located problems",
         "A request refused for what it holds; every problem found.",
         {"type": "object", "required": ["schema_version", "ok", "problems"],
          "properties": {"schema_version": VERSION, "ok": {"const": False},
@@ -142,6 +142,10 @@ def http_schemas() -> dict[str, dict]:
         "ready", "GET /ready", "Whether the service takes work, and the last reload's result.",
         {"type": "object", "required": ["ready", "config_hash", "loaded_at", "reload"],
          "properties": {"ready": {"type": "boolean"}, "config_hash": HASH, "loaded_at": TIME,
+                        "worker": {"type": "integer", "minimum": 0,
+                                   "description": "the worker process that answered "
+                                                  "(--workers N: 0 to N-1)"},
+                        "pid": {"type": "integer"},
                         "reload": {"type": "object", "required": ["ok", "checked_at",
                                                                   "problems"],
                                    "properties": {"ok": {"type": "boolean"},

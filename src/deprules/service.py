@@ -649,9 +649,12 @@ def create_app(service: Service):
         ident = access(authorization, action)
         if isinstance(ident, tuple):
             return ident
-        base = {"decision_id": decision_id, "time": utc_now(), "user": ident.user,
-                "endpoint": endpoint}
-        input_digest = digest(raw)
+        # what only the decision log keeps (its time and the body's SHA-256: a twentieth of
+        # a small evaluation's CPU) is not made without one
+        logged = service.decisions.enabled
+        base = {"decision_id": decision_id, "time": utc_now() if logged else None,
+                "user": ident.user, "endpoint": endpoint}
+        input_digest = digest(raw) if logged else None
         try:
             body = parse_body(raw)
             candidate = isinstance(body, dict) and bool(body.get("whatif") or body.get("set"))
@@ -724,7 +727,8 @@ def create_app(service: Service):
     @app.get("/ready")
     async def ready():
         body = {"ready": not service.stopping, "config_hash": service.decider.hash,
-                "loaded_at": service.loaded_at, "reload": service.reload_status()}
+                "loaded_at": service.loaded_at, "reload": service.reload_status(),
+                "worker": settings.worker, "pid": os.getpid()}
         return answer(503 if service.stopping else 200, body)
 
     @app.get("/metrics")

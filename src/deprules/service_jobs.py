@@ -145,6 +145,8 @@ class Jobs:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.jobs: dict[str, Job] = {}  # the jobs of this process
+        self._markers: dict = {}  # job id -> its open, locked queue marker (_waiting)
+        self._finished: dict[str, tuple[str, str]] = {}  # job id -> (kind, status): counts
         self._recover()
 
     # ---- files -----------------------------------------------------------------------------
@@ -207,7 +209,26 @@ class Jobs:
         return job
 
     def counts(self, kind: str = "simulation") -> Counter:
-        c = Counter(j.status for j in self.all() if j.kind == kind)
+        """Jobs of ``kind`` by status (the /metrics gauges). A finished job's file is read
+        once: a job done, failed, canceled or interrupted never changes again, and the
+        jobs folder keeps them all, so a scrape reads only the files of jobs still going."""
+        kinds: dict[str, tuple[str, str]] = {}
+        for path in self.dir.glob("*/job.json"):
+            job_id = path.parent.name
+            known = self._finished.get(job_id)
+            if known is None:
+                job = self._read(job_id)
+                if job is None:
+                    continue
+                if self._stale(job):  # its process is gone: as GET reports it
+                    job = self._interrupt(job)
+                known = (job.kind, job.status)
+                if job.status not in ("queued", "running"):
+                    self._finished[job_id] = known
+            kinds[job_id] = known
+        with self._lock:
+            kinds.update({j.id: (j.kind, j.status) for j in self.jobs.values()})
+        c = Counter(status for k, status in kinds.values() if k == kind)
         for k in JOB_STATES:
             c.setdefault(k, 0)
         return c
@@ -244,10 +265,70 @@ class Jobs:
             if job.status == "canceled" or self._closing.wait(self.SLOT_POLL):
                 return None
 
+    # ---- the queue's limit: one locked marker file per simulation queued or running -------
+    def _active_dir(self) -> Path:
+        return self.dir / ".slots" / "active"
+
     def _waiting(self) -> int:
-        """Simulations queued or running in any process of this start of the service."""
-        return sum(1 for j in self.all() if j.kind == "simulation" and
-                   j.status in ("queued", "running") and not self._stale(j))
+        """Simulations queued or running in any process of the jobs folder: the markers
+        ``.slots/active/ID`` whose ``flock`` is held. Each process holds its jobs' markers
+        from submission to the end, and the kernel releases them when it ends, so a marker
+        that can be locked was left by a process that is gone: removed, not counted. Reads
+        no job.json (the folder keeps every finished job); called under ``.slots/submit``,
+        which every marker is made under."""
+        import fcntl
+
+        folder = self._active_dir()
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return 0
+        n = 0
+        for name in names:
+            if not _JOB_ID.match(name):
+                continue
+            try:
+                f = open(folder / name, "rb")
+            except FileNotFoundError:  # its job ended since the listing
+                continue
+            with f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    n += 1  # held: a live process's job
+                    continue
+                try:  # nobody holds it: its process ended without removing it
+                    os.unlink(folder / name)
+                except FileNotFoundError:
+                    pass
+        return n
+
+    def _hold_marker(self, job_id: str):
+        """The open, locked marker of a new job (under ``.slots/submit``)."""
+        import fcntl
+
+        folder = self._active_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        f = open(folder / job_id, "xb")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    def _drop_marker(self, job: Job) -> None:
+        """The job is no longer queued or running: its place in the queue is free."""
+        with self._lock:
+            f = self._markers.pop(job.id, None)
+        if f is None:
+            return
+        try:
+            os.unlink(self._active_dir() / job.id)
+        except FileNotFoundError:
+            pass
+        finally:
+            f.close()
 
     def submit(self, user: str, req: dict, overlays_doc: dict | None) -> Job:
         # counted and recorded under the jobs folder's lock: the queue's limit is the
@@ -261,9 +342,17 @@ class Jobs:
                                    status=429)
             job = Job(uuid.uuid4().hex[:16], user, req, instance=self.instance,
                       pid=os.getpid())
+            marker = self._hold_marker(job.id)
             with self._lock:
                 self.jobs[job.id] = job
-            self.save(job)
+                self._markers[job.id] = marker
+            try:
+                self.save(job)
+            except BaseException:
+                self._drop_marker(job)
+                with self._lock:
+                    self.jobs.pop(job.id, None)
+                raise
         finally:
             gate.close()
         self._pool.submit(self._run, job, overlays_doc)
@@ -326,6 +415,12 @@ class Jobs:
             log.error("%s job %s: cannot write its job.json: %s", job.kind, job.id, exc)
 
     def _run(self, job: Job, whatif: dict | None) -> None:
+        try:
+            self._run_in_slot(job, whatif)
+        finally:
+            self._drop_marker(job)
+
+    def _run_in_slot(self, job: Job, whatif: dict | None) -> None:
         if job.status == "canceled":
             return
         try:
@@ -418,5 +513,7 @@ class Jobs:
                 pass
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._runs.shutdown(wait=True, cancel_futures=True)
+        for j in queued:  # their _run never started (cancel_futures)
+            self._drop_marker(j)
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)

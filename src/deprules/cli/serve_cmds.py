@@ -50,6 +50,12 @@ from .main import cli
 @click.option("--timeout", "timeout", type=click.FloatRange(0.1), default=30.0,
               show_default=True, metavar="SECONDS",
               help="Longest /v1/evaluate answer (504 beyond; batch: 10 times this).")
+@click.option("--read-timeout", "read_timeout", type=click.FloatRange(0.1), default=60.0,
+              show_default=True, metavar="SECONDS",
+              help="Longest time a request may take to arrive: its head from when the "
+                   "connection waits for one, its body from the end of its head (408 and "
+                   "the connection closed beyond; a connection that sends nothing is "
+                   "closed).")
 @click.option("--engine", type=click.Choice(["python", "durable"]), default="python",
               show_default=True,
               help="Rule matching back end of /v1/evaluate: python (faster) or durable (the "
@@ -81,7 +87,7 @@ from .main import cli
 @format_option
 @report_errors
 def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, jobs_dir,
-          max_jobs, max_body, timeout, engine, store, ap_dir, reload_interval,
+          max_jobs, max_body, timeout, read_timeout, engine, store, ap_dir, reload_interval,
           limit_concurrency, graceful, access_log, workers, fmt):
     """Run the decision service: POST /v1/evaluate (the evaluate --format json document of
     the rows given), /v1/evaluate/batch, /v1/simulations, /v1/config; /health, /ready,
@@ -150,7 +156,15 @@ def serve(config_dir, rules_dir, tokens, host, port, decision_log, extracts, job
         emit_json({"listening": url, "port": bound, "config_hash": config_hash,
                    "tokens": tokens is not None, "workers": workers})
         sys.stdout.flush()
+    from ..service_http import protocol_class
+
+    if service is not None:
+        def config_hash_now() -> str:
+            return service.decider.hash
+    else:  # each worker's own, after a reload: the worker sets it (service_workers)
+        from ..service_workers import current_hash as config_hash_now
     options = dict(log_level="info", access_log=access_log,
+                   http=protocol_class(read_timeout, config_hash_now),
                    limit_concurrency=limit_concurrency, timeout_graceful_shutdown=graceful,
                    timeout_keep_alive=5, lifespan="on", server_header=False)
     if workers > 1:
