@@ -23,24 +23,12 @@ parent, removed at exit):
 The decision log is opened by each worker in append mode and every line is one
 ``write``, so lines of different workers never interleave. Simulation jobs are files
 (``service.Jobs``): any worker answers for any job.
-
-Connections are spread evenly (:class:`Board`, :func:`balanced_server`). Left to the
-kernel, the worker that wakes first on the shared socket accepts every connection waiting
-(seen: 29 of 32 keep-alive connections in one worker), and a keep-alive connection stays
-with its worker, so the clients of the one holding more wait behind more requests (what
-it does to the p99 depends on the client: docs/performance.md). Each worker publishes its
-number of open connections in a shared memory board made before the fork and accepts only
-while it has no more than the least loaded other worker; the others wait (polling every
-2 ms). The worker with the fewest connections always accepts, so a connection never
-waits for one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import mmap
 import os
 import shutil
 import signal
@@ -54,114 +42,6 @@ from pathlib import Path
 log = logging.getLogger("deprules.serve")
 
 PUBLISH_EVERY = 0.5  # seconds
-ABSENT = 1 << 30  # a worker's board entry while it does not accept (starting, stopped, dead)
-ACCEPT_POLL = 0.002  # seconds between looks at the board of a worker holding more connections
-WAIT_AT_MOST = 0.05  # seconds a worker waiting for a connection goes without a look at it
-
-
-class Board:
-    """Open connections per worker, in memory shared by the parent and its forked workers."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self._mem = mmap.mmap(-1, 8 * workers)  # anonymous and shared across fork
-        self._counts = memoryview(self._mem).cast("q")
-        for k in range(workers):
-            self._counts[k] = ABSENT
-
-    def set(self, k: int, n: int) -> None:
-        self._counts[k] = n
-
-    def get(self, k: int) -> int:
-        return self._counts[k]
-
-    def may_accept(self, k: int) -> bool:
-        """Whether worker ``k`` has no more open connections than any other worker."""
-        mine = self._counts[k]
-        return all(mine <= self._counts[j] for j in range(self.workers) if j != k)
-
-
-class _Acceptor:
-    """Accepts the connections of one worker from the shared socket when the board lets it
-    (in ``uvicorn.Server.servers``: uvicorn closes it at shutdown and waits for it)."""
-
-    def __init__(self, sock, board: Board, index: int, server_state, create_protocol):
-        self.sock, self.board, self.index = sock, board, index
-        self.state, self.create_protocol = server_state, create_protocol
-        sock.setblocking(False)
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def _publish(self) -> None:
-        self.board.set(self.index, len(self.state.connections))
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            self._publish()
-            if not self.board.may_accept(self.index):
-                await asyncio.sleep(ACCEPT_POLL)
-                continue
-            try:
-                conn, _addr = self.sock.accept()  # non-blocking
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                # none waiting (or another worker took it): wait for one, and look at the
-                # board again at least every WAIT_AT_MOST (the others' counts change)
-                await self._readable(loop)
-                continue
-            except OSError as exc:  # EMFILE and the like: say so, wait, go on
-                log.error("worker %d: accept: %s", self.index, exc)
-                await asyncio.sleep(0.1)
-                continue
-            # counted before the connection is served: a client that got an answer on it
-            # finds it on the board
-            self.board.set(self.index, len(self.state.connections) + 1)
-            conn.setblocking(False)
-            try:
-                await loop.connect_accepted_socket(self.create_protocol, conn)
-            except OSError:
-                conn.close()
-
-    async def _readable(self, loop) -> None:
-        ready = loop.create_future()
-        fd = self.sock.fileno()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
-        try:
-            await asyncio.wait_for(ready, WAIT_AT_MOST)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            loop.remove_reader(fd)
-
-    def close(self) -> None:
-        self._task.cancel()
-        self.board.set(self.index, ABSENT)
-
-    async def wait_closed(self) -> None:
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-
-
-def balanced_server(config, sock, board: Board, index: int):
-    """A uvicorn server that takes connections from ``sock`` as the board lets it."""
-    import uvicorn
-
-    class BalancedServer(uvicorn.Server):
-        async def startup(self, sockets=None) -> None:
-            await super().startup(sockets=[])  # the lifespan; no asyncio server of its own
-            if not self.started:
-                return
-
-            def create_protocol(_loop=None):
-                return self.config.http_protocol_class(
-                    config=self.config, server_state=self.server_state,
-                    app_state=self.lifespan.state, _loop=_loop)
-
-            self.servers = [_Acceptor(sock, board, index, self.server_state,
-                                      create_protocol)]
-
-    return BalancedServer(config)
 
 
 class Peers:
@@ -244,7 +124,6 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
         jobs_dir = Path(tempfile.mkdtemp(prefix="deprules-jobs-"))
     base = replace(settings, shared_dir=shared, jobs_dir=jobs_dir, workers=workers,
                    instance=settings.instance or uuid.uuid4().hex)
-    board = Board(workers)
     children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, started)
     stopping: dict = {"signal": None}
     quick_deaths = [0]
@@ -259,7 +138,7 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _end_with(parent)
-                _worker(replace(base, worker=k), sock, uvicorn_options, board)
+                _worker(replace(base, worker=k), sock, uvicorn_options)
                 code = 0
             except BaseException:
                 traceback.print_exc()
@@ -288,7 +167,6 @@ def serve_workers(settings, sock, workers: int, uvicorn_options: dict) -> int:
             if pid not in children:
                 continue
             k, started = children.pop(pid)
-            board.set(k, ABSENT)  # not accepting: the others take every new connection
             if stopping["signal"] is not None:
                 continue
             code = os.waitstatus_to_exitcode(wstatus)
@@ -339,7 +217,7 @@ def current_hash() -> str:
     return _service.decider.hash if _service is not None else ""
 
 
-def _worker(settings, sock, uvicorn_options: dict, board: Board) -> None:
+def _worker(settings, sock, uvicorn_options: dict) -> None:
     import uvicorn
 
     from .service import Service, create_app
@@ -347,7 +225,7 @@ def _worker(settings, sock, uvicorn_options: dict, board: Board) -> None:
     global _service
     service = _service = Service(settings)
     config = uvicorn.Config(create_app(service), **uvicorn_options)
-    balanced_server(config, sock, board, settings.worker).run()
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def publisher(service, stop: threading.Event) -> None:
