@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from deprules.extract import generate
 from deprules.extract.writer import write_extract as write_generated
 from deprules.ledger.sqlstore import Store
@@ -220,3 +222,19 @@ def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(tmp_path):
     piped = subprocess.run(cmd + [str(stores[1])], capture_output=True, env=env, timeout=300)
     assert piped.returncode == 0 and piped.stderr == b""
     assert piped.stdout.replace(b"g2-run", b"") == out.replace(b"g2-run", b"")
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), later=st.integers(1, 400))
+def test_column_rows_equal_the_per_account_runner_on_any_generated_store(tmp_path_factory,
+                                                                          seed, later):
+    """Property: for any generated store and a second date, the rows a batch writes from
+    columns are the per-account runner's, and the ledger stays sound."""
+    tmp = tmp_path_factory.mktemp("prop")
+    extract = tmp / "x"
+    write_generated(generate.generate_extract(40, seed=seed, as_of=ON), extract)
+    col, ref = init(extract, tmp / "col.db"), init(extract, tmp / "ref.db")
+    for on in (ON, ON + timedelta(days=later)):
+        assert run(col, on) == run(ref, on, "python")
+        assert rows(col) == rows(ref)
+    assert invoke("ledger", "check", "--store", col).exit_code == 0
