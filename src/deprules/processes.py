@@ -250,8 +250,9 @@ ROWS_MODES = ("auto", "replay")
 
 def column_rows() -> bool:
     """Whether a store batch writes the changed accounts it can from the vector engine's
-    columns (:func:`_write_columns`): ``$DEPRULES_STORE_ROWS`` ``auto`` (the default), or ``replay``
-    (every changed account replayed through the executor; the same rows, slower)."""
+    columns (:func:`_write_columns`): ``$DEPRULES_STORE_ROWS`` ``auto`` (the default), or
+    ``replay`` (every changed account replayed through the executor; the same rows,
+    slower)."""
     import os
 
     want = os.environ.get(ROWS_ENV, "").strip().lower() or "auto"
@@ -269,8 +270,9 @@ def _write_columns(session, engine, log, fallback, before: dict, on: date, runne
     (:class:`deprules.vector.storerows.StoreRows`), after checking their invariants: all
     but those the engine handed to the per-account runner and those whose run changes a
     bill that existed before (its row changes in place: they are replayed). New ids and
-    journal entries continue from each account's counts of rows. Count them in ``summary``; ``progress(done, total)`` after each chunk of accounts written.
-    Returns the accounts written (a boolean per account position)."""
+    journal entries continue from each account's counts of rows. Count them in
+    ``summary``; ``progress(done, total)`` after each chunk of accounts written. Returns
+    the accounts written (a boolean per account position)."""
     import numpy as np
 
     from .errors import InvariantError

@@ -140,6 +140,12 @@ class Engine:
             months.append(dc.months_between_interest if has else 0)
             min_days.append(dc.interest.min_days_held if has else 0)
         self.periodic = (np.array(months, np.int64), np.array(min_days, np.int64))
+        # each class's min_days_held, for a settlement's below_minimum (none below it for a
+        # class without interest: the executor then settles with no result)
+        self.min_days = np.array([
+            -2**40 if self.config.deposit_classes[c].interest is None
+            else self.config.deposit_classes[c].interest.min_days_held
+            for c in static.class_codes] or [0], np.int64)
         adj_codes = tuple(sorted(self.config.adjustment_types))
         self.adj_codes = adj_codes
 
@@ -515,7 +521,7 @@ class Engine:
         code = self.config.batch_types["deposit_interest"]
         self._adjust(ctx, rows[nz], rows[nz], code, -amount[nz])
         if self.record:
-            below = (to - s.start[rows]) < self._min_days(s.dclass[rows])
+            below = (to - s.start[rows]) < self.min_days[s.dclass[rows]]
             self._event(ctx, EV_SETTLED, rows, micro=5, a=li[elig], b=to, c=amount, d=below)
         m.last_int[rows] = to
         return elig
@@ -542,19 +548,11 @@ class Engine:
             nz = amount != 0
             self._adjust(ctx, rows[nz], rows[nz], code, -amount[nz], sub=j)
             if self.record:
-                below = (to - s.start[rows]) < self._min_days(cls[at])
+                below = (to - s.start[rows]) < self.min_days[cls[at]]
                 self._event(ctx, EV_SETTLED, rows, sub=j, micro=5, a=frm, b=to, c=amount,
                             d=2 + below)
             m.last_int[rows] = to
         return count > 0
-
-    def _min_days(self, dclass: np.ndarray) -> np.ndarray:
-        """Each deposit class's min_days_held (none below it for a class without interest:
-        the executor then settles with no result)."""
-        mins = np.array([-2**40 if self.config.deposit_classes[c].interest is None else
-                         self.config.deposit_classes[c].interest.min_days_held
-                         for c in self.s.class_codes] or [0], np.int64)
-        return mins[dclass]
 
     def _interest_of(self, rows: np.ndarray, frm: np.ndarray, to: np.ndarray) -> np.ndarray:
         """REFUNDINT of each SA over [frm, to), in minor units (0 for a class without it)."""

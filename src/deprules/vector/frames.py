@@ -191,17 +191,8 @@ def _concat(chunks: list, name: str, dtype) -> np.ndarray:
 
 def _creation_order(cols: dict, acct: np.ndarray) -> np.ndarray:
     """Sort rows by (account, process, round, SA rank, action, sub-step)."""
-    parts = [acct, cols["pidx"], cols["rnd"], cols["rank"], cols["ai"], cols["sub"]]
-    sizes = [int(p.max()) + 1 if len(p) else 1 for p in parts]
-    total = 1
-    for z in sizes:
-        total *= z
-    if total < 2**62:
-        key = np.zeros(len(acct), np.int64)
-        for p, z in zip(parts, sizes):
-            key = key * z + p.astype(np.int64)
-        return np.argsort(key, kind="stable")
-    return np.lexsort(tuple(reversed(parts)))
+    return st.sort_order([acct, cols["pidx"], cols["rnd"], cols["rank"], cols["ai"],
+                          cols["sub"]])
 
 
 def sa_frame(static: st.Static, mut: st.Mutable) -> pd.DataFrame:

@@ -160,6 +160,22 @@ def _index_in(values: pa.Array, value_set: pa.Array, set_sorted: bool = False) -
     return idx.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def sort_order(parts: list) -> np.ndarray:
+    """The stable order that sorts rows by ``parts`` (non-negative integer columns of equal
+    length, the first most significant): one sort of a combined int64 key when the key fits
+    in 62 bits, else ``np.lexsort``."""
+    sizes = [int(p.max()) + 1 if len(p) else 1 for p in parts]
+    total = 1
+    for z in sizes:
+        total *= z
+    if total >= 2**62:
+        return np.lexsort(tuple(reversed(parts)))
+    key = np.zeros(len(parts[0]), np.int64)
+    for p, z in zip(parts, sizes):
+        key = key * z + p.astype(np.int64)
+    return np.argsort(key, kind="stable")
+
+
 def _groups(key: np.ndarray):
     """(sorted distinct keys, group of each row, group sizes): np.unique by a stable sort
     (the keys come nearly sorted, and numpy's hash-based unique is slow on millions)."""
@@ -246,18 +262,8 @@ class Static:
     @cached_property
     def debt_perm(self) -> np.ndarray:
         """SA rows by (group, distribution priority, start date, sa_id): APPLYDEPOSIT's order."""
-        parts = [self.grp, np.unique(self.prio, return_inverse=True)[1].reshape(-1),
-                 self.start - (self.start.min() if self.n_sa else 0), self.rank]
-        sizes = [int(p.max()) + 1 if len(p) else 1 for p in parts]
-        total = 1
-        for z in sizes:
-            total *= z
-        if total < 2**62:
-            key = np.zeros(self.n_sa, np.int64)
-            for p, z in zip(parts, sizes):
-                key = key * z + p.astype(np.int64)
-            return np.argsort(key, kind="stable")
-        return np.lexsort(tuple(reversed(parts)))
+        return sort_order([self.grp, np.unique(self.prio, return_inverse=True)[1].reshape(-1),
+                           self.start - (self.start.min() if self.n_sa else 0), self.rank])
 
     @cached_property
     def account_id(self) -> np.ndarray:

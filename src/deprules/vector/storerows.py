@@ -41,7 +41,7 @@ from ..rules.vocabulary import STATUSES
 from . import state as st
 from .engine import (EV_BILL, EV_BILL_COMPLETE, EV_REFUND_METHOD, EV_SETTLED, EV_STATUS, Engine,
                      Log)
-from .frames import _concat, _creation_order
+from .frames import _concat
 
 # accounts written per chunk (their rows are built, inserted and let go together)
 CHUNK_ACCOUNTS = 20_000
@@ -113,31 +113,14 @@ def _sorted_cols(chunks: list, names, keep: np.ndarray, micro: bool = False) -> 
     cols = {k: _concat(chunks, k, dt) for k, dt in names}
     at = keep[cols["acct"]]
     cols = {k: v[at] for k, v in cols.items()}
-    if micro:
-        order = _sort_order([cols["acct"], *(cols[k] for k in _ORDER), cols["micro"]])
-    else:
-        order = _creation_order(cols, cols["acct"])
+    order = st.sort_order([cols["acct"], *(cols[k] for k in _ORDER),
+                           *([cols["micro"]] if micro else [])])
     return {k: v[order] for k, v in cols.items()}
 
 
 JOURNAL_KINDS = ("adjustment", "freeze", "check", "todo", "status", "bill", "refund_method",
                  "bill_complete", "interest_settled")
 _KIND_TEXT = np.array(JOURNAL_KINDS, object)
-
-
-def _sort_order(parts: list) -> np.ndarray:
-    """The order that sorts rows by ``parts`` (non-negative integer columns, the first
-    most significant): one stable sort of a combined key when it fits in 63 bits."""
-    sizes = [int(p.max()) + 1 if len(p) else 1 for p in parts]
-    total = 1
-    for z in sizes:
-        total *= z
-    if total >= 2**62:
-        return np.lexsort(tuple(reversed(parts)))
-    key = np.zeros(len(parts[0]), np.int64)
-    for p, z in zip(parts, sizes):
-        key = key * z + p.astype(np.int64)
-    return np.argsort(key, kind="stable")
 
 
 def _ordinal(acct: np.ndarray) -> np.ndarray:
@@ -250,22 +233,21 @@ class StoreRows:
         self.t_gl = np.array([a[2] or t.ft_algorithm == "ADJT-GL" for a, t in zip(algs, types)])
         self.t_ap = np.array([bool(t.ap_request_type) for t in types])
         self.t_ext = np.array([t.category in EXTERNAL for t in types])
-        self.t_code = _lut([t.code for t in types])
-        self.t_category = _lut([t.category for t in types])
-        self.t_cat_code = [t.category for t in types]
+        # per adjustment type (the engine's type numbers): texts of its rows
         self.o_code, self.o_category, self.o_dist, self.o_request = (
-            np.array(x, object) for x in ([t.code for t in types], self.t_cat_code,
+            np.array(x, object) for x in ([t.code for t in types],
+                                          [t.category for t in types],
                                           [t.distribution_code for t in types],
                                           [t.ap_request_type or "" for t in types]))
         self.o_sa_dist = np.array([self.config.sa_types[c].distribution_code
                                    for c in self.s.type_codes], object)
-        # the adjustment types' JSON detail pieces
-        self.t_code_json = _quoted(self.t_code)
-        self.t_category_json = _quoted(self.t_category)
+        # and the JSON pieces of its journal details
+        self.t_code_json = _quoted(_lut(self.o_code.tolist()))
+        self.t_category_json = _quoted(_lut(self.o_category.tolist()))
         adj["fp"], adj["fc"] = self.t_fp[adj["type"]] * adj["amount"], \
             self.t_fc[adj["type"]] * adj["amount"]
         ap = self.t_ap[adj["type"]]
-        adj["chk"] = np.where(ap, 0, 0)
+        adj["chk"] = np.zeros(len(ap), np.int64)
         if ap.any():  # check numbers: the A/P adjustments' order within each account
             k = np.flatnonzero(ap)
             adj["chk"][k] = _ordinal(adj["acct"][k]) + counts["chk"][adj["acct"][k]]
@@ -369,7 +351,7 @@ class StoreRows:
         summary.accounts_changed += int(self.keep.sum())
         summary.rules.update(trace_rules)
         adj = self.adj
-        for t, code in enumerate(self.t_cat_code):
+        for t, code in enumerate(self.o_category.tolist()):
             at = adj["type"] == t
             if not at.any():
                 continue
@@ -600,7 +582,7 @@ class StoreRows:
                             ', "to_date": "', _iso(ev["b"][at]), '"}')
                 ent = ev_sa.take(atp)
             add(ev, at, ev["sub"][at], ev["micro"][at], name, ent, det)
-        order = _sort_order([np.concatenate([k[i] for k in keys]) for i in range(7)])
+        order = st.sort_order([np.concatenate([k[i] for k in keys]) for i in range(7)])
         acct = np.concatenate([k[0] for k in keys])[order]
         seq = _ordinal(acct) + self.counts["journal"][acct]
         sa = np.concatenate(sa_rows)[order]
