@@ -51,7 +51,7 @@ from pathlib import Path
 from . import cells
 from .cells import Report
 from .context import TABLES
-from .files import NotReadable, TableFile, open_table
+from .files import NotReadable, TableFile, TableReader, open_table
 from .scan import MAX_LINE_BYTES, _normalise, split_line
 
 INDEX_NAME = "deprules.index"
@@ -244,30 +244,19 @@ def open_index(folder: Path) -> CsvIndex | None:
 # --------------------------------------------------------------------------- reading rows
 
 
-class IndexedTable:
+class IndexedTable(TableReader):
     """A clean CSV table file read by the index, as ``single._Table`` offers it."""
 
     def __init__(self, tf: TableFile, report: Report, limits: tuple[int, int], index: CsvIndex,
                  entry: dict):
-        self.tf, self.table, self.file = tf, tf.table, tf.name
-        self.report = report
-        self.limits = limits
+        super().__init__(tf, report, limits)
         self.index = index
         self.entry = entry
-        self.positions: dict[str, int] = {}
-        self.width = 0
-        self.readable = False
-        self.unusable: set[str] = set()
         self._f = None
         self._size = int(entry["size"])
         self._last_line = int(entry["rows"]) + 1
         self._rows: dict[int, object] = {}  # rows read, by line
         self._stream = None
-
-    @property
-    def complete(self) -> bool:
-        return self.readable and all(c.name in self.positions and c.name not in self.unusable
-                                     for c in TABLES[self.table] if c.required)
 
     def close(self) -> None:
         if self._f is not None:

@@ -51,6 +51,29 @@ class TableFile:
         return self.path.name
 
 
+class TableReader:
+    """What every one-account reader of a table file holds (``single._Table`` streaming a
+    CSV file, ``csvindex.IndexedTable`` reading it by its index, ``rowgroups.ParquetTable``
+    by row groups): the file, where its problems go, the size limits, and once its header
+    is read the position of each column, the columns it cannot use and whether it was
+    read without a problem."""
+
+    def __init__(self, tf: TableFile, report, limits: tuple[int, int]):
+        self.tf, self.table, self.file = tf, tf.table, tf.name
+        self.report = report
+        self.limits = limits
+        self.positions: dict[str, int] = {}
+        self.width = 0
+        self.readable = False
+        self.unusable: set[str] = set()
+
+    @property
+    def complete(self) -> bool:
+        """Every required column present and usable (the full reader's notion)."""
+        return self.readable and all(c.name in self.positions and c.name not in self.unusable
+                                     for c in TABLES[self.table] if c.required)
+
+
 def _kind(mode: int) -> str | None:
     """What a non-regular file is, in words (None for a regular file)."""
     if stat.S_ISREG(mode):

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from . import cells
 from .cells import Report
 from .context import TABLES
-from .files import NotReadable, TableFile, open_table
+from .files import NotReadable, TableFile, TableReader, open_table
 from .parquet_text import parquet_text
 
 #: what Arrow's ``utf8_trim_whitespace`` trims (as ``str.isspace``; checked in the tests)
@@ -64,18 +64,12 @@ def _strings(values: list[str]) -> pa.Array:
                                        pa.py_buffer(b"".join(encoded)))
 
 
-class ParquetTable:
+class ParquetTable(TableReader):
     """A Parquet table file as ``single._Table`` offers it: header checks and searches."""
 
     def __init__(self, tf: TableFile, report: Report, limits: tuple[int, int], ctx):
-        self.tf, self.table, self.file = tf, tf.table, tf.name
-        self.report = report
-        self.limits = limits
+        super().__init__(tf, report, limits)
         self.mu = ctx.minor_units
-        self.positions: dict[str, int] = {}
-        self.width = 0
-        self.readable = False
-        self.unusable: set[str] = set()
         self._pf: pq.ParquetFile | None = None
         self._handle = None
         self._fields: list[pa.Field] = []
@@ -83,12 +77,6 @@ class ParquetTable:
         self._offsets: list[int] = []  # first row (0-based) of every row group
         self._leaf: dict[str, int] = {}  # column name -> Parquet leaf column with statistics
         self._groups_read: dict[int, pa.Table] = {}  # row groups read whole, by index
-
-    @property
-    def complete(self) -> bool:
-        """Every required column present and usable (the full reader's notion)."""
-        return self.readable and all(c.name in self.positions and c.name not in self.unusable
-                                     for c in TABLES[self.table] if c.required)
 
     def close(self) -> None:
         if self._handle is not None:

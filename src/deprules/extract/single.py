@@ -33,7 +33,8 @@ from . import cells
 from .cells import Report
 from .csvindex import IndexMismatch
 from .context import BOOL, COUNT, DATE, INT, MONEY, REQUIRED_TABLES, STATUS, TABLES
-from .files import NotReadable, TableFile, locate_tables, max_bytes, open_table, present_tables
+from .files import (NotReadable, TableFile, TableReader, locate_tables, max_bytes, open_table,
+                    present_tables)
 from .scan import CsvProblem, CsvScan, split_line
 
 # above this many ids to look for, every line is split instead of searched for each id
@@ -48,24 +49,14 @@ class _Row:
     valid: set = field(default_factory=set)  # columns whose cell parsed (or is blank-allowed)
 
 
-class _Table:
-    """One table file: its header (checked) and the rows a search keeps."""
+class _Table(TableReader):
+    """One table file: its header (checked) and the rows a search keeps (``readable``:
+    scanned without a problem, with a header; ``unusable``: columns with a cell too long
+    to look at)."""
 
     def __init__(self, tf: TableFile, report: Report, limits: tuple[int, int]):
-        self.tf, self.table, self.file = tf, tf.table, tf.name
-        self.report = report
-        self.limits = limits
-        self.positions: dict[str, int] = {}
-        self.width = 0
-        self.readable = False  # scanned without a problem, with a header
-        self.unusable: set[str] = set()  # columns with a cell too long to look at
+        super().__init__(tf, report, limits)
         self._ragged: set[int] = set()
-
-    @property
-    def complete(self) -> bool:
-        """Every required column present and usable (the full reader's notion)."""
-        return self.readable and all(c.name in self.positions and c.name not in self.unusable
-                                     for c in TABLES[self.table] if c.required)
 
     def close(self) -> None:
         pass  # every search opens and closes the file
