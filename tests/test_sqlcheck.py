@@ -5,6 +5,7 @@ combinations of them), both report exactly the same findings, in the same order.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -238,17 +239,60 @@ def test_combined_corruptions_are_found_the_same_way(bases, setup, names, which)
         assert sql == objects
 
 
-def test_parallel_connections_give_the_same_findings(bases, setup, tmp_path):
-    path = corrupt(bases[0], ["sa payoff", "gl lines", "twin missing", "two open to dos"],
-                   tmp_path)
+def test_child_processes_give_the_same_findings(bases, setup, tmp_path):
+    path = corrupt(bases[0], ["sa payoff", "gl lines", "twin missing", "two open to dos",
+                              "duplicate adjustment"], tmp_path)
     with Store.open(path).reader() as r:
         one = check_store(r.conn, setup.config, path)
         assert check_store(r.conn, setup.config, path, workers=3) == one and one
-        # a command committed after this snapshot: the other connections would see it, so
-        # everything runs on this one
+        # a command committed after this snapshot: the children would see it, so their
+        # shares run on this connection
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("INSERT INTO journal (seq, utc, user, command, kind, run_id, config_hash, "
                      "reason) VALUES (99, 'now', 'u', 'c', 'manual', 'r', 'h', '')")
         conn.execute("UPDATE gl_lines SET amount = amount + 1")
         conn.close()
         assert check_store(r.conn, setup.config, path, workers=3) == one
+
+
+def test_a_child_answers_its_share_in_the_snapshot_it_was_given(bases, tmp_path):
+    """The child process itself (python -m deprules.storecheck): its tasks' results in its
+    snapshot, and no results when the store holds another last journal entry."""
+    from deprules.storecheck import generation
+
+    path = corrupt(bases[0], ["gl lines"], tmp_path)
+    conn = sqlite3.connect(path)
+    want = generation(conn)
+    gl = conn.execute("SELECT ft_id, SUM(amount) FROM gl_lines GROUP BY ft_id "
+                      "HAVING SUM(amount) != 0").fetchall()
+    conn.close()
+    tasks = [["sql", "SELECT ft_id, SUM(amount) FROM gl_lines GROUP BY ft_id "
+                     "HAVING SUM(amount) != 0"], ["orphan", "fts"],
+             ["dup", ["adjustments", "adjustment_id"]]]
+
+    def child(generation_seen: int) -> dict:
+        out = subprocess.run([sys.executable, "-m", "deprules.storecheck"], input=json.dumps(
+            {"path": str(path), "generation": generation_seen, "tasks": tasks}),
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    got = child(want)
+    assert got["generation"] == want and gl
+    assert [[tuple(r) for r in got["results"][0]], *got["results"][1:]] == [gl, None, False]
+    assert child(want + 1) == {"generation": None}
+
+
+def test_a_child_that_cannot_open_the_store_leaves_its_share_to_the_parent(bases, setup,
+                                                                           tmp_path):
+    """The store file renamed while the check runs: the parent's open connection still reads
+    it, the children cannot open it, and the findings are the same."""
+    path = corrupt(bases[0], ["sa payoff", "two open to dos"], tmp_path)
+    with Store.open(path).reader() as r:
+        one = check_store(r.conn, setup.config, path)
+        moved = path.with_name("moved.db")
+        path.rename(moved)
+        try:
+            assert check_store(r.conn, setup.config, path, workers=2) == one and one
+        finally:
+            moved.rename(path)

@@ -424,7 +424,7 @@ def test_columns_read_by_child_processes_equal_the_ones_read_in_process(tmp_path
 
     from deprules import storeread
     from deprules.errors import StoreError
-    from deprules.ledger.sqlcheck import generation
+    from deprules.storecheck import generation
     from deprules.processes import scope_sql
     from deprules.rules.vocabulary import PROCESSES
     from deprules.vector.fromstore import SCOPE, _queries, scope_accounts, store_state

@@ -15,13 +15,12 @@ account's rows (SAs, adjustments and FTs by id) the last row of that id wins, as
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 
 from ..config.model import Config
 from ..errors import StoreError
 from ..money import format_money
+from ..storecheck import run
 from .check import CHECK_STATUSES, EXTERNAL, GROUP_STATUSES, TODO_STATUSES
 from .executor import CHECK_MOVES, FT_ALGORITHMS
 from .model import LEGAL_MOVES
@@ -68,21 +67,6 @@ SA_DEDUP = """sa AS (SELECT s.*, MIN(s.rowid) OVER w AS pos,
 SA_PLAIN = "sa AS (SELECT s.*, s.rowid AS pos, 1 AS rn FROM service_agreements s)"
 # the tables whose ids are looked up in an account's dict (the last row of an id wins)
 ID_TABLES = {"service_agreements": "sa_id", "adjustments": "adjustment_id", "fts": "ft_id"}
-
-
-def duplicated(conn) -> set[str]:
-    """The tables of :data:`ID_TABLES` where some account has two rows of one id (damage: the
-    executor never makes them); the queries then pick the last row as the objects do."""
-    return {table for table in ID_TABLES if _duplicated(conn, table)}
-
-
-def _duplicated(conn, table: str) -> bool:
-    col = ID_TABLES[table]
-    # ids are unique store-wide in practice: a scan of the id's index proves it at once
-    return bool(conn.execute(f"SELECT 1 FROM {table} INDEXED BY {table}_{col} GROUP BY {col} "
-                             "HAVING COUNT(*) > 1 LIMIT 1").fetchone() and conn.execute(
-        f"SELECT 1 FROM {table} GROUP BY {col}, account_id HAVING COUNT(*) > 1 LIMIT 1"
-    ).fetchone())
 
 
 def _on(alias: str, table: str, account: str, value: str, dups: set[str]) -> str:
@@ -336,71 +320,37 @@ def _sentences(kind: str, row: tuple, m) -> list[tuple[int, str]]:
     return out
 
 
-def orphan_account(conn) -> str | None:
-    """The first account (in the order the per-account reader meets them) that has rows but
-    no row in ``accounts``, or None."""
-    for lay in LAYOUTS.values():
-        found = _orphan_in(conn, lay.table)
-        if found is not None:
-            return found
-    return None
-
-
 def _orphan_tables() -> list[str]:
     return [lay.table for lay in LAYOUTS.values() if lay.name != "accounts"]
-
-
-def _orphan_in(conn, table: str) -> str | None:
-    """The first row's account (rowid order) of ``table`` that is not in ``accounts``."""
-    if table == "accounts":
-        return None
-    # the distinct accounts from the index (or, where an account has many rows, by one
-    # seek from each account to the next: the journal, 15 rows an account at 1,000,000,
-    # in 1.8 instead of 3.3 s), then the first orphan row
-    many = conn.execute(f"SELECT COALESCE(MAX(rowid), 0) > 8 * (SELECT COALESCE(MAX(rowid), "
-                        f"0) FROM accounts) FROM {table}").fetchone()[0]
-    ids = (f"WITH RECURSIVE d(account_id) AS (SELECT MIN(account_id) FROM {table} UNION ALL "
-           f"SELECT (SELECT MIN(account_id) FROM {table} WHERE account_id > d.account_id) "
-           "FROM d WHERE d.account_id IS NOT NULL) SELECT 1 FROM d WHERE account_id IS NOT "
-           "NULL AND" if many else
-           f"SELECT 1 FROM (SELECT DISTINCT account_id FROM {table} INDEXED BY "
-           f"{table}_account) d WHERE")
-    if not conn.execute(f"{ids} NOT EXISTS (SELECT 1 FROM accounts x WHERE x.account_id = "
-                        "d.account_id) LIMIT 1").fetchone():
-        return None
-    row = conn.execute(f"SELECT account_id FROM {table} t WHERE NOT EXISTS (SELECT 1 "
-                       "FROM accounts x WHERE x.account_id = t.account_id) ORDER BY rowid "
-                       "LIMIT 1").fetchone()
-    return row[0] if row else None
-
-
-def generation(conn) -> int:
-    return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
 
 
 def check_store(conn, config: Config, store_path=None, workers: int = 1) -> list[str]:
     """Every invariant of every account of the store open on ``conn`` (in one snapshot):
     the findings of ``Ledger.check()`` over the whole store, in its order.
 
-    With ``workers`` > 1 (and ``store_path``) the queries run on that many connections at
-    once (SQLite works outside the GIL): first the damage checks (rows of accounts not in
-    ``accounts``, duplicated ids: one query per table), then the invariants. Each
-    connection reads its own snapshot, which is ``conn``'s if it holds the same generation
-    (every committed change adds a journal row); if a command committed in between,
-    everything runs on ``conn`` alone."""
-    with _Connections(conn, store_path, workers if store_path else 1) as pool:
-        tables = _orphan_tables()
-        first = pool.run([lambda c, t=t: _orphan_in(c, t) for t in tables] +
-                         [lambda c, t=t: _duplicated(c, t) for t in ID_TABLES],
-                         cost=[ORPHAN_COST.get(t, 1) for t in tables] + [4] * len(ID_TABLES))
-        orphan = next((a for a in first[:len(tables)] if a is not None), None)
-        if orphan is not None:
-            raise StoreError(f"store {store_path} is damaged: rows of account {orphan!r} "
-                             "which is not in its accounts table")
-        dups = {t for t, d in zip(ID_TABLES, first[len(tables):]) if d}
-        todo = queries(config, dups)
-        results = pool.run([lambda c, sql=sql: c.execute(sql).fetchall() for _, sql in todo],
-                           cost=[QUERY_COST.get(kind, 0) for kind, _ in todo])
+    The damage checks (rows of accounts not in ``accounts``, duplicated ids: one query per
+    table) and the invariants' queries are one list of tasks. With ``workers`` > 1 (and
+    ``store_path``) ``workers - 1`` shares of them run in child processes in ``conn``'s
+    snapshot (:mod:`deprules.storecheck`; the findings are the same without them). The
+    queries are written for a store without duplicated ids; where some are (damage), those
+    that pick the last row of an id are run again."""
+    tables = _orphan_tables()
+    damage = [["orphan", t] for t in tables] + [["dup", [t, c]] for t, c in ID_TABLES.items()]
+    todo = queries(config)
+    tasks = damage + [["sql", sql] for _, sql in todo]
+    costs = ([ORPHAN_COST.get(t, 0.1) for t in tables] + [DUP_COST] * len(ID_TABLES) +
+             [QUERY_COST.get(kind, 0.1) for kind, _ in todo])
+    got = run(conn, store_path, tasks, costs, workers if store_path else 1)
+    orphan = next((a for a in got[:len(tables)] if a is not None), None)
+    if orphan is not None:
+        raise StoreError(f"store {store_path} is damaged: rows of account {orphan!r} "
+                         "which is not in its accounts table")
+    dups = {t for t, d in zip(ID_TABLES, got[len(tables):len(damage)]) if d}
+    results = got[len(damage):]
+    if dups:  # damage: the queries that pick the last row of an id, run again
+        again = queries(config, dups)
+        results = [rows if sql == sql2 else conn.execute(sql2).fetchall()
+                   for rows, (_, sql), (_, sql2) in zip(results, todo, again)]
     mu = config.installation.minor_units
     m = lambda x: format_money(x, mu)  # noqa: E731
     found: list[tuple] = []
@@ -430,68 +380,11 @@ def check_store(conn, config: Config, store_path=None, workers: int = 1) -> list
     return [s for _, s in found]
 
 
-class _Connections:
-    """``conn`` and ``workers - 1`` more read connections on the store at ``path``, all in
-    ``conn``'s snapshot (or ``conn`` alone when another snapshot was seen)."""
-
-    def __init__(self, conn, path, workers: int):
-        self.conn, self.path, self.workers = conn, path, workers
-        self.opened: list = []
-
-    def __enter__(self) -> _Connections:
-        from pathlib import Path
-
-        from .sqlstore import _connect
-
-        want = generation(self.conn)
-        for _ in range(self.workers - 1):
-            c = _connect(Path(self.path))
-            self.opened.append(c)
-            c.execute("BEGIN")
-            if generation(c) != want:  # a command committed in between: conn alone
-                self._close()
-                break
-        return self
-
-    def run(self, tasks: list, cost: list) -> list:
-        """``task(connection)`` of every task, the costliest first (so the last to finish
-        is a short one), each on the next free connection; the results in task order."""
-        conns = [self.conn, *self.opened]
-        if len(conns) == 1:
-            return [t(self.conn) for t in tasks]
-        import queue
-        from concurrent.futures import ThreadPoolExecutor
-
-        free: queue.Queue = queue.Queue()
-        for c in conns:
-            free.put(c)
-
-        def one(task):
-            c = free.get()
-            try:
-                return task(c)
-            finally:
-                free.put(c)
-
-        order = sorted(range(len(tasks)), key=lambda i: cost[i], reverse=True)
-        with ThreadPoolExecutor(len(conns)) as ex:
-            futures = {i: ex.submit(one, tasks[i]) for i in order}
-            return [futures[i].result() for i in range(len(tasks))]
-
-    def _close(self) -> None:
-        for c in self.opened:
-            with contextlib.suppress(sqlite3.Error):
-                c.execute("ROLLBACK")
-            c.close()
-        self.opened = []
-
-    def __exit__(self, *exc) -> None:
-        self._close()
-
-
-# relative cost of the queries (CPU seconds at 1,000,000 accounts after a first cycle)
-QUERY_COST = {"adjustment": 12, "conservation": 9, "gl": 8, "journal": 10, "sa": 8,
-              "approval": 1.5, "check": 1.2, "group": 1}
-# and of the orphan checks by table (about one second per 2 million rows of its index)
-ORPHAN_COST = {"account_journal": 7, "gl_lines": 4, "fts": 2, "adjustments": 2,
-               "service_agreements": 1}
+# what the tasks cost, for sharing them out: CPU seconds of each at 1,000,000 accounts after
+# a first cycle, one connection alone (docs/performance.md)
+QUERY_COST = {"adjustment": 10.5, "sa": 6.5, "conservation": 6.5, "journal": 6.0, "gl": 5.3,
+              "approval": 1.2, "check": 0.8, "group": 0.8, "check_status": 0.1}
+ORPHAN_COST = {"account_journal": 1.7, "gl_lines": 1.0, "service_agreements": 0.9,
+               "adjustments": 0.85, "fts": 0.8, "bills": 0.4, "checks": 0.3,
+               "ft_history": 0.25}
+DUP_COST = 1.1

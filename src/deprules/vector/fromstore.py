@@ -312,7 +312,7 @@ def batch_state(store, conn, config: Config, scope: str | None,
     sees: the columns are then read by the reading children (:mod:`deprules.storeread`), or
     here on two connections (:func:`reading_beside`); otherwise on ``conn`` alone."""
     from .. import storeread
-    from ..ledger.sqlcheck import generation
+    from ..storecheck import generation
 
     scoped = scope is not None
     untouched = conn.total_changes == 0
