@@ -100,6 +100,9 @@ def simulate_cmd(extract_dir, as_of, overlays, sets, candidate_rules, out_dir, h
         if bar is not None:
             bar.update(n)
 
+    from ..mallocopt import keep_freed_memory
+
+    keep_freed_memory()  # the cycles' arrays reused, not faulted in again
     try:
         result = simulate(extract_dir, as_of, config_dir=config_dir, rules_dir=rules_dir,
                           overlays=overlays, sets=sets, candidate_rules=candidate_rules,

@@ -68,8 +68,10 @@ def arrow_strings(extract):
 
 
 def _run(job: Job, index: int, extract, reasons: str):
+    from ..mallocopt import keep_freed_memory
     from .vector_path import run_vector
 
+    keep_freed_memory()  # on the worker (docs/performance.md, "Freed memory kept")
     table, months = run_vector(job, extract, None, reasons=reasons, fork=False)
     return index, table, months
 
@@ -349,6 +351,9 @@ def run_rows(job: Job, folder, rows: dict, reasons: str, fork: bool | None = Fal
 def _run_rows(job: Job, index: int, folder, rows: dict, reasons: str):
     """:func:`run_rows` on a Dask worker: ``(index, table, months)``; ``(index, None,
     message)`` when the files cannot be read, ``(index, None, None)`` on a problem."""
+    from ..mallocopt import keep_freed_memory
+
+    keep_freed_memory()  # on the worker (docs/performance.md, "Freed memory kept")
     try:
         done = run_rows(job, folder, rows, reasons)
     except OSError as exc:
