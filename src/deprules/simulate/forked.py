@@ -53,8 +53,9 @@ def can_fork() -> bool:
 class Forked(Generic[T]):
     """``fn()`` in a forked child (``fork=True``), or in this process at ``result()``."""
 
-    def __init__(self, fn: Callable[[], T], fork: bool = True):
-        self.fn = fn
+    def __init__(self, fn: Callable[[], T], fork: bool = True,
+                 what: str = "the candidate's process"):
+        self.fn, self.what = fn, what
         self.pid = 0
         self._data: list[bytes] = []
         if not fork:
@@ -63,7 +64,7 @@ class Forked(Generic[T]):
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(r)
-            _child(fn, w)
+            _child(fn, w, what)
         os.close(w)
         self.pid = pid
         # read while the child writes, so it exits (and frees its memory) as soon as done
@@ -83,7 +84,7 @@ class Forked(Generic[T]):
         data = b"".join(self._data)
         if not data:
             code = os.waitstatus_to_exitcode(status)
-            raise SimulationError(f"the candidate's process died (exit status {code}); try "
+            raise SimulationError(f"{self.what} died (exit status {code}); try "
                                   f"{PROCESSES_ENV}=1 (one process)")
         ok, value = pickle.loads(data)
         if not ok:
@@ -101,7 +102,7 @@ class Forked(Generic[T]):
             self.pid = 0
 
 
-def _child(fn: Callable, fd: int) -> None:  # pragma: no cover - runs in the forked child
+def _child(fn: Callable, fd: int, what: str) -> None:  # pragma: no cover - in the child
     code = 0
     try:
         try:
@@ -111,7 +112,7 @@ def _child(fn: Callable, fd: int) -> None:  # pragma: no cover - runs in the for
         try:
             data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            data = pickle.dumps((False, SimulationError(f"the candidate's process: {exc!r}")))
+            data = pickle.dumps((False, SimulationError(f"{what}: {exc!r}")))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
     except BaseException:

@@ -7,8 +7,10 @@ id columns are read and checked over the whole extract (``vector_dask.plan_rows`
 present and unique, every SA's and non-cash deposit's account and every FT's SA known),
 then each partition's rows are read from the row groups that hold them
 (``extract.load_rows``, the reader's parsing and checks), sorted as
-``partition.partitions`` sorts a slice and run by ``vector_path.run_vector`` (the
-candidate in a forked process beside the baseline, as for a whole extract); the
+``partition.partitions`` sorts a slice and run by ``vector_path.run_vector``. Where a
+second process may run (``forked.can_fork``), a forked child runs every second partition
+and this process the others, each both configurations (both cores busy throughout, each
+partition read once); otherwise all run in this process. The
 per-account tables are concatenated in account order and the per-date totals summed
 (``vector_dask.merge``). Accounts are independent and everything the vector back end
 numbers is numbered per account, so the table and every file are byte-identical to the
@@ -85,21 +87,51 @@ def run_from_rows(job: Job, extract_dir, partition_size: int | None,
         return None
     if on_start is not None:
         on_start(plan.accounts)
-    tables, months = [], []
-    for k, rows in enumerate(plan.parts):
-        plan.parts[k] = {}  # its row positions are not needed again
+    from .forked import Forked, can_fork
+
+    def run(ks: list[int], fork: bool | None, report: bool) -> list | None:
+        out = []
+        for k in ks:
+            rows, plan.parts[k] = plan.parts[k], {}  # its row positions are not needed again
+            try:
+                done = run_rows(job, folder, rows, reasons, fork=fork)
+            except OSError:
+                done = None
+            if done is None:
+                return None
+            out.append(done)
+            if report and progress is not None:
+                progress(plan.sizes[k])
+        return out
+
+    ks = list(range(len(plan.parts)))
+    if len(ks) >= 2 and can_fork():
+        # a forked child runs every second partition, both configurations one after the
+        # other, while this process runs the others (1,000,000 accounts: 19.5 s against
+        # 23.3 s with the candidate forked beside each partition's baseline)
+        child = Forked(lambda: run(ks[1::2], False, False),
+                       what="the process running every second partition")
         try:
-            done = run_rows(job, folder, rows, reasons, fork=None)
-        except OSError:
-            done = None
+            mine = run(ks[0::2], False, True)
+        except BaseException:
+            child.cancel()
+            raise
+        if mine is None:  # the whole load reports the problem; the child's work is moot
+            child.cancel()
+            return None
+        theirs = child.result()
+        if theirs is None:
+            return None
+        if progress is not None:
+            progress(sum(plan.sizes[k] for k in ks[1::2]))
+        done = [None] * len(ks)
+        done[0::2], done[1::2] = mine, theirs
+    else:
+        done = run(ks, None, True)
         if done is None:
             return None
-        tables.append(done[0])
-        months.append(done[1])
-        if progress is not None:
-            progress(plan.sizes[k])
     with step("merge"):
-        return merge(job, tables, months, reasons)
+        return merge(job, [d[0] for d in done], [d[1] for d in done], reasons)
 
 
 def run_slices(job: Job, extract, size: int, progress: Progress | None, reasons: str):
