@@ -110,7 +110,9 @@ def run(conn, path, tasks: list, costs: list[float], workers: int) -> list:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
             requests.append(json.dumps({"path": str(path), "generation": want,
                                         "tasks": [tasks[i] for i in group]}).encode())
-        with ThreadPoolExecutor(max(1, len(children))) as pool:
+        if not children:
+            return [run_task(conn, t) for t in tasks]
+        with ThreadPoolExecutor(len(children)) as pool:
             answers = [pool.submit(child.communicate, req)
                        for (_, child), req in zip(children, requests)]
             for i in groups[0]:
