@@ -23,6 +23,7 @@ long-lived server.
 
 from __future__ import annotations
 
+import functools
 import os
 
 # mallopt parameters (malloc.h)
@@ -33,14 +34,10 @@ TRIM_THRESHOLD = 1024 * 1024 * 1024
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 DASK_NANNY_DEFAULT = ("MALLOC_TRIM_THRESHOLD_", "65536")
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Whether this process's malloc now keeps freed memory (set once; see the module)."""
-    if "done" in _state:
-        return _state["done"]
-    _state["done"] = False
     if any(os.environ.get(name) and (name, os.environ[name]) != DASK_NANNY_DEFAULT
            for name in USER_SETTINGS):
         return False
@@ -52,6 +49,5 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    _state["done"] = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and
-                          mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    return _state["done"]
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and
+                mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
