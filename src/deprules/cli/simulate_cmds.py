@@ -32,8 +32,8 @@ from .main import cli
               metavar="N",
               help="Dask workers of a local cluster (--engine dask, every rules engine), or "
                    "worker processes of the per-account rules engines (python, durable) with "
-                   "--engine local, where --rules-engine vector runs in this process (its "
-                   "candidate in a second one).")
+                   "--engine local, where --rules-engine vector runs in this process and a "
+                   "forked second one (its candidate, or every second partition).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where partitions run.")
 @click.option("--scheduler", metavar="ADDRESS",
@@ -49,8 +49,8 @@ from .main import cli
                    "engines; with --engine dask and the vector engine, two partitions per "
                    "worker of at least 20000 accounts; with --engine local and the vector "
                    "engine, the whole extract at once below 400000 accounts, else "
-                   "partitions of 250000 one after the other (bounded memory; a Parquet "
-                   "extract is read partition by partition).")
+                   "partitions of 250000 (bounded memory; a Parquet extract is read "
+                   "partition by partition, shared between two processes).")
 @click.option("--rules-engine", "rules_engine",
               type=click.Choice(["vector", "python", "durable"]), default=None,
               help="vector (default): set-at-a-time, the same results as python, far "

@@ -9,7 +9,8 @@ impact compared account by account.
 
 The extract is never modified. The default rules engine, ``vector``, runs the whole
 extract set-at-a-time in this process (``vector_path``), a large one in partitions of
-accounts one after the other (``vector_local``: bounded memory), or partitions of accounts
+accounts (``vector_local``: bounded memory; a Parquet extract's partitions shared with a
+forked second process), or partitions of accounts
 set-at-a-time on a Dask cluster (``engine="dask"``, ``vector_dask``). The per-account
 engines (``python``, ``durable``) run accounts in partitions on worker processes
 (``workers``) or on a Dask cluster. The impact is byte-identical whatever the rules engine,
@@ -103,8 +104,8 @@ def simulate(extract_dir: Path | str, as_of: date, *,
     ``rules_engine``: ``vector`` (the default; with ``engine="local"`` in this process,
     ``workers`` not used: the whole extract at once, or from
     ``vector_local.AUTO_MIN_ACCOUNTS`` accounts, or when ``partition_size`` is given,
-    partitions of accounts one after the other, each read from the row groups of a
-    Parquet extract; with ``engine="dask"``
+    partitions of accounts, each read from the row groups of a Parquet extract and
+    shared between this process and a forked one; with ``engine="dask"``
     partitions of accounts on the cluster, two per worker thread of at least 20,000
     accounts unless ``partition_size`` is given), ``python`` or ``durable`` (per account, in
     partitions of ``partition_size``, default 5,000). ``reasons`` (vector only):

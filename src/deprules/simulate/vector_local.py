@@ -1,6 +1,6 @@
 """``simulate(..., rules_engine="vector", engine="local")`` on a large extract: partitions
-of accounts one after the other in this process, so that memory is bounded by a partition
-and not by the extract.
+of accounts, so that memory is bounded by a partition (one per process) and not by the
+extract.
 
 A Parquet extract is not loaded whole. As for Dask workers that read their own rows, the
 id columns are read and checked over the whole extract (``vector_dask.plan_rows``: ids
