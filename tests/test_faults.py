@@ -64,24 +64,21 @@ def contents(store: Path) -> dict[str, list]:
     cause named by its seven fields rather than its id; the other tables as :func:`dump`.
     The engines and the two ways a batch writes (from columns, or replayed: rows of one
     account change place when they are rewritten) hold equal contents."""
-    from deprules.ledger.fields import CAUSE_COLUMNS
+    from deprules.ledger.sqlrows import LAYOUTS
 
+    entity = {lay.table: lay for lay in LAYOUTS.values()}
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:
         out = {}
         for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                  "ORDER BY name").fetchall():
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({n})")]
             if n in ("journal", "causes"):
                 continue
-            if "account_id" not in cols:
+            if n not in entity:
                 out[n] = conn.execute(f"SELECT * FROM {n} ORDER BY rowid").fetchall()
                 continue
-            pick = ", ".join(f't."{c}"' if c != "cause_id" else
-                             ", ".join(f'c."{k}"' for k in CAUSE_COLUMNS) for c in cols)
-            join = " LEFT JOIN causes c ON c.id = t.cause_id" if "cause_id" in cols else ""
-            out[n] = conn.execute(f"SELECT {pick} FROM {n} t{join} "
-                                  "ORDER BY t.account_id, t.rowid").fetchall()
+            lay = entity[n]  # logical rows (causes joined in), stable-sorted by account
+            out[n] = sorted(lay.read(conn), key=lambda r: r[lay.account_pos])
         return out
     finally:
         conn.close()

@@ -14,6 +14,7 @@ import pytest
 
 from deprules.errors import InvariantError
 from deprules.extract import load_extract
+from deprules.ledger.sqlstore import SCHEMA_VERSION
 from deprules.ledger.tables import rows_from_extract
 from deprules.storeops import init_store
 from deprules.workspace import extract_context
@@ -69,7 +70,7 @@ def test_generated_extracts_give_the_same_store(setup, tmp_path, accounts, seed,
     assert rows_from_extract(load_extract(extract, extract_context(setup.config))) is not None
     columns, objects = both(extract, setup, tmp_path)
     assert columns == objects
-    assert len(columns["accounts"]) == accounts and columns["user_version"] == 2
+    assert len(columns["accounts"]) == accounts and columns["user_version"] == SCHEMA_VERSION
 
 
 def test_the_example_extract_gives_the_same_store(setup, tmp_path):

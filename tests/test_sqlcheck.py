@@ -70,12 +70,28 @@ def _cause_id(process: str = "", run_id: str = "g9", config_hash: str = "h", rul
             "AND reason = 'corrupt')")
 
 
+def _packed(table: str, sets: list[tuple[str, str]], kind_is: str | None = None,
+            last: bool = False) -> str:
+    """An UPDATE of one entry of a packed table (journal, GL lines): the first entry (the
+    last packed row's with ``last``), or the first of journal kind ``kind_is``; ``sets``:
+    (path inside the entry, SQL value) pairs for ``json_set``."""
+    where = f"json_extract(e.value, '$[3]') = '{kind_is}'" if kind_is else "1"
+    row = (f"(SELECT p.rowid FROM {table} p, json_each(p.packed) e WHERE {where} "
+           f"ORDER BY p.rowid {'DESC' if last else ''}, e.key LIMIT 1)")
+    at = (f"(SELECT '$[' || e.key || ']' FROM {table} p, json_each(p.packed) e "
+          f"WHERE p.rowid = {row} AND {where} ORDER BY e.key LIMIT 1)")
+    pairs = ", ".join(f"{at} || '{path}', {value}" for path, value in sets)
+    return f"UPDATE {table} SET packed = json_set(packed, {pairs}) WHERE rowid = {row}"
+
+
+GL_PLUS_ONE = ("UPDATE gl_lines SET packed = json_set(packed, '$[0][3]', "
+               "json_extract(packed, '$[0][3]') + 1)")
+GL_SUMS = ("SELECT json_extract(e.value, '$[0]'), SUM(json_extract(e.value, '$[3]')) FROM "
+           "gl_lines p, json_each(p.packed) e GROUP BY 1 HAVING SUM(json_extract(e.value, "
+           "'$[3]')) != 0")
+
 FROZEN = "status = 'frozen' AND ft_id != ''"
 TWIN, NO_TWIN, DEP = "twin_id != ''", "twin_id = ''", "sa_type LIKE 'DEP%'"
-
-
-def kind(k: str) -> str:
-    return f"kind = '{k}'"
 
 
 # name -> SQL statements that break (or exercise) one invariant
@@ -88,7 +104,7 @@ CORRUPTIONS: dict[str, list[str]] = {
         "UPDATE service_agreements SET status = 'closed' WHERE rowid = "
         + _first("service_agreements", "sa_type LIKE 'DEP%' AND payoff_balance != 0")],
     "ft of unknown sa": [f"UPDATE fts SET sa_id = 'S-NOPE' WHERE rowid = {_first('fts')}"],
-    "gl lines": [f"UPDATE gl_lines SET amount = amount + 5 WHERE rowid = {_first('gl_lines')}"],
+    "gl lines": [_packed("gl_lines", [("[3]", "json_extract(packed, '$[0][3]') + 5")])],
     "adjustment amount 0": [
         f"UPDATE adjustments SET amount = 0 WHERE rowid = {_first('adjustments', FROZEN)}"],
     "adjustment without its ft": [
@@ -123,11 +139,10 @@ CORRUPTIONS: dict[str, list[str]] = {
         + _first("adjustments", "created_by = 'batch'", "adjustment_id DESC")],
     "dangling cause": [
         f"UPDATE adjustments SET cause_id = 999999 WHERE rowid = {_first('adjustments', FROZEN, 'ft_id')}",
-        f"UPDATE account_journal SET cause_id = NULL WHERE rowid = {_first('account_journal')}"],
+        _packed("account_journal", [("[6]", "NULL")])],
     "journal cause unnamed": [
         _bad_cause("", "", "h"),
-        f"UPDATE account_journal SET cause_id = {_cause_id('', '', 'h')} WHERE rowid = "
-        + _first("account_journal", "1", "rowid DESC")],
+        _packed("account_journal", [("[6]", _cause_id('', '', 'h'))], last=True)],
     "check amount": [f"UPDATE checks SET amount = amount + 1 WHERE rowid = {_first('checks')}"],
     "check unknown adjustment": [
         f"UPDATE checks SET adjustment_id = 'X' WHERE rowid = {_first('checks', '1', 'rowid DESC')}"],
@@ -136,8 +151,7 @@ CORRUPTIONS: dict[str, list[str]] = {
         f"FROM checks WHERE rowid = {_first('checks', '1', 'check_id DESC')})"],
     "check status": [f"UPDATE checks SET status = 'lost' WHERE rowid = {_first('checks', '1', 'check_id')}"],
     "illegal sa move": [
-        "UPDATE account_journal SET detail = json_set(detail, '$.to_status', 'active') WHERE "
-        f"rowid = {_first('account_journal', kind('status'))}"],
+        _packed("account_journal", [("[5].to_status", "'active'")], kind_is="status")],
     "two open to dos": [
         "INSERT INTO todos SELECT todo_id || '-2', account_id, sa_id, todo_type, role, message, "
         "'open', created_on, cause_id, adjustment_id, worked_by, completed_on, completed_by "
@@ -161,10 +175,10 @@ CORRUPTIONS: dict[str, list[str]] = {
         "UPDATE adjustments SET status = 'incomplete' WHERE rowid = (SELECT MIN(rowid) FROM "
         "adjustments WHERE group_id = 'G1')"],
     "illegal check and to do moves": [
-        "UPDATE account_journal SET kind = 'check_status', detail = '{\"from_status\": \"paid\", "
-        f"\"to_status\": \"requested\"}}' WHERE rowid = {_first('account_journal', kind('check'))}",
-        "UPDATE account_journal SET kind = 'todo_status', detail = '{\"to_status\": \"open\"}' "
-        f"WHERE rowid = {_first('account_journal', kind('bill'))}"],
+        _packed("account_journal", [("[3]", "'check_status'"), ("[5]", "json('{\"from_status\": "
+                "\"paid\", \"to_status\": \"requested\"}')")], kind_is="check"),
+        _packed("account_journal", [("[3]", "'todo_status'"),
+                                    ("[5]", "json('{\"to_status\": \"open\"}')")], kind_is="bill")],
     "duplicate sa": [
         "INSERT INTO service_agreements SELECT sa_id, account_id, sa_type, 'closed', start_date, "
         "stop_date, current_balance + 1, payoff_balance, total_deposit_amount, "
@@ -250,7 +264,7 @@ def test_child_processes_give_the_same_findings(bases, setup, tmp_path):
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("INSERT INTO journal (seq, utc, user, command, kind, run_id, config_hash, "
                      "reason) VALUES (99, 'now', 'u', 'c', 'manual', 'r', 'h', '')")
-        conn.execute("UPDATE gl_lines SET amount = amount + 1")
+        conn.execute(GL_PLUS_ONE)
         conn.close()
         assert check_store(r.conn, setup.config, path, workers=3) == one
 
@@ -263,11 +277,9 @@ def test_a_child_answers_its_share_in_the_snapshot_it_was_given(bases, tmp_path)
     path = corrupt(bases[0], ["gl lines"], tmp_path)
     conn = sqlite3.connect(path)
     want = generation(conn)
-    gl = conn.execute("SELECT ft_id, SUM(amount) FROM gl_lines GROUP BY ft_id "
-                      "HAVING SUM(amount) != 0").fetchall()
+    gl = conn.execute(GL_SUMS).fetchall()
     conn.close()
-    tasks = [["sql", "SELECT ft_id, SUM(amount) FROM gl_lines GROUP BY ft_id "
-                     "HAVING SUM(amount) != 0"], ["orphan", "fts"],
+    tasks = [["sql", GL_SUMS], ["orphan", "fts"],
              ["dup", ["adjustments", "adjustment_id"]]]
 
     def child(generation_seen: int) -> dict:

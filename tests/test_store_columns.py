@@ -118,7 +118,7 @@ def test_ids_that_need_escaping_in_the_journal(tmp_path):
     for on in HORIZON:
         assert run(col, on) == run(ref, on, "python")
         assert rows(col) == rows(ref)
-    assert any('"ft_id": "A\\"1-FT' in r[6] for r in rows(col)['A"1']["journal"])
+    assert any('"ft_id":"A\\"1-FT' in r[6] for r in rows(col)['A"1']["journal"])
 
 
 def test_broken_invariants_of_column_rows_refuse_the_commit(tmp_path, monkeypatch):

@@ -1,10 +1,13 @@
 """Schema migrations: a version-1 store (made by the deprules of commit 57306ae: 80 generated
 accounts, ``ledger init``, ``run cycle``, one ``sa pending-stop`` with a reason) is migrated to
-version 2 when opened, in one transaction, and reads back the same ledger; a crash in the
-middle of the migration leaves it at version 1, unchanged."""
+the current version when opened (1 -> 2: causes stored once; 2 -> 3: the journal and GL lines
+packed per account), in one transaction, and reads back the same ledger (a journal entry's
+detail as compact JSON); a crash in the middle of the migration leaves it at version 1,
+unchanged."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -15,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from deprules.ledger import sqlstore
-from deprules.ledger.sqlrows import CAUSED, LAYOUTS
+from deprules.ledger.sqlrows import CAUSED, LAYOUTS, PACK_COLUMNS
 from deprules.ledger.sqlstore import SCHEMA_VERSION, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +48,23 @@ def v1_rows(path: Path) -> dict[str, list]:
         conn.close()
 
 
+def compact(rows: list, lay) -> list:
+    """Rows with their detail as compact JSON (keys sorted), as version 3 stores it."""
+    if "detail" not in lay.columns:
+        return rows
+    at = lay.columns.index("detail")
+    return [r[:at] + (json.dumps(json.loads(r[at]), sort_keys=True, ensure_ascii=False,
+                                 separators=(",", ":")) if r[at] else r[at],) + r[at + 1:]
+            for r in rows]
+
+
+def by_account(rows: list, lay) -> list:
+    """Rows in account order, each account's in its order (as a packed table keeps them)."""
+    if not lay.packed:
+        return rows
+    return sorted(rows, key=lambda r: r[lay.account_pos])  # stable: order within kept
+
+
 @pytest.fixture
 def v1(tmp_path: Path) -> Path:
     path = tmp_path / "v1.db"
@@ -58,13 +78,19 @@ def test_a_version_1_store_is_migrated_and_reads_back_identical(v1: Path, tmp_pa
     store = Store.open(v1)
     conn = sqlite3.connect(v1)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         for lay in LAYOUTS.values():  # the same logical rows, in the same order
-            assert conn.execute(lay.select_sql()).fetchall() == before[lay.name], lay.name
+            assert list(lay.read(conn)) == by_account(compact(before[lay.name], lay), lay), \
+                lay.name
             cols = [r[1] for r in conn.execute(f"PRAGMA table_info({lay.table})")]
-            assert cols == lay.stored_columns
+            assert cols == (list(PACK_COLUMNS) if lay.packed else lay.stored_columns)
+        packs = conn.execute("SELECT COUNT(*), COUNT(DISTINCT account_id), SUM(n) FROM "
+                             "account_journal").fetchone()
+        with_entries = len({r[1] for r in before["journal"]})
+        assert with_entries > 40  # one packed row per account
+        assert packs == (with_entries, with_entries, len(before["journal"]))
     finally:
         conn.close()
     conn = sqlite3.connect(v1)
@@ -72,8 +98,7 @@ def test_a_version_1_store_is_migrated_and_reads_back_identical(v1: Path, tmp_pa
         assert conn.execute("SELECT COUNT(*) FROM causes").fetchone()[0] == len(
             {r[lay.cause_at:lay.cause_at + 7] for lay in CAUSED for r in before[lay.name]})
         for lay in CAUSED:
-            assert conn.execute(f"SELECT COUNT(*) FROM {lay.table} WHERE cause_id IS NULL OR "
-                                "cause_id NOT IN (SELECT id FROM causes)").fetchone()[0] == 0
+            assert not [r for r in lay.read(conn) if r[lay.cause_at] is None]
         # the same indexes as a store made by this version
         new = tmp_path / "new.db"
         Store.create(new, {}, {}, {"command": "t", "user": "t"})
@@ -119,17 +144,18 @@ def test_a_failed_migration_leaves_version_1(v1: Path, monkeypatch):
             conn.execute("INSERT INTO nowhere VALUES (1)")  # an SQL error after the last step
 
     monkeypatch.setattr(sqlstore, "HOOKS", [fail])
-    with pytest.raises(Exception, match="cannot migrate store .* from schema version 1 to 2.*"
+    with pytest.raises(Exception, match="cannot migrate store .* from schema version 1 to 3.*"
                                         "still version 1"):
         Store.open(v1)
     assert dump(v1) == before
 
 
-def test_a_crash_in_the_middle_of_the_migration_leaves_version_1(v1: Path):
+@pytest.mark.parametrize("point", ["migrated 1", "migrated 2"])
+def test_a_crash_in_the_middle_of_the_migration_leaves_version_1(v1: Path, point: str):
     before = dump(v1)
     code = ("import os, sys; from deprules.ledger import sqlstore\n"
             "def die(point, conn):\n"
-            "    if point == 'migrated 1': os._exit(9)\n"
+            f"    if point == {point!r}: os._exit(9)\n"
             "sqlstore.HOOKS.append(die)\n"
             f"sqlstore.Store.open({str(v1)!r})\n")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ,
@@ -137,4 +163,4 @@ def test_a_crash_in_the_middle_of_the_migration_leaves_version_1(v1: Path):
     assert out.returncode == 9, out.stderr
     assert dump(v1) == before  # the WAL's uncommitted frames are ignored
     Store.open(v1)
-    assert dump(v1)["version"] == 2
+    assert dump(v1)["version"] == 3

@@ -29,13 +29,15 @@ from pathlib import Path
 
 from ..errors import StoreError, StoreLockedError
 from .sqlrows import (CAUSES_DDL, ID_COLUMNS, INDEXES, LAYOUTS, SQL_TABLE, CauseIds, attach,
-                      migration_1_to_2, state_rows)
+                      insert_rows, migration_1_to_2, migration_2_to_3, state_rows)
 
 APPLICATION_ID = 0x44505253  # "DPRS"
-# 1: the first SQLite store; 2: causes stored once (``causes`` table, ``cause_id`` in rows)
-SCHEMA_VERSION = 2
-# schema version -> SQL that takes a store from that version to the next one
-MIGRATIONS: dict[int, list[str]] = {1: migration_1_to_2()}
+# 1: the first SQLite store; 2: causes stored once (``causes`` table, ``cause_id`` in rows);
+# 3: the journal and GL lines packed per account and write (:data:`sqlrows.PACKED`)
+SCHEMA_VERSION = 3
+# schema version -> the steps (SQL, or a function of the connection) that take a store from
+# that version to the next one
+MIGRATIONS: dict[int, list] = {1: migration_1_to_2(), 2: [migration_2_to_3]}
 DEFAULT_WAIT = 5.0
 JOURNAL_COLUMNS = ["seq", "utc", "process_date", "user", "command", "kind", "run_id",
                    "config_hash", "reason", "host", "pid", "detail"]
@@ -165,8 +167,8 @@ class Store:
         try:
             now = conn.execute("PRAGMA user_version").fetchone()[0]
             for v in range(now, SCHEMA_VERSION):  # another process may have migrated it
-                for sql in MIGRATIONS[v]:
-                    conn.execute(sql)
+                for step in MIGRATIONS[v]:
+                    step(conn) if callable(step) else conn.execute(step)
                 _hook(f"migrated {v}", conn)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -342,7 +344,7 @@ def _bulk_load(conn: sqlite3.Connection, states: dict | None, meta: dict, entry:
     conn.execute("PRAGMA cache_size=-262144")
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
     conn.execute("BEGIN")
-    for sql in STORE_DDL + [CAUSES_DDL] + [lay.ddl() for lay in LAYOUTS.values()]:
+    for sql in STORE_DDL + [CAUSES_DDL] + [lay.table_ddl() for lay in LAYOUTS.values()]:
         conn.execute(sql)
     rows: dict[str, list] = {name: list(ready.get(name, ())) if ready else [] for name in LAYOUTS}
     cause_ids = CauseIds(conn)
@@ -351,7 +353,7 @@ def _bulk_load(conn: sqlite3.Connection, states: dict | None, meta: dict, entry:
             lay = LAYOUTS[name]
             rows[name].extend(lay.stored(x, cause_ids) for x in r)
     for name, lay in LAYOUTS.items():
-        conn.executemany(lay.insert_sql(), rows[name])
+        insert_rows(conn, lay, rows[name])
         rows[name] = []
     for sql in INDEXES:
         conn.execute(sql)
@@ -403,7 +405,8 @@ class Reader:
         return out
 
     def count(self, name: str = "accounts") -> int:
-        return self.conn.execute(f"SELECT COUNT(*) FROM {SQL_TABLE[name]}").fetchone()[0]
+        return self.conn.execute(f"SELECT COALESCE({LAYOUTS[name].count_sql}, 0) FROM "
+                                 f"{SQL_TABLE[name]}").fetchone()[0]
 
     def account_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT account_id FROM accounts ORDER BY account_id")]
@@ -430,15 +433,15 @@ class Reader:
         states: dict = {}
         if account_ids is None:
             for lay in LAYOUTS.values():
-                attach(states, lay, self.conn.execute(lay.select_sql()), snapshot)
+                attach(states, lay, lay.read(self.conn), snapshot)
             return states
         ids = sorted(set(account_ids))
         for lay in LAYOUTS.values():
-            sql = lay.select_sql("WHERE account_id = ?")
             for aid in ids:
                 if lay.name != "accounts" and aid not in states:
                     continue
-                attach(states, lay, self.conn.execute(sql, (aid,)), snapshot)
+                attach(states, lay, lay.read(self.conn, "WHERE account_id = ?", (aid,)),
+                       snapshot)
         return states
 
     def load_selected(self, account_ids, snapshot: dict, with_journal: bool = False) -> dict:
@@ -460,11 +463,11 @@ class Reader:
                 if lay.name == "journal" and not with_journal:
                     snapshot.setdefault("journal", {})
                     for aid, n in self.conn.execute(
-                            f"SELECT account_id, COUNT(*) FROM {lay.table} {where} "
+                            f"SELECT account_id, {lay.count_sql} FROM {lay.table} {where} "
                             "GROUP BY account_id"):
                         states[aid].journal_base = n
                     continue
-                attach(states, lay, self.conn.execute(lay.select_sql(where)), snapshot)
+                attach(states, lay, lay.read(self.conn, where), snapshot)
         finally:
             self.conn.execute("DELETE FROM temp.batch_accounts")
         return states
@@ -474,7 +477,7 @@ class Reader:
         from .tables import _frame, _row
 
         lay = LAYOUTS[name]
-        return _frame(lay.cls, [_row(lay.build(r)) for r in self.conn.execute(lay.select_sql())])
+        return _frame(lay.cls, [_row(lay.build(r)) for r in lay.read(self.conn)])
 
 
 def plan_changes(states: dict, snapshot: dict, cause_ids) -> tuple[list[str], list, dict]:
@@ -538,8 +541,7 @@ class Writer(Reader):
             for table, aid in deletes:
                 self.conn.execute(f"DELETE FROM {table} WHERE account_id = ?", (aid,))
         for name, new in inserts.items():
-            self.conn.executemany(LAYOUTS[name].insert_sql(), new)
-            self.rows_written += len(new)
+            self.rows_written += insert_rows(self.conn, LAYOUTS[name], new)
         _hook("written", self.conn)
 
     def set_meta(self, values: dict) -> None:

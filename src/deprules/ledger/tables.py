@@ -37,7 +37,7 @@ def _row(obj: Any) -> list:
         if f.name == "cause":
             row.extend(getattr(v, c) for c in CAUSE_COLUMNS)
         elif isinstance(v, dict):
-            row.append(json.dumps(v, sort_keys=True))
+            row.append(json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
         else:
             row.append(v)
     return row

@@ -65,6 +65,8 @@ _BEFORE = _BALANCES + ("bill_n",)
 # from their counts (per account and kind, as the executor numbers them)
 COUNTED = {"adj": "adjustments", "ft": "fts", "chk": "checks", "todo": "todos",
            "bill": "bills", "journal": "account_journal"}
+# the tables stored packed (``sqlrows.PACKED``): a row holds ``n`` entries
+_PACKED_TABLES = ("account_journal", "gl_lines")
 
 
 def account_counts(conn, static: st.Static, accounts: np.ndarray) -> dict[str, np.ndarray]:
@@ -82,8 +84,9 @@ def account_counts(conn, static: st.Static, accounts: np.ndarray) -> dict[str, n
     conn.executemany("INSERT OR IGNORE INTO temp.batch_columns VALUES (?)", [(a,) for a in ids])
     at = {a: p for a, p in zip(ids, accounts.tolist())}
     for k in busy:
+        count = "SUM(x.n)" if COUNTED[k] in _PACKED_TABLES else "COUNT(*)"
         for aid, n in conn.execute(
-                f"SELECT b.account_id, COUNT(*) FROM temp.batch_columns b JOIN {COUNTED[k]} x "
+                f"SELECT b.account_id, {count} FROM temp.batch_columns b JOIN {COUNTED[k]} x "
                 "ON x.account_id = b.account_id GROUP BY b.account_id"):
             out[k][at[aid]] = n
     conn.execute("DELETE FROM temp.batch_columns")
@@ -120,7 +123,6 @@ def _sorted_cols(chunks: list, names, keep: np.ndarray, micro: bool = False) -> 
 
 JOURNAL_KINDS = ("adjustment", "freeze", "check", "todo", "status", "bill", "refund_method",
                  "bill_complete", "interest_settled")
-_KIND_TEXT = np.array(JOURNAL_KINDS, object)
 
 
 def _ordinal(acct: np.ndarray) -> np.ndarray:
@@ -161,6 +163,23 @@ def _json_or_null(arr: pa.Array) -> pa.Array:
 
 def _lut(values: list) -> pa.Array:
     return pa.array(values, pa.string())
+
+
+def _num(v: np.ndarray) -> pa.Array:
+    """Integers as their decimal texts."""
+    return pc.cast(pa.array(np.asarray(v, np.int64)), pa.string())
+
+
+def _packs(account_id: np.ndarray, acct: np.ndarray, entries: pa.Array) -> list:
+    """The packed rows (``sqlrows.PACK_COLUMNS``: account id, count, JSON array) of
+    ``entries`` (each a JSON array text), whose accounts ``acct`` are sorted."""
+    if not len(acct):
+        return [[], [], []]
+    first = np.flatnonzero(np.r_[True, acct[1:] != acct[:-1]])
+    offsets = np.r_[first, len(acct)].astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), entries)
+    return [account_id[acct[first]].tolist(), np.diff(offsets).tolist(),
+            _join("[", pc.binary_join(lists, ","), "]").to_pylist()]
 
 
 class _Same:
@@ -391,6 +410,10 @@ class StoreRows:
         for start in range(0, len(accts), CHUNK_ACCOUNTS):
             lo, hi = accts[start], accts[min(start + CHUNK_ACCOUNTS, len(accts)) - 1] + 1
             for name, cols in self._chunk(lo, hi).items():
+                if LAYOUTS[name].packed:  # account id, count, entries: one row per account
+                    conn.executemany(LAYOUTS[name].insert_sql(), zip(*cols))
+                    written += sum(cols[1])
+                    continue
                 bound = [c for c in cols if not isinstance(c, _Same)]
                 if bound and len(bound[0]):
                     written += _insert(conn, LAYOUTS[name], cols, bound)
@@ -437,6 +460,7 @@ class StoreRows:
                               rep("", na), rep("", na)]
         out["fts"] = [ft_l, acct_l, sa_l, rep(on, na), a["fp"].tolist(), a["fc"].tolist(),
                       rep("adjustment", na), adj_l, cause, rep("", na)]
+        # GL lines, packed: [ft_id, seq, distribution code, amount] per line
         gl = np.flatnonzero(self.t_gl[a["type"]])
         g2 = np.repeat(gl, 2)
         seq = np.tile(np.array([1, 2], np.int64), len(gl))
@@ -444,9 +468,9 @@ class StoreRows:
         codes[0::2] = self.o_sa_dist[s.sa_type[a["sa"][gl]]]
         codes[1::2] = self.o_dist[a["type"][gl]]
         gl_amount = np.where(seq == 1, a["amount"][g2], -a["amount"][g2])
-        out["gl_lines"] = [ft_id.take(pa.array(g2)).to_pylist(),
-                           acct_o[g2].tolist(), seq.tolist(),
-                           codes.tolist(), gl_amount.tolist()]
+        out["gl_lines"] = _packs(s.account_id, a["acct"][g2], _join(
+            "[", _json_or_null(ft_id.take(pa.array(g2))), ",", _num(seq), ",",
+            _json_or_null(pa.array(codes, pa.string())), ",", _num(gl_amount), "]"))
         ck = np.flatnonzero(a["chk"])
         nck = len(ck)
         ckp = pa.array(ck)
@@ -513,14 +537,14 @@ class StoreRows:
         typ = pa.array(a["type"].astype(np.int32))
         amount = money(a["amount"])
         add(a, allp, a["sub"], 0, "adjustment", adj_id,
-            _join('{"amount": "', amount, '", "category": ', self.t_category_json.take(typ),
-                  ', "type": ', self.t_code_json.take(typ), "}"))
+            _join('{"amount":"', amount, '","category":', self.t_category_json.take(typ),
+                  ',"type":', self.t_code_json.take(typ), "}"))
         twin = a["twin"].astype(np.int64)
         f_sub = np.where(twin == 1, a["sub"] + 1, a["sub"])
         f_micro = np.where(twin == 1, 1, np.where(twin == -1, 3, 1))
         add(a, allp, f_sub, f_micro, "freeze", adj_id,
-            _join('{"current": "', money(a["fc"]), '", "ft_id": ', _quoted(ft_id),
-                  ', "payoff": "', money(a["fp"]), '"}'))
+            _join('{"current":"', money(a["fc"]), '","ft_id":', _quoted(ft_id),
+                  ',"payoff":"', money(a["fp"]), '"}'))
         ck = np.flatnonzero(a["chk"])
         if len(ck):
             ckp = pa.array(ck)
@@ -528,13 +552,13 @@ class StoreRows:
             chk_id = pc.binary_join_element_wise(s.account_ids.take(pa.array(a["acct"][ck])),
                                                  nums, "-CHK")
             add(a, ck, f_sub[ck], f_micro[ck] + 1, "check", chk_id,
-                _join('{"adjustment_id": ', _quoted(adj_id.take(ckp)), ', "amount": "',
+                _join('{"adjustment_id":', _quoted(adj_id.take(ckp)), ',"amount":"',
                       amount.take(ckp), '"}'))
         nt = len(t["acct"])
         if nt:
             types = pa.array(t["type"].tolist(), pa.string())
             add(t, np.arange(nt), t["sub"], 0, "todo", td_id,
-                _join('{"todo_type": ', _quoted(types), "}"))
+                _join('{"todo_type":', _quoted(types), "}"))
         ev = {k: v[slice(int(np.searchsorted(self.ev["acct"], lo)),
                          int(np.searchsorted(self.ev["acct"], hi)))]
               for k, v in self.ev.items()}
@@ -556,30 +580,30 @@ class StoreRows:
                 continue
             atp = pa.array(at)
             if k == EV_STATUS:
-                det = _join('{"from_status": ', status_json.take(pa.array(ev["a"][at])),
-                            ', "stop_date": ', _json_or_null(_iso(ev["c"][at])),
-                            ', "to_status": ', status_json.take(pa.array(ev["b"][at])), "}")
+                det = _join('{"from_status":', status_json.take(pa.array(ev["a"][at])),
+                            ',"stop_date":', _json_or_null(_iso(ev["c"][at])),
+                            ',"to_status":', status_json.take(pa.array(ev["b"][at])), "}")
                 ent = ev_sa.take(atp)
             elif k == EV_BILL:
-                det = _join('{"amount": "', money(ev["a"][at]), '", "status": "frozen"}')
+                det = _join('{"amount":"', money(ev["a"][at]), '","status":"frozen"}')
                 ent = bill_ids(at)
             elif k == EV_REFUND_METHOD:
                 methods = _lut([json.dumps(v.params.get(
                     "deposit_class.refund_method.algorithm"), ensure_ascii=False)
                     for v in self.e.variants_all])
-                det = _join('{"method": ', methods.take(pa.array(ev["vi"][at])), "}")
+                det = _join('{"method":', methods.take(pa.array(ev["vi"][at])), "}")
                 ent = bill_ids(at)
             elif k == EV_BILL_COMPLETE:
-                det = _join('{"due_date": "', _iso(ev["a"][at]), '"}')
+                det = _join('{"due_date":"', _iso(ev["a"][at]), '"}')
                 ent = bill_ids(at)
             else:
                 flags = ev["d"][at]
                 below = pa.array(np.where(flags & 1, "true", "false").astype(object), pa.string())
-                periodic = pa.array(np.where(flags & 2, ', "periodic": true', "").astype(object),
+                periodic = pa.array(np.where(flags & 2, ',"periodic":true', "").astype(object),
                                     pa.string())
-                det = _join('{"amount": "', money(ev["c"][at]), '", "below_minimum": ', below,
-                            ', "from_date": ', _json_or_null(_iso(ev["a"][at])), periodic,
-                            ', "to_date": "', _iso(ev["b"][at]), '"}')
+                det = _join('{"amount":"', money(ev["c"][at]), '","below_minimum":', below,
+                            ',"from_date":', _json_or_null(_iso(ev["a"][at])), periodic,
+                            ',"to_date":"', _iso(ev["b"][at]), '"}')
                 ent = ev_sa.take(atp)
             add(ev, at, ev["sub"][at], ev["micro"][at], name, ent, det)
         order = st.sort_order([np.concatenate([k[i] for k in keys]) for i in range(7)])
@@ -587,12 +611,14 @@ class StoreRows:
         seq = _ordinal(acct) + self.counts["journal"][acct]
         sa = np.concatenate(sa_rows)[order]
         op = pa.array(order)
-        return [seq.tolist(), s.account_id[acct].tolist(), s.sa_id[sa].tolist(),
-                _Same(self.on_text),
-                _KIND_TEXT[np.concatenate(kinds)[order]].tolist(),
-                pa.concat_arrays(entity).take(op).to_pylist(),
-                pa.concat_arrays(detail).take(op).to_pylist(),
-                self.cause_ids[np.concatenate(vi)[order]].tolist()]
+        # packed: [seq, sa_id, on, kind, entity_id, detail, cause_id] per entry
+        kind_json = _quoted(_lut(list(JOURNAL_KINDS)))
+        return _packs(s.account_id, acct, _join(
+            "[", _num(seq), ",", _json_or_null(s.sa_ids.take(pa.array(sa))),
+            f',"{self.on_text}",', kind_json.take(pa.array(np.concatenate(kinds)[order])), ",",
+            _json_or_null(pa.concat_arrays(entity).take(op)), ",",
+            pc.fill_null(pa.concat_arrays(detail).take(op), "null"), ",",
+            _num(self.cause_ids[np.concatenate(vi)[order]]), "]"))
 
 
 def trace_rules(log: Log, static: st.Static, keep: np.ndarray, variants: list) -> dict:
