@@ -451,12 +451,30 @@ def test_second_writer_is_refused_while_the_lock_is_held(small_store, setup):
 # ----------------------------------------------------------------------------- disk trouble
 
 
+@pytest.fixture
+def busy_store(tmp_path, setup):
+    """300 accounts whose cycle writes more than the free space inside the store's pages
+    (the small store's cycle fits in its last pages: no page would be added)."""
+    from deprules.storeops import init_store
+
+    accounts, sas = [], []
+    for i in range(300):
+        accounts.append(acct(f"A{i:03d}"))
+        sas += [sa(f"D{i:03d}", "DEP-RES", start="2024-01-01", payoff="-100.00",
+                   account_id=f"A{i:03d}"),
+                sa(f"E{i:03d}", "E-RES", payoff="60.00", current="60.00", account_id=f"A{i:03d}")]
+    init_store(tmp_path / "store", write_extract(tmp_path / "extract", accounts, sas), setup,
+               "test")
+    return tmp_path / "store"
+
+
 @pytest.mark.parametrize("trouble, hint", [
     ("full", "the disk is full"),
     ("readonly", "writable"),
 ])
-def test_disk_full_or_unwritable_leaves_the_store_unchanged(small_store, setup, monkeypatch,
+def test_disk_full_or_unwritable_leaves_the_store_unchanged(busy_store, setup, monkeypatch,
                                                             trouble, hint):
+    small_store = busy_store
     before = dump(small_store)
     pages = sqlite3.connect(small_store).execute("PRAGMA page_count").fetchone()[0]
 

@@ -70,25 +70,28 @@ def _cause_id(process: str = "", run_id: str = "g9", config_hash: str = "h", rul
             "AND reason = 'corrupt')")
 
 
-def _packed(table: str, sets: list[tuple[str, str]], kind_is: str | None = None,
+def _packed(table: str, sets: list[tuple[str, str, str]], kind_is: str | None = None,
             last: bool = False) -> str:
-    """An UPDATE of one entry of a packed table (journal, GL lines): the first entry (the
-    last packed row's with ``last``), or the first of journal kind ``kind_is``; ``sets``:
-    (path inside the entry, SQL value) pairs for ``json_set``."""
-    where = f"json_extract(e.value, '$[3]') = '{kind_is}'" if kind_is else "1"
-    row = (f"(SELECT p.rowid FROM {table} p, json_each(p.packed) e WHERE {where} "
+    """An UPDATE of one entry of a packed table (journal, GL lines: each column a JSON array
+    per account and write): the first entry (the last packed row's with ``last``), or the
+    first journal entry of kind ``kind_is``; ``sets``: (column, path inside the entry's
+    value, SQL value) for ``json_set``."""
+    where = f"e.value = '{kind_is}'" if kind_is else "1"
+    each = "json_each(p.kind)" if kind_is else f"json_each(p.{sets[0][0]})"
+    row = (f"(SELECT p.rowid FROM {table} p, {each} e WHERE {where} "
            f"ORDER BY p.rowid {'DESC' if last else ''}, e.key LIMIT 1)")
-    at = (f"(SELECT '$[' || e.key || ']' FROM {table} p, json_each(p.packed) e "
+    at = (f"(SELECT '$[' || e.key || ']' FROM {table} p, {each} e "
           f"WHERE p.rowid = {row} AND {where} ORDER BY e.key LIMIT 1)")
-    pairs = ", ".join(f"{at} || '{path}', {value}" for path, value in sets)
-    return f"UPDATE {table} SET packed = json_set(packed, {pairs}) WHERE rowid = {row}"
+    cols = ", ".join(f'"{c}" = json_set("{c}", {at} || \'{path}\', {value})'
+                     for c, path, value in sets)
+    return f"UPDATE {table} SET {cols} WHERE rowid = {row}"
 
 
-GL_PLUS_ONE = ("UPDATE gl_lines SET packed = json_set(packed, '$[0][3]', "
-               "json_extract(packed, '$[0][3]') + 1)")
-GL_SUMS = ("SELECT json_extract(e.value, '$[0]'), SUM(json_extract(e.value, '$[3]')) FROM "
-           "gl_lines p, json_each(p.packed) e GROUP BY 1 HAVING SUM(json_extract(e.value, "
-           "'$[3]')) != 0")
+GL_PLUS_ONE = ("UPDATE gl_lines SET amount = json_set(amount, '$[0]', "
+               "json_extract(amount, '$[0]') + 1)")
+GL_SUMS = ("SELECT f.value, SUM(json_extract(p.amount, '$[' || f.key || ']')) FROM gl_lines p, "
+           "json_each(p.ft_id) f GROUP BY 1 HAVING SUM(json_extract(p.amount, '$[' || f.key "
+           "|| ']')) != 0")
 
 FROZEN = "status = 'frozen' AND ft_id != ''"
 TWIN, NO_TWIN, DEP = "twin_id != ''", "twin_id = ''", "sa_type LIKE 'DEP%'"
@@ -104,7 +107,7 @@ CORRUPTIONS: dict[str, list[str]] = {
         "UPDATE service_agreements SET status = 'closed' WHERE rowid = "
         + _first("service_agreements", "sa_type LIKE 'DEP%' AND payoff_balance != 0")],
     "ft of unknown sa": [f"UPDATE fts SET sa_id = 'S-NOPE' WHERE rowid = {_first('fts')}"],
-    "gl lines": [_packed("gl_lines", [("[3]", "json_extract(packed, '$[0][3]') + 5")])],
+    "gl lines": [_packed("gl_lines", [("amount", "", "json_extract(amount, '$[0]') + 5")])],
     "adjustment amount 0": [
         f"UPDATE adjustments SET amount = 0 WHERE rowid = {_first('adjustments', FROZEN)}"],
     "adjustment without its ft": [
@@ -139,10 +142,10 @@ CORRUPTIONS: dict[str, list[str]] = {
         + _first("adjustments", "created_by = 'batch'", "adjustment_id DESC")],
     "dangling cause": [
         f"UPDATE adjustments SET cause_id = 999999 WHERE rowid = {_first('adjustments', FROZEN, 'ft_id')}",
-        _packed("account_journal", [("[6]", "NULL")])],
+        _packed("account_journal", [("cause_id", "", "NULL")])],
     "journal cause unnamed": [
         _bad_cause("", "", "h"),
-        _packed("account_journal", [("[6]", _cause_id('', '', 'h'))], last=True)],
+        _packed("account_journal", [("cause_id", "", _cause_id('', '', 'h'))], last=True)],
     "check amount": [f"UPDATE checks SET amount = amount + 1 WHERE rowid = {_first('checks')}"],
     "check unknown adjustment": [
         f"UPDATE checks SET adjustment_id = 'X' WHERE rowid = {_first('checks', '1', 'rowid DESC')}"],
@@ -151,7 +154,7 @@ CORRUPTIONS: dict[str, list[str]] = {
         f"FROM checks WHERE rowid = {_first('checks', '1', 'check_id DESC')})"],
     "check status": [f"UPDATE checks SET status = 'lost' WHERE rowid = {_first('checks', '1', 'check_id')}"],
     "illegal sa move": [
-        _packed("account_journal", [("[5].to_status", "'active'")], kind_is="status")],
+        _packed("account_journal", [("detail", ".to_status", "'active'")], kind_is="status")],
     "two open to dos": [
         "INSERT INTO todos SELECT todo_id || '-2', account_id, sa_id, todo_type, role, message, "
         "'open', created_on, cause_id, adjustment_id, worked_by, completed_on, completed_by "
@@ -175,10 +178,10 @@ CORRUPTIONS: dict[str, list[str]] = {
         "UPDATE adjustments SET status = 'incomplete' WHERE rowid = (SELECT MIN(rowid) FROM "
         "adjustments WHERE group_id = 'G1')"],
     "illegal check and to do moves": [
-        _packed("account_journal", [("[3]", "'check_status'"), ("[5]", "json('{\"from_status\": "
-                "\"paid\", \"to_status\": \"requested\"}')")], kind_is="check"),
-        _packed("account_journal", [("[3]", "'todo_status'"),
-                                    ("[5]", "json('{\"to_status\": \"open\"}')")], kind_is="bill")],
+        _packed("account_journal", [("kind", "", "'check_status'"), ("detail", "", "json('{"
+                "\"from_status\": \"paid\", \"to_status\": \"requested\"}')")], kind_is="check"),
+        _packed("account_journal", [("kind", "", "'todo_status'"), ("detail", "", "json('{"
+                "\"to_status\": \"open\"}')")], kind_is="bill")],
     "duplicate sa": [
         "INSERT INTO service_agreements SELECT sa_id, account_id, sa_type, 'closed', start_date, "
         "stop_date, current_balance + 1, payoff_balance, total_deposit_amount, "

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from deprules.ledger import sqlstore
-from deprules.ledger.sqlrows import CAUSED, LAYOUTS, PACK_COLUMNS
+from deprules.ledger.sqlrows import CAUSED, LAYOUTS
 from deprules.ledger.sqlstore import SCHEMA_VERSION, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def test_a_version_1_store_is_migrated_and_reads_back_identical(v1: Path, tmp_pa
             assert list(lay.read(conn)) == by_account(compact(before[lay.name], lay), lay), \
                 lay.name
             cols = [r[1] for r in conn.execute(f"PRAGMA table_info({lay.table})")]
-            assert cols == (list(PACK_COLUMNS) if lay.packed else lay.stored_columns)
+            assert cols == (lay.pack_columns if lay.packed else lay.stored_columns)
         packs = conn.execute("SELECT COUNT(*), COUNT(DISTINCT account_id), SUM(n) FROM "
                              "account_journal").fetchone()
         with_entries = len({r[1] for r in before["journal"]})

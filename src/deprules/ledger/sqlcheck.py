@@ -52,20 +52,15 @@ def _set(col: str) -> str:
     return f"({col} IS NOT NULL AND {col} != '')"
 
 
-def _detail(t: str, key: str) -> str:
-    """A journal entry's detail field, read only for the kinds whose details are checked
-    (``t.v``: the entry's packed array, its detail at index 5)."""
-    return (f"(CASE WHEN {t}.kind IN ('status', 'check_status', 'todo_status') THEN "
-            f"json_extract({t}.v, '$[5].{key}') END)")
+def _at(table: str, column: str, key: str, more: str = "") -> str:
+    """The value at index ``key`` (plus the path ``more``) of a packed row's JSON array
+    ``column`` (``sqlrows.PACKED``; SQLite parses each array once per row)."""
+    return f"json_extract({table}.{column}, '$[' || {key} || ']{more}')"
 
 
-def _entries(table: str, fields: dict[str, int]) -> str:
-    """The entries of a packed table (``sqlrows.PACKED``) as rows: ``account_id``, ``pos``
-    (their order, as ``Layout.unpacked_sql``), ``v`` (the entry's array) and ``fields``
-    (name -> index in the array)."""
-    cols = "".join(f", json_extract(e.value, '$[{i}]') AS {name}" for name, i in fields.items())
-    return (f"(SELECT p.account_id, (p.rowid << {POS_BITS}) + e.key AS pos, e.value AS v{cols} "
-            f"FROM {table} p, json_each(p.packed) e)")
+def _pos(table: str, key: str) -> str:
+    """The place of a packed row's entry ``key`` among the account's rows (rowid order)."""
+    return f"(({table}.rowid << {POS_BITS}) + {key})"
 
 
 CAUSE_JOIN = "LEFT JOIN causes c ON c.id = {t}.cause_id"
@@ -124,10 +119,10 @@ def queries(config: Config, dups: set[str] = frozenset()) -> list[tuple[str, str
         WHERE NOT EXISTS (SELECT 1 FROM service_agreements s
                           WHERE s.account_id = ft.account_id AND s.sa_id IS ft.sa_id)"""))
     # 3: GL lines of an FT net to zero (the lines unpacked from their packed rows)
-    gl = _entries("gl_lines", {"ft_id": 0, "amount": 3})
     q.append(("gl", f"""
-        SELECT account_id, 3, MIN(pos), 0, ft_id, SUM(amount) FROM {gl} g
-        GROUP BY account_id, ft_id HAVING SUM(amount) != 0"""))
+        SELECT p.account_id, 3, MIN({_pos("p", "f.key")}), 0, f.value,
+               SUM({_at("p", "amount", "f.key")}) FROM gl_lines p, json_each(p.ft_id) f
+        GROUP BY p.account_id, f.value HAVING SUM({_at("p", "amount", "f.key")}) != 0"""))
     # 4: adjustments, their FTs, transfer pairs, their causes
     q.append(("adjustment", f"""
         WITH alg(adjustment_type, name, fp, fc) AS ({algs})
@@ -176,25 +171,32 @@ def queries(config: Config, dups: set[str] = frozenset()) -> list[tuple[str, str
         WHERE a.adjustment_id IS NULL OR k.amount IS NOT a.amount
            OR (k.status IS NOT 'canceled' AND a.status IS NOT 'frozen')"""))
     # 7 and 13: status moves legal, journal entries name their process and run; check
-    # request and To Do moves (one scan of the journal for both: split in check_store)
-    illegal = ("(j.kind = 'status' AND NOT EXISTS (SELECT 1 FROM legal WHERE legal.f = "
-               f"{_detail('j', 'from_status')} AND legal.t = {_detail('j', 'to_status')}))")
-    unnamed = (f"(j.cause_id IS NULL OR j.cause_id NOT IN (SELECT id FROM causes WHERE "
-               f"{_set('process')} AND {_set('run_id')}))")
-    before, to = _detail("j", "from_status"), _detail("j", "to_status")
-    manual = (f"((j.kind = 'check_status' AND {_set(before)} AND NOT EXISTS ("
+    # request and To Do moves. Two scans of the packed journal: the moves (the entries'
+    # kinds, and the details of the moves only) and the causes (split in check_store)
+    before, to = (_at("j", "detail", "k.key", ".from_status"),
+                  _at("j", "detail", "k.key", ".to_status"))
+    illegal = ("(k.value = 'status' AND NOT EXISTS (SELECT 1 FROM legal WHERE legal.f = "
+               f"{before} AND legal.t = {to}))")
+    manual = (f"((k.value = 'check_status' AND {_set(before)} AND NOT EXISTS ("
               f"SELECT 1 FROM moves WHERE moves.f IS {before} AND moves.t IS {to})) "
-              f"OR (j.kind = 'todo_status' AND NOT EXISTS ("
+              f"OR (k.value = 'todo_status' AND NOT EXISTS ("
               f"SELECT 1 FROM todo_moves m WHERE m.f IS {before} AND m.t IS {to})))")
     q.append(("journal", f"""
         WITH legal(f, t) AS ({legal}), moves(f, t) AS ({check_moves}),
         todo_moves(f, t) AS (VALUES ('open', 'being_worked'), ('open', 'complete'),
                                     ('being_worked', 'complete'))
-        SELECT j.account_id, 7, j.pos, 0, json_extract(j.v, '$[0]'), j.kind,
-               json_extract(j.v, '$[1]'), {before}, {to},
-               {illegal}, {unnamed}, {manual}, json_extract(j.v, '$[4]')
-        FROM {_entries("account_journal", {"kind": 3, "cause_id": 6})} j
-        WHERE {illegal} OR {unnamed} OR {manual}"""))
+        SELECT j.account_id, 7, {_pos("j", "k.key")}, 0, {_at("j", "seq", "k.key")}, k.value,
+               {_at("j", "sa_id", "k.key")}, {before}, {to}, {illegal}, 0, {manual},
+               {_at("j", "entity_id", "k.key")}
+        FROM account_journal j, json_each(j.kind) k
+        WHERE k.value IN ('status', 'check_status', 'todo_status') AND ({illegal} OR {manual})"""))
+    q.append(("journal_cause", f"""
+        SELECT j.account_id, 7, {_pos("j", "c.key")}, 0, {_at("j", "seq", "c.key")},
+               {_at("j", "kind", "c.key")}, {_at("j", "sa_id", "c.key")}, NULL, NULL, 0, 1, 0,
+               {_at("j", "entity_id", "c.key")}
+        FROM account_journal j, json_each(j.cause_id) c
+        WHERE c.value IS NULL OR c.value NOT IN (SELECT id FROM causes WHERE
+              {_set('process')} AND {_set('run_id')})"""))
     # 8: one open To Do per type and SA (approval To Dos per adjustment)
     q.append(("open_todos", """
         SELECT account_id, 8, MIN(rowid), 0, COUNT(*), todo_type, sa_id FROM todos
@@ -378,7 +380,7 @@ def check_store(conn, config: Config, store_path=None, workers: int = 1) -> list
             if kind == "sa" and row[1] == 1:  # an FT of an unknown SA
                 add("ft_unknown_sa", row[:6])
                 continue
-            if kind != "journal":
+            if kind not in ("journal", "journal_cause"):
                 add(kind, row)
                 continue
             aid, _, pos, _, seq, jkind, sa_id, before, to, illegal, unnamed, manual, \
@@ -393,7 +395,8 @@ def check_store(conn, config: Config, store_path=None, workers: int = 1) -> list
 
 # what the tasks cost, for sharing them out: CPU seconds of each at 1,000,000 accounts after
 # a first cycle, one connection alone (docs/performance.md)
-QUERY_COST = {"adjustment": 10.5, "sa": 6.5, "conservation": 6.5, "journal": 6.0, "gl": 5.3,
+QUERY_COST = {"adjustment": 10.5, "sa": 6.5, "conservation": 6.5, "journal": 7.2,
+              "journal_cause": 2.9, "gl": 3.4,
               "approval": 1.2, "check": 0.8, "group": 0.8, "check_status": 0.1}
 ORPHAN_COST = {"account_journal": 1.7, "gl_lines": 1.0, "service_agreements": 0.9,
                "adjustments": 0.85, "fts": 0.8, "bills": 0.4, "checks": 0.3,
