@@ -164,3 +164,29 @@ def test_a_crash_in_the_middle_of_the_migration_leaves_version_1(v1: Path, point
     assert dump(v1) == before  # the WAL's uncommitted frames are ignored
     Store.open(v1)
     assert dump(v1)["version"] == 3
+
+
+def test_a_detail_that_is_not_json_survives_the_packing(v1: Path, monkeypatch):
+    """A journal detail that is not JSON (only damage makes one) is kept, as text, when the
+    journal is packed (2 -> 3); the other entries keep their details as compact JSON."""
+    def damage(point, conn):
+        if point == "migrated 1":  # the store is at version 2 inside the migration
+            conn.execute("UPDATE account_journal SET detail = 'not {json' WHERE rowid = 2")
+
+    monkeypatch.setattr(sqlstore, "HOOKS", [damage])
+    before = v1_rows(v1)["journal"]
+    Store.open(v1)
+    monkeypatch.setattr(sqlstore, "HOOKS", [])
+    conn = sqlite3.connect(v1)
+    try:
+        lay = LAYOUTS["journal"]
+        got = {(r[lay.account_pos], r[0]): r for r in lay.read(conn)}
+    finally:
+        conn.close()
+    at = lay.columns.index("detail")
+    second = before[1]
+    assert got[(second[lay.account_pos], second[0])][at] == "not {json"
+    first = before[0]
+    assert got[(first[lay.account_pos], first[0])][at] == json.dumps(
+        json.loads(first[at]), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert len(got) == len(before)
