@@ -128,6 +128,8 @@ def check_account(st: AccountState, config: Config) -> list[str]:
 
 
 TODO_STATUSES = {"open", "being_worked", "complete"}
+# the moves of To Dos the journal may record
+TODO_MOVES = (("open", "being_worked"), ("open", "complete"), ("being_worked", "complete"))
 CHECK_STATUSES = {"not_selected", "requested", "paid", "canceled", "hold", "void", "returned"}
 # statuses a partial refund's adjustments may be in together: waiting, done, or undone
 GROUP_STATUSES = ({"incomplete", "pending_approval"}, {"frozen"}, {"canceled"})
@@ -171,7 +173,6 @@ def check_manual(st: AccountState) -> list[str]:
             before, to = d.get("from_status"), d.get("to_status")
             if e.kind == "check_status" and before and (before, to) not in CHECK_MOVES:
                 out.append(f"{aid}: check request {e.entity_id} moved {before} -> {to}")
-            if e.kind == "todo_status" and (before, to) not in (
-                    ("open", "being_worked"), ("open", "complete"), ("being_worked", "complete")):
+            if e.kind == "todo_status" and (before, to) not in TODO_MOVES:
                 out.append(f"{aid}: To Do {e.entity_id} moved {before} -> {to}")
     return out

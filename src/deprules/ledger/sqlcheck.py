@@ -21,7 +21,7 @@ from ..config.model import Config
 from ..errors import StoreError
 from ..money import format_money
 from ..storecheck import run
-from .check import CHECK_STATUSES, EXTERNAL, GROUP_STATUSES, TODO_STATUSES
+from .check import CHECK_STATUSES, EXTERNAL, GROUP_STATUSES, TODO_MOVES, TODO_STATUSES
 from .executor import CHECK_MOVES, FT_ALGORITHMS
 from .model import LEGAL_MOVES
 from .sqlrows import LAYOUTS, POS_BITS
@@ -50,10 +50,6 @@ def _blank(col: str) -> str:
 
 def _set(col: str) -> str:
     return f"({col} IS NOT NULL AND {col} != '')"
-
-
-# the moves of To Dos the journal may record
-TODO_MOVES = (("open", "being_worked"), ("open", "complete"), ("being_worked", "complete"))
 
 
 def _at(table: str, column: str, key: str, more: str = "") -> str:
@@ -122,11 +118,10 @@ def queries(config: Config, dups: set[str] = frozenset()) -> list[tuple[str, str
         FROM ft JOIN fts f ON f.account_id = ft.account_id AND f.sa_id IS ft.sa_id
         WHERE NOT EXISTS (SELECT 1 FROM service_agreements s
                           WHERE s.account_id = ft.account_id AND s.sa_id IS ft.sa_id)"""))
-    # 3: GL lines of an FT net to zero (the lines unpacked from their packed rows)
-    # (a per-pack test first, each pack's lines grouped on their own: an FT whose lines do
-    # not net to zero has a pack where its lines do not; then the exact sums over every
-    # pack of those accounts only. Half the time of grouping every line: measured at
-    # 1,000,000 accounts)
+    # 3: GL lines of an FT net to zero. A test per packed row first, its lines grouped on
+    # their own (an FT whose lines do not net to zero has a packed row where its lines do
+    # not), then the exact sums over every packed row of those accounts only: half the time
+    # of grouping every line of the store (measured at 1,000,000 accounts)
     amount = _at("p", "amount", "f.key")
     q.append(("gl", f"""
         WITH bad AS (SELECT DISTINCT account_id FROM gl_lines p WHERE EXISTS (

@@ -17,8 +17,7 @@ lines (:data:`PACKED`), *packed*: one stored row per account and write (``accoun
 detail objects inline; ``Layout.pack_columns``): column by column, so that ``ledger check``
 parses only the arrays it checks (the kinds and causes of journal entries, say). A first
 cycle over a million accounts writes 1.6 million such rows instead of 22 million
-(docs/performance.md).
-:meth:`Layout.read` unpacks them into the same logical rows, in the same order, so readers
+(docs/performance.md). :meth:`Layout.read` unpacks them into the same logical rows, in the same order, so readers
 do not see the difference; :func:`insert_rows` packs what it writes. A detail is the
 compact JSON text of its object (``{"a":"b"}``, keys sorted), inlined in the packed row.
 """
@@ -36,9 +35,9 @@ from .fields import BOOL_FIELDS, CAUSE_COLUMNS, DATE_FIELDS, ENTITIES, INT_FIELD
 
 # entity name (as in ENTITIES and Ledger.tables()) -> SQL table
 SQL_TABLE = {name: ("account_journal" if name == "journal" else name) for name in ENTITIES}
-# the id column by which a command finds its account, per entity kind
 # the tables stored packed (schema version 3): one row per account and write
 PACKED = ("gl_lines", "journal")
+# the id column by which a command finds its account, per entity kind
 ID_COLUMNS = {"sa": ("service_agreements", "sa_id"), "adjustment": ("adjustments", "adjustment_id"),
               "bill": ("bills", "bill_id"), "todo": ("todos", "todo_id"),
               "check": ("checks", "check_id"), "ft": ("fts", "ft_id")}
@@ -253,7 +252,7 @@ class Layout:
 
 _CAUSE_GET = attrgetter(*CAUSE_COLUMNS)
 # a detail as stored: json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-# without building an encoder per call (compact: SQLite's JSON functions return it so)
+# without building an encoder per call (compact, as a packed row inlines it)
 _JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
 # one value of a packed row
 _ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
