@@ -79,7 +79,9 @@ class Layout:
         # a packed row: account_id, n, then each other stored column as a JSON array
         self.inner = [c for c in self.stored_columns if c != "account_id"]
         self._inner_at = [i for i, c in enumerate(self.stored_columns) if c != "account_id"]
-        self._raw = {i for i, c in enumerate(self.stored_columns) if c == "detail"}
+        # where a journal entry's detail is (inlined as JSON in a packed row), or None
+        self._detail_at = (self.stored_columns.index("detail") if "detail" in self.stored_columns
+                           else None)
         self.pack_columns = ["account_id", "n", *self.inner] if self.packed else None
         # SQL for the number of logical rows of a set of stored rows
         self.count_sql = "SUM(n)" if self.packed else "COUNT(*)"
@@ -132,7 +134,7 @@ class Layout:
             return
         causes: dict = {}
         width, at, pos = len(self.stored_columns), self._inner_at, self.account_pos
-        raw = next(iter(self._raw), None)
+        raw = self._detail_at
         cause = self.stored_columns.index("cause_id") if self.cause_at is not None else None
         cols = ", ".join(f'"{c}"' for c in self.inner)
         for aid, *packed in conn.execute(
@@ -157,11 +159,11 @@ class Layout:
         account. A detail is inlined as the JSON object it holds (``trusted``: every detail
         text is known to be JSON; otherwise one that does not parse as one is stored as a
         JSON string)."""
-        pos, at, raw = self.account_pos, self._inner_at, self._raw
+        pos, at, raw = self.account_pos, self._inner_at, self._detail_at
 
         def packed(group: list) -> tuple:
             return (group[0][pos], len(group), *(
-                "[" + ",".join(_inline(r[i], trusted) for r in group) + "]" if i in raw
+                "[" + ",".join(_inline(r[i], trusted) for r in group) + "]" if i == raw
                 else _ENC([r[i] for r in group]) for i in at))
 
         group: list = []

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from ..ledger.check import EXTERNAL
 from ..ledger.executor import FT_ALGORITHMS
 from ..ledger.model import LEGAL_MOVES
+from ..ledger.sqlrows import LAYOUTS
 from ..money import format_money_array
 from ..rules.vocabulary import STATUSES
 from . import state as st
@@ -65,8 +66,7 @@ _BEFORE = _BALANCES + ("bill_n",)
 # from their counts (per account and kind, as the executor numbers them)
 COUNTED = {"adj": "adjustments", "ft": "fts", "chk": "checks", "todo": "todos",
            "bill": "bills", "journal": "account_journal"}
-# the tables stored packed (``sqlrows.PACKED``): a row holds ``n`` entries
-_PACKED_TABLES = ("account_journal", "gl_lines")
+_BY_TABLE = {lay.table: lay for lay in LAYOUTS.values()}
 
 
 def account_counts(conn, static: st.Static, accounts: np.ndarray) -> dict[str, np.ndarray]:
@@ -84,7 +84,7 @@ def account_counts(conn, static: st.Static, accounts: np.ndarray) -> dict[str, n
     conn.executemany("INSERT OR IGNORE INTO temp.batch_columns VALUES (?)", [(a,) for a in ids])
     at = {a: p for a, p in zip(ids, accounts.tolist())}
     for k in busy:
-        count = "SUM(x.n)" if COUNTED[k] in _PACKED_TABLES else "COUNT(*)"
+        count = _BY_TABLE[COUNTED[k]].count_sql  # a packed row holds n entries
         for aid, n in conn.execute(
                 f"SELECT b.account_id, {count} FROM temp.batch_columns b JOIN {COUNTED[k]} x "
                 "ON x.account_id = b.account_id GROUP BY b.account_id"):
@@ -278,6 +278,7 @@ class StoreRows:
         # and the JSON pieces of its journal details
         self.t_code_json = _quoted(_lut(self.o_code.tolist()))
         self.t_category_json = _quoted(_lut(self.o_category.tolist()))
+        self.kind_json = _quoted(_lut(list(JOURNAL_KINDS)))
         adj["fp"], adj["fc"] = self.t_fp[adj["type"]] * adj["amount"], \
             self.t_fc[adj["type"]] * adj["amount"]
         ap = self.t_ap[adj["type"]]
@@ -403,8 +404,6 @@ class StoreRows:
     def write(self, conn, progress=None) -> int:
         """Update the moved SAs and insert every new row, ``CHUNK_ACCOUNTS`` accounts at a
         time; returns the rows written."""
-        from ..ledger.sqlrows import LAYOUTS
-
         written = 0
         rows = self.sa_rows
         if len(rows):
@@ -475,7 +474,7 @@ class StoreRows:
                               rep("", na), rep("", na)]
         out["fts"] = [ft_l, acct_l, sa_l, rep(on, na), a["fp"].tolist(), a["fc"].tolist(),
                       rep("adjustment", na), adj_l, cause, rep("", na)]
-        # GL lines, packed: [ft_id, seq, distribution code, amount] per line
+        # GL lines, packed column by column: ft_id, seq, distribution code, amount
         gl = np.flatnonzero(self.t_gl[a["type"]])
         g2 = np.repeat(gl, 2)
         seq = np.tile(np.array([1, 2], np.int64), len(gl))
@@ -627,11 +626,10 @@ class StoreRows:
         sa = np.concatenate(sa_rows)[order]
         op = pa.array(order)
         # packed, column by column: seq, sa_id, on, kind, entity_id, detail, cause_id
-        kind_json = _quoted(_lut(list(JOURNAL_KINDS)))
         return _packs(s.account_id, acct, [
             _num(seq), _json_or_null(s.sa_ids.take(pa.array(sa))),
             pa.array([f'"{self.on_text}"'], pa.string()).take(np.zeros(len(acct), np.int32)),
-            kind_json.take(pa.array(np.concatenate(kinds)[order])),
+            self.kind_json.take(pa.array(np.concatenate(kinds)[order])),
             _json_or_null(pa.concat_arrays(entity).take(op)),
             pc.fill_null(pa.concat_arrays(detail).take(op), "null"),
             _num(self.cause_ids[np.concatenate(vi)[order]])])
