@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import StoreError, StoreLockedError
+from . import checkpoint
 from .sqlrows import (CAUSES_DDL, ID_COLUMNS, INDEXES, LAYOUTS, SQL_TABLE, CauseIds, attach,
                       insert_rows, migration_1_to_2, migration_2_to_3, state_rows)
 
@@ -524,6 +525,7 @@ class Writer(Reader):
         self.done = False
         self.rows_written = 0
         self.cause_ids = CauseIds(conn)
+        self.checkpointer = None  # the background checkpoint after a large commit
 
     def _check_open(self) -> None:
         if self.done:
@@ -563,6 +565,7 @@ class Writer(Reader):
             _insert_journal(self.conn, seq, entry)
             _hook("journaled", self.conn)
             self.store._clear_holder()
+            later = checkpoint.hand_over(self.conn, self.store.path)
             self.conn.execute("COMMIT")
         except sqlite3.Error as e:
             with contextlib.suppress(sqlite3.Error):
@@ -571,5 +574,7 @@ class Writer(Reader):
             raise StoreError(f"cannot commit to store {self.store.path}: {e}{_hint(e)}; the "
                              f"store is unchanged (still generation {seq - 1})") from e
         self.done = True
+        if later:  # a large WAL: folded into the file by a background process
+            self.checkpointer = checkpoint.fold_later(self.store.path)
         _hook("committed", self.conn)
         return seq
