@@ -43,3 +43,27 @@ def test_a_dask_nannys_default_is_overridden():
                                         ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")])
 def test_the_users_own_malloc_settings_are_left_alone(name, value):
     assert probe(**{name: value}) == "False False"
+
+
+def test_a_vector_store_batch_keeps_freed_memory_and_a_per_account_one_does_not(
+        tmp_path, monkeypatch):
+    """``run`` on the vector back end works in column arrays like a simulation; on the
+    per-account engines it leaves malloc as it is."""
+    from datetime import date
+
+    from deprules import mallocopt
+    from deprules.extract import generate
+    from deprules.extract.writer import write_extract
+
+    from test_store_vector import invoke
+
+    calls = []
+    monkeypatch.setattr(mallocopt, "keep_freed_memory", lambda: calls.append(1) or True)
+    write_extract(generate.generate_extract(20, seed=3, as_of=date(2026, 11, 21)),
+                  tmp_path / "x")
+    store = tmp_path / "s.db"
+    invoke("ledger", "init", "--extract", tmp_path / "x", "--store", store)
+    invoke("run", "DEPRFND", "--store", store, "--date", "2026-11-21", "--engine", "python")
+    assert calls == []
+    invoke("run", "cycle", "--store", store, "--date", "2026-11-21")
+    assert calls == [1]

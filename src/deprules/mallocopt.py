@@ -1,4 +1,4 @@
-"""glibc's malloc told to keep freed memory, for a what-if's column arrays.
+"""glibc's malloc told to keep freed memory, for the column arrays of a what-if or a store batch.
 
 A cycle of the vector back end allocates and frees arrays of a few to a few tens of MB by
 the thousand. glibc's defaults hand such memory back to the kernel on free (a chunk above
@@ -17,8 +17,9 @@ or ``GLIBC_TUNABLES`` set), except for the ``MALLOC_TRIM_THRESHOLD_=65536`` that
 nanny gives every worker it starts by default (``distributed.nanny.pre-spawn-environ``:
 memory handed back at once, which is what made the workers fault): a worker running
 deprules' partitions keeps its freed memory too. The process keeps up to that much freed
-memory for reuse, so it is used by the commands and workers that run simulations, not by a
-long-lived server.
+memory for reuse, so it is used by the commands and workers that run simulations and by
+``run`` on the vector back end (a first cycle over a million accounts: 16.6 s of system time
+against 25.2, docs/performance.md), not by a long-lived server.
 """
 
 from __future__ import annotations
