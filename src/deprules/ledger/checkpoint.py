@@ -5,10 +5,10 @@ copies them into the store file. By default the connection that commits does it 
 when the WAL has grown past 1,000 pages, and the last connection to close does it too. For
 a first cycle over a million accounts that is about 4 GB copied and synced after the
 transaction is already durable: 15 of the command's 20 seconds of commit
-(docs/performance.md, "The checkpoint in the background").
+(docs/performance.md, "The checkpoint in the background, freed memory kept").
 
 A commit whose WAL is at least :data:`BACKGROUND_BYTES` therefore leaves the checkpoint to
-a detached ``python -m deprules.ledger.checkpoint PATH`` (:func:`fold_later`): the writer
+a detached ``python -I .../deprules/ledger/checkpoint.py PATH`` (:func:`fold_later`): the writer
 turns its own automatic checkpoint off just before ``COMMIT``, starts the process, and
 waits until it has the store open (so that its own close is not the last one and does not
 checkpoint) before it returns. The process runs a ``PASSIVE`` checkpoint, which never
@@ -61,14 +61,14 @@ def fold_later(store_path: Path) -> subprocess.Popen | None:
     """Start the detached checkpoint of ``store_path`` and wait until it has the store open;
     the process, or None when it did not start in time (the caller's close then folds the
     WAL as SQLite does by default)."""
-    here = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (here, os.environ.get("PYTHONPATH")) if p)}
     try:
+        # this file run as a script, isolated (-I: not its folder on the path, no
+        # PYTHON* variables): it needs the standard library only, so it is ready in
+        # milliseconds (importing the package would take half a second)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "deprules.ledger.checkpoint", str(store_path)],
+            [sys.executable, "-I", str(Path(__file__).resolve()), str(store_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=env, close_fds=True)
+            start_new_session=True, close_fds=True)
     except OSError:
         return None
     try:
