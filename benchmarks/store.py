@@ -17,7 +17,8 @@ and peak RSS from ``os.wait4``, and the peak of the RSS summed over it and its w
 
 The store file's size is printed after ``ledger init`` and after the first cycle (its WAL
 checkpointed into it), and how long after the first cycle exits the background checkpoint
-(``deprules.ledger.checkpoint``) has folded its WAL; the next command starts only then. Medians of ``--repeat`` runs are printed as a Markdown table (and written as JSON with
+(``deprules.ledger.checkpoint``) has folded its WAL; the next command starts only then.
+Medians of ``--repeat`` runs are printed as a Markdown table (and written as JSON with
 ``--json``). Nothing here asserts a time: the figures are for docs/performance.md.
 """
 

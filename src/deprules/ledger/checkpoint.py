@@ -84,9 +84,10 @@ def fold_later(store_path: Path) -> subprocess.Popen | None:
     return proc
 
 
-def fold(store_path: Path, ready=None) -> tuple[int, int]:
+def fold(store_path: Path, ready=None) -> None:
     """Open the store, call ``ready()``, checkpoint its WAL (``PASSIVE``, then an attempt to
-    truncate it); returns (frames in the WAL, frames folded)."""
+    truncate it)."""
+    # the URI as sqlstore._connect makes it: this script imports nothing of the package
     uri = "file:" + str(Path(store_path).resolve()).replace("?", "%3f").replace("#", "%23")
     conn = sqlite3.connect(uri + "?mode=rw", uri=True, isolation_level=None)
     try:
@@ -102,7 +103,6 @@ def fold(store_path: Path, ready=None) -> tuple[int, int]:
             # (a few milliseconds; if someone is, the next writer restarts it from the top)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return frames, folded
     finally:
         conn.close()
 
